@@ -1,0 +1,2 @@
+"""Identity: accounts, credentials, sessions, tokens, one-time codes, two-factor,
+API keys and external sign-in."""

@@ -1,0 +1,116 @@
+"""What identity refuses, each with a stable problem type."""
+
+from __future__ import annotations
+
+from rapport.kernel.errors import (
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NotFound,
+    RapportError,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthenticated,
+    ValidationFailed,
+)
+
+
+class InvalidCredentials(Unauthenticated):
+    """Wrong e-mail or password: never says which."""
+
+    slug = "invalid-credentials"
+    title = "The e-mail or password is incorrect"
+    keeps_changes = True
+
+
+class LoginThrottled(TooManyRequests):
+    slug = "login-throttled"
+    title = "Too many failed sign-ins; try again later"
+
+
+class AccountDisabled(Forbidden):
+    slug = "account-disabled"
+    title = "This account is suspended, banned or deleted"
+
+
+class EmailNotVerified(Forbidden):
+    slug = "email-not-verified"
+    title = "Verify the e-mail address before signing in"
+
+
+class WeakPassword(ValidationFailed):
+    slug = "weak-password"
+    title = "The password is too weak"
+
+
+class InvalidCode(RapportError):
+    """A wrong, expired or used one-time code; the attempt counts."""
+
+    slug = "invalid-code"
+    title = "The code is wrong or has expired"
+    keeps_changes = True
+
+
+class InvalidTotpCode(Unauthenticated):
+    slug = "invalid-totp-code"
+    title = "The two-factor code is wrong"
+    keeps_changes = True
+
+
+class RefreshTokenReused(InvalidToken):
+    """A refresh token already exchanged came back: someone holds a copy. The session
+    is revoked, and that must stick."""
+
+    slug = "refresh-token-reused"
+    title = "This refresh token was already used; the session has been revoked"
+    keeps_changes = True
+
+
+class SessionRequired(Forbidden):
+    slug = "session-required"
+    title = "This action needs a signed-in session, not an API key"
+
+
+class TotpAlreadyEnabled(Conflict):
+    slug = "totp-already-enabled"
+    title = "Two-factor authentication is already enabled"
+
+
+class TotpNotEnabled(Conflict):
+    slug = "totp-not-enabled"
+    title = "Two-factor authentication is not enabled"
+
+
+class TotpNotEnrolled(Conflict):
+    slug = "totp-not-enrolled"
+    title = "Start two-factor enrolment first"
+
+
+class SessionNotFound(NotFound):
+    slug = "session-not-found"
+    title = "No such session"
+
+
+class ApiKeyNotFound(NotFound):
+    slug = "api-key-not-found"
+    title = "No such API key"
+
+
+class UnknownProvider(NotFound):
+    slug = "unknown-identity-provider"
+    title = "No such identity provider is configured"
+
+
+class ProviderUnavailable(ServiceUnavailable):
+    slug = "identity-provider-unavailable"
+    title = "The identity provider's keys could not be fetched"
+
+
+class EmailTaken(Conflict):
+    slug = "email-taken"
+    title = "An account with this e-mail already exists"
+
+
+class EmailRequired(RapportError):
+    slug = "email-required"
+    title = "The identity provider gave no e-mail address"
