@@ -13,6 +13,7 @@ only here, to create the roles and the database when they are missing.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,12 @@ def start_embedded_server(data_dir: Path) -> URL:
     Returns the superuser's URL over the server's Unix socket; the server listens on no
     TCP port. It stops when the last process using it exits.
     """
-    import pgserver  # imported here: a configured external server never needs it
+    # Imported here: a configured external server never needs it. pgserver keeps its
+    # lock file in the user's runtime folder and warns when XDG_RUNTIME_DIR is unset
+    # (as on servers and in CI); its fallback is fine.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        import pgserver
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
