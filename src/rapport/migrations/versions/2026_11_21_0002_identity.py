@@ -305,6 +305,35 @@ def upgrade() -> None:
                 FOR EACH ROW EXECUTE FUNCTION kernel.set_updated_at();
             """
         )
+    # A user may change their own password through their own policy, but never the
+    # columns that decide what they may do: only system work (sign-in bookkeeping,
+    # verification, administration) touches those.
+    run_sql(
+        """
+        CREATE FUNCTION auth.guard_account_columns() RETURNS trigger
+            LANGUAGE plpgsql
+            AS $$
+            BEGIN
+                IF NOT auth.is_system() AND (
+                    NEW.id, NEW.email, NEW.status, NEW.is_admin, NEW.email_verified_at,
+                    NEW.failed_login_attempts, NEW.locked_until, NEW.deleted_at
+                ) IS DISTINCT FROM (
+                    OLD.id, OLD.email, OLD.status, OLD.is_admin, OLD.email_verified_at,
+                    OLD.failed_login_attempts, OLD.locked_until, OLD.deleted_at
+                ) THEN
+                    RAISE EXCEPTION 'only system work may change an account''s identity, status or privileges'
+                        USING ERRCODE = 'insufficient_privilege';
+                END IF;
+                RETURN NEW;
+            END
+            $$;
+        COMMENT ON FUNCTION auth.guard_account_columns() IS
+            'BEFORE UPDATE on auth.users: outside system work, only password_hash and '
+            'last_login_at may change.';
+        CREATE TRIGGER tr_users_guard_columns BEFORE UPDATE ON auth.users
+            FOR EACH ROW EXECUTE FUNCTION auth.guard_account_columns();
+        """
+    )
     # Changes to accounts and their credentials are audited; secret columns redacted.
     run_sql(
         """
@@ -339,5 +368,6 @@ def downgrade() -> None:
         DROP TABLE auth.sessions;
         DROP TABLE auth.identities;
         DROP TABLE auth.users;
+        DROP FUNCTION auth.guard_account_columns();
         """
     )
