@@ -31,6 +31,7 @@ class LoginThrottled(TooManyRequests):
 class AccountDisabled(Forbidden):
     slug = "account-disabled"
     title = "This account is suspended, banned or deleted"
+    keeps_changes = True  # the refused sign-in stays in the account's history
 
 
 class EmailNotVerified(Forbidden):

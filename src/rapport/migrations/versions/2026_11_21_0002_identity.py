@@ -341,7 +341,8 @@ def upgrade() -> None:
         CREATE TRIGGER tr_users_audit AFTER INSERT OR DELETE
             OR UPDATE OF email, password_hash, status, is_admin, email_verified_at, deleted_at
             ON auth.users FOR EACH ROW EXECUTE FUNCTION audit.record_change('password_hash');
-        CREATE TRIGGER tr_identities_audit AFTER INSERT OR UPDATE OR DELETE ON auth.identities
+        CREATE TRIGGER tr_identities_audit
+            AFTER INSERT OR DELETE OR UPDATE OF user_id, provider, subject ON auth.identities
             FOR EACH ROW EXECUTE FUNCTION audit.record_change();
         -- Use (last_used_step, last_used_at) is not a change worth a record on every request.
         CREATE TRIGGER tr_totp_credentials_audit
