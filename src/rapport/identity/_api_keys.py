@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -33,11 +34,21 @@ async def do_create_api_key(
     db: AsyncConnection, *, actor: Actor, name: str, expires_at: datetime | None, client: Client
 ) -> ApiKeyCreated:
     """Raises:
-        ValidationFailed: the expiry is not in the future.
+        ValidationFailed: the expiry is not in the future or not a storable moment, or
+            the name holds control characters.
     """
+    # PostgreSQL text cannot hold NUL (the driver would fail the request with a 500),
+    # and a name is shown in lists: no control characters at all.
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        raise ValidationFailed("name must not contain control characters.")
     if expires_at is not None:
         if expires_at.tzinfo is None:
             expires_at = expires_at.replace(tzinfo=UTC)
+        try:
+            # The driver sends UTC: 9999-12-31T23:59-14:00 is past datetime.max there.
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise ValidationFailed("expires_at is out of range.") from None
         if expires_at <= datetime.now(UTC):
             raise ValidationFailed("expires_at must be in the future.")
     key = random_token(API_KEY_PREFIX)

@@ -180,8 +180,11 @@ def _matching_step(rt: Runtime, credential, code: str) -> int | None:
     secret = rt.keyring.decrypt(_PURPOSE, credential.secret_encrypted).decode()
     totp = pyotp.TOTP(secret)
     now_step = int(time.time()) // totp.interval
+    # As bytes: the schema's \d also admits non-ASCII digits ("١٢٣٤٥٦"), and
+    # compare_digest refuses non-ASCII str with a TypeError (a 500) instead of a mismatch.
+    typed = code.encode()
     for step in range(now_step - _VALID_WINDOW, now_step + _VALID_WINDOW + 1):
-        if hmac.compare_digest(totp.generate_otp(step), code):
+        if hmac.compare_digest(totp.generate_otp(step).encode(), typed):
             return step
     return None
 

@@ -152,7 +152,8 @@ async def list_sessions(caller: CallerDep, page: PageDep) -> Page[s.SessionOut]:
 async def revoke_session(session_id: UUID, caller: CallerDep) -> None:
     """Sign a device out: its tokens stop working at once."""
     async with caller.transaction() as db:
-        await service.do_revoke_session(db, actor=caller.actor, session_id=session_id, client=caller.client)
+        await service.do_revoke_session(db, actor=caller.require_session(), session_id=session_id,
+                                        client=caller.client)
 
 
 @router.post("/totp", response_model=s.TotpEnrolment)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 
 def normalise_email(value: str) -> str:
@@ -22,14 +22,22 @@ def normalise_email(value: str) -> str:
 
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-OneTimeCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=6, pattern=r"^\d{6}$")]
-TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\d{6}$")]
+OneTimeCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
+TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
 RecoveryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=10, max_length=11)]
 DeviceType = Literal["mobile", "tablet", "desktop", "web", "unknown"]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class Device(Strict):
