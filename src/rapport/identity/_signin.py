@@ -17,7 +17,7 @@ from rapport.identity import tokens
 from rapport.identity._accounts import DISABLED_STATUSES, get_user_by_email
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._sessions import create_session
-from rapport.identity._totp import check_second_factor, totp_enabled
+from rapport.identity._totp import check_second_factor, mfa_throttle_key, totp_enabled
 from rapport.identity.errors import (
     AccountDisabled,
     EmailNotVerified,
@@ -84,7 +84,7 @@ async def do_totp_login(
         InvalidTotpCode: the code is wrong.
     """
     user_id, method = tokens.verify_mfa_token(rt.keyring, mfa_token)
-    key = f"mfa:{user_id}"
+    key = mfa_throttle_key(user_id)
     await throttle.check_not_throttled(db, keys=[key], settings=rt.settings)
     user = await _active_user(db, user_id)
     if not await check_second_factor(db, rt=rt, user_id=user.id, code=code, recovery_code=recovery_code, client=client):

@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport.identity import _throttle as throttle
 from rapport.identity._records import record_security_event
 from rapport.identity.errors import (
     InvalidTotpCode,
@@ -84,9 +85,13 @@ async def do_confirm_totp(
         raise TotpNotEnrolled()
     if credential.confirmed_at is not None:
         raise TotpAlreadyEnabled()
+    key = mfa_throttle_key(actor.user_id)
+    await throttle.check_not_throttled(db, keys=[key], settings=rt.settings)
     step = _matching_step(rt, credential, code)
     if step is None:
+        await throttle.count_failure(db, key=key, settings=rt.settings)
         raise InvalidTotpCode()
+    await throttle.clear(db, key=key)
     await db.execute(
         update(totp_credentials).where(totp_credentials.c.user_id == actor.user_id)
         .values(confirmed_at=func.now(), last_used_step=step)
@@ -107,9 +112,8 @@ async def do_disable_totp(
     """
     if not await totp_enabled(db, user_id=actor.user_id):
         raise TotpNotEnabled()
-    if not await check_second_factor(db, rt=rt, user_id=actor.user_id, code=code,
-                                     recovery_code=recovery_code, client=client):
-        raise InvalidTotpCode()
+    await _require_second_factor(db, rt=rt, user_id=actor.user_id, code=code, recovery_code=recovery_code,
+                                 client=client)
     await db.execute(delete(recovery_codes).where(recovery_codes.c.user_id == actor.user_id))
     await db.execute(delete(totp_credentials).where(totp_credentials.c.user_id == actor.user_id))
     await record_security_event(db, user_id=actor.user_id, event_type="totp_disabled", severity="warning",
@@ -127,9 +131,7 @@ async def do_regenerate_recovery_codes(
     """
     if not await totp_enabled(db, user_id=actor.user_id):
         raise TotpNotEnabled()
-    if not await check_second_factor(db, rt=rt, user_id=actor.user_id, code=code, recovery_code=None,
-                                     client=client):
-        raise InvalidTotpCode()
+    await _require_second_factor(db, rt=rt, user_id=actor.user_id, code=code, recovery_code=None, client=client)
     codes = await _replace_recovery_codes(db, user_id=actor.user_id)
     await record_security_event(db, user_id=actor.user_id, event_type="recovery_codes_regenerated", client=client)
     return RecoveryCodes(recovery_codes=codes)
@@ -166,6 +168,27 @@ async def check_second_factor(
                                     client=client)
         return True
     return False
+
+
+def mfa_throttle_key(user_id: UUID) -> str:
+    """Wrong second-factor codes count per account, at sign-in and when signed in alike."""
+    return f"mfa:{user_id}"
+
+
+async def _require_second_factor(
+    db: AsyncConnection, *, rt: Runtime, user_id: UUID, code: str | None, recovery_code: str | None, client: Client
+) -> None:
+    """Raises:
+        LoginThrottled: too many wrong codes lately.
+        InvalidTotpCode: the code is wrong (and counts toward the lock).
+    """
+    key = mfa_throttle_key(user_id)
+    await throttle.check_not_throttled(db, keys=[key], settings=rt.settings)
+    if not await check_second_factor(db, rt=rt, user_id=user_id, code=code, recovery_code=recovery_code,
+                                     client=client):
+        await throttle.count_failure(db, key=key, settings=rt.settings)
+        raise InvalidTotpCode()
+    await throttle.clear(db, key=key)
 
 
 async def _credential(db: AsyncConnection, user_id: UUID, *, lock: bool = False):

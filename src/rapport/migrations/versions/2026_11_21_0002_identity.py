@@ -295,6 +295,11 @@ def upgrade() -> None:
         ALTER TABLE auth.login_throttle FORCE ROW LEVEL SECURITY;
         CREATE POLICY login_throttle_system ON auth.login_throttle
             USING (auth.is_system()) WITH CHECK (auth.is_system());
+        -- A signed-in user's own two-factor failures (turning two-factor off or renewing
+        -- recovery codes) count under the same key as at sign-in.
+        CREATE POLICY login_throttle_own_mfa ON auth.login_throttle
+            USING (key = 'mfa:' || auth.current_user_id())
+            WITH CHECK (key = 'mfa:' || auth.current_user_id());
         GRANT SELECT, INSERT, UPDATE, DELETE ON auth.login_throttle TO rapport_app, rapport_worker;
         """
     )
