@@ -15,6 +15,7 @@ from sqlalchemy import exists, func, insert, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport.identity import _throttle as throttle
 from rapport.identity._records import record_security_event
 from rapport.identity._sessions import create_session, revoke_sessions
 from rapport.identity.errors import (
@@ -125,6 +126,9 @@ async def do_register(db: AsyncConnection, *, rt: Runtime, email: str, password:
         )
         code = await _new_code(db, rt=rt, user_id=existing.id, email=email, purpose="email_verification")
         return MailResult(_verification_mail(email, code, rt))
+    # Hash anyway, thrown away: the other branches hash, and an answer that came back
+    # faster for taken addresses would tell which ones have accounts.
+    await rt.passwords.hash(password)
     return MailResult(
         Mail(
             to=email,
@@ -192,10 +196,12 @@ async def do_reset_password(
         InvalidCode: no such account, or a wrong, expired or spent code.
         WeakPassword: the new password is too weak.
     """
+    # Strength first: checked after the lookup, a weak password would tell which
+    # addresses have accounts (weak-password for them, invalid-code for the others).
+    check_password_strength(new_password, rt=rt, email=email)
     user = await get_user_by_email(db, email=email)
     if user is None or user.status in DISABLED_STATUSES:
         raise InvalidCode()
-    check_password_strength(new_password, rt=rt, email=email)
     await _consume_code(db, rt=rt, user_id=user.id, purpose="password_reset", code=code)
     # The code proves the address too.
     await db.execute(
@@ -204,6 +210,8 @@ async def do_reset_password(
                 email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
                 status="active", failed_login_attempts=0, locked_until=None)
     )
+    # The lock lives in the throttle table (the user row only mirrors it).
+    await throttle.clear(db, key=throttle.email_key(email))
     revoked = await revoke_sessions(db, user_id=user.id, reason="password_reset")
     await record_security_event(
         db, user_id=user.id, event_type="password_reset", severity="warning", client=client,

@@ -74,8 +74,13 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 
 
 async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> Response:
-    if exc.status_code == 404:
-        error: RapportError = NotFound(f"No resource at {request.url.path}.")
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        # FastAPI wraps a body it cannot decode as text in a bare 400.
+        error: RapportError = MalformedJson("The request body could not be parsed as JSON.")
+    elif exc.status_code == 413:
+        error = PayloadTooLarge(str(exc.detail))
+    elif exc.status_code == 404:
+        error = NotFound(f"No resource at {request.url.path}.")
     elif exc.status_code == 405:
         error = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
         error.headers.update(exc.headers or {})
@@ -163,7 +168,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_bytes)
             return message
 
         try:
@@ -184,5 +189,10 @@ class BodyLimitMiddleware:
         await send({"type": "http.response.body", "body": body})
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from `receive`. An HTTPException because FastAPI re-raises those while it
+    reads the body (any other error there becomes a bare 400); the error handlers then
+    answer 413 inside the app."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"Request bodies are limited to {max_bytes} bytes.")

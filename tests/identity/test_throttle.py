@@ -1,0 +1,211 @@
+"""Brute-force defence on POST /v1/auth/login: a lock per e-mail typed after repeated
+failures, and a cap on failures per client address."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, update
+
+from rapport.app import create_app
+from rapport.identity import _throttle as throttle
+from rapport.identity.models import login_throttle
+from rapport.kernel.db import system_transaction
+from tests.conftest import PASSWORD, create_verified_user, make_settings, problem_type
+from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+
+LOGIN = "/v1/auth/login"
+WRONG = "not the right password"
+
+
+async def login(client, email: str, password: str = PASSWORD):
+    return await client.post(LOGIN, json={"email": email, "password": password})
+
+
+async def fail(client, email: str, times: int) -> None:
+    for _ in range(times):
+        response = await login(client, email, WRONG)
+        assert response.status_code == 401, response.text
+
+
+async def lift_locks(runtime) -> None:
+    """Let every lock run out, as if its time had passed."""
+    async with system_transaction(runtime.engine) as db:
+        await db.execute(update(login_throttle).values(locked_until=func.now() - timedelta(seconds=1)))
+
+
+@pytest.fixture
+async def carol(runtime) -> str:
+    email = "carol@example.com"
+    await create_verified_user(runtime, email)
+    return email
+
+
+# The lock per e-mail
+
+
+async def test_right_password_is_refused_once_locked(client, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold)
+    response = await login(client, carol)
+    assert (response.status_code, problem_type(response)) == (429, "login-throttled")
+
+
+async def test_lock_says_when_to_retry(client, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold)
+    response = await login(client, carol)
+    assert 0 < int(response.headers["retry-after"]) <= settings.login_lock_base_seconds
+
+
+async def test_fewer_failures_than_the_threshold_do_not_lock(client, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold - 1)
+    response = await login(client, carol)
+    assert response.status_code == 200
+
+
+async def test_success_starts_the_count_again(client, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold - 1)
+    await login(client, carol)
+    await fail(client, carol, settings.login_lock_threshold - 1)
+    response = await login(client, carol)
+    assert response.status_code == 200
+
+
+async def test_unknown_email_locks_like_a_known_one(client, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold)
+    await fail(client, "nobody@example.com", settings.login_lock_threshold)
+    known = await login(client, carol, WRONG)
+    unknown = await login(client, "nobody@example.com", WRONG)
+    assert _shape(unknown) == _shape(known)
+
+
+def _shape(response) -> tuple:
+    return (response.status_code, problem_type(response), sorted(response.json()), "retry-after" in response.headers)
+
+
+async def test_unknown_email_is_locked_after_the_threshold(client, settings):
+    await fail(client, "nobody@example.com", settings.login_lock_threshold)
+    response = await login(client, "nobody@example.com", WRONG)
+    assert (response.status_code, problem_type(response)) == (429, "login-throttled")
+
+
+async def test_lock_is_per_address(client, carol, alice, settings):
+    await fail(client, carol, settings.login_lock_threshold)
+    response = await login(client, alice.email, alice.password)
+    assert response.status_code == 200
+
+
+async def test_lock_matches_the_address_in_any_case(client, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold)
+    response = await login(client, carol.upper())
+    assert problem_type(response) == "login-throttled"
+
+
+async def test_lock_lifts_when_it_runs_out(client, carol, settings, runtime):
+    await fail(client, carol, settings.login_lock_threshold)
+    await lift_locks(runtime)
+    response = await login(client, carol)
+    assert response.status_code == 200
+
+
+async def test_each_failure_past_the_threshold_doubles_the_lock(client, carol, settings, runtime):
+    await fail(client, carol, settings.login_lock_threshold)
+    await lift_locks(runtime)
+    await fail(client, carol, 1)
+    response = await login(client, carol)
+    assert int(response.headers["retry-after"]) > settings.login_lock_base_seconds
+
+
+async def test_attempts_while_locked_do_not_lengthen_the_lock(client, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold)
+    for _ in range(3):
+        await login(client, carol, WRONG)
+    response = await login(client, carol)
+    assert int(response.headers["retry-after"]) <= settings.login_lock_base_seconds
+
+
+async def test_lock_is_a_security_event(client, alice, settings):
+    await fail(client, alice.email, settings.login_lock_threshold)
+    events = (await client.get("/v1/auth/security-events", headers=alice.headers)).json()["items"]
+    assert [(e["event_type"], e["severity"]) for e in events] == [("account_locked", "warning")]
+
+
+async def test_lock_does_not_end_live_sessions(client, alice, settings):
+    await fail(client, alice.email, settings.login_lock_threshold)
+    assert (await client.get("/v1/auth/me", headers=alice.headers)).status_code == 200
+
+
+async def test_password_reset_lifts_the_lock(client, mailbox, carol, settings):
+    await fail(client, carol, settings.login_lock_threshold)
+    await client.post("/v1/auth/password/forgot", json={"email": carol})
+    await client.post(
+        "/v1/auth/password/reset",
+        json={"email": carol, "code": mailbox.last_code(carol), "new_password": "a brand new long password"},
+    )
+    response = await login(client, carol, "a brand new long password")
+    assert response.status_code == 200
+
+
+def test_lock_starts_at_the_threshold_and_doubles_up_to_the_maximum():
+    settings = make_settings(login_lock_threshold=5, login_lock_base_seconds=30, login_lock_max_seconds=3600)
+    assert [throttle.lock_seconds(n, settings) for n in (4, 5, 6, 7, 100)] == [0, 30, 60, 120, 3600]
+
+
+# The cap per client address
+
+
+class TestPerClientAddress:
+    """Failures on many addresses from one client: each e-mail stays under its own lock
+    threshold, so only the per-address cap stops them."""
+
+    MAX = 3
+
+    @pytest.fixture
+    def settings(self, smtp_server):
+        controller, _ = smtp_server
+        return make_settings(smtp_host="127.0.0.1", smtp_port=controller.port, login_ip_max_failures=self.MAX)
+
+    @pytest.fixture
+    async def app(self, settings, database):
+        application = create_app(settings, database_url=database.app)
+        async with LifespanManager(application):
+            yield application
+
+    @pytest.fixture
+    async def other_client(self, app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.9", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as http:
+            yield http
+
+    async def spray(self, client, count: int) -> None:
+        for n in range(count):
+            await fail(client, f"target{n}@example.com", 1)
+
+    async def test_right_password_is_refused_once_the_address_is_capped(self, client, carol):
+        await self.spray(client, self.MAX)
+        response = await login(client, carol)
+        assert (response.status_code, problem_type(response)) == (429, "login-throttled")
+
+    async def test_cap_says_when_to_retry(self, client, carol, settings):
+        await self.spray(client, self.MAX)
+        response = await login(client, carol)
+        assert 0 < int(response.headers["retry-after"]) <= settings.login_ip_window_seconds
+
+    async def test_fewer_failures_than_the_cap_are_let_through(self, client, carol):
+        await self.spray(client, self.MAX - 1)
+        response = await login(client, carol)
+        assert response.status_code == 200
+
+    async def test_another_address_is_not_capped(self, client, other_client, carol):
+        await self.spray(client, self.MAX)
+        response = await login(other_client, carol)
+        assert response.status_code == 200
+
+    async def test_success_does_not_reset_the_cap(self, client, carol):
+        await self.spray(client, self.MAX - 1)
+        await login(client, carol)
+        await fail(client, "one-more@example.com", 1)
+        response = await login(client, carol)
+        assert problem_type(response) == "login-throttled"
