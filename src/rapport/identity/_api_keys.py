@@ -17,7 +17,7 @@ from rapport.kernel.actor import Actor, Client
 from rapport.kernel.crypto import random_token, sha256
 from rapport.kernel.errors import InvalidToken, ValidationFailed
 from rapport.kernel.ids import uuid7
-from rapport.kernel.pagination import Page, PageRequest, make_page
+from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 
 API_KEY_PREFIX = "rk_"
 _SHOWN_PREFIX_LENGTH = 11  # "rk_" and eight characters of the key
@@ -67,14 +67,11 @@ async def do_create_api_key(
 
 
 async def list_api_keys(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[ApiKeyOut]:
-    query = (
-        select(api_keys)
-        .where(api_keys.c.user_id == actor.user_id, api_keys.c.revoked_at.is_(None))
-        .order_by(api_keys.c.id.desc())
-        .limit(page.limit + 1)
+    query = keyset(
+        select(api_keys).where(api_keys.c.user_id == actor.user_id, api_keys.c.revoked_at.is_(None)),
+        api_keys.c.id,
+        page,
     )
-    if page.after_id:
-        query = query.where(api_keys.c.id < page.after_id)
     return make_page([_out(row) for row in (await db.execute(query)).all()], page)
 
 

@@ -8,16 +8,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.identity.models import login_history, security_events
 from rapport.identity.schemas import LoginHistoryOut, SecurityEventOut
 from rapport.kernel.actor import Actor
-from rapport.kernel.pagination import Page, PageRequest, make_page
+from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 
 
 async def list_login_history(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[LoginHistoryOut]:
-    query = (
-        select(login_history).where(login_history.c.user_id == actor.user_id)
-        .order_by(login_history.c.id.desc()).limit(page.limit + 1)
-    )
-    if page.after_id:
-        query = query.where(login_history.c.id < page.after_id)
+    query = keyset(select(login_history).where(login_history.c.user_id == actor.user_id), login_history.c.id, page)
     items = [
         LoginHistoryOut(
             id=row.id, method=row.method, succeeded=row.succeeded, failure_reason=row.failure_reason,
@@ -30,12 +25,9 @@ async def list_login_history(db: AsyncConnection, *, actor: Actor, page: PageReq
 
 
 async def list_security_events(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[SecurityEventOut]:
-    query = (
-        select(security_events).where(security_events.c.user_id == actor.user_id)
-        .order_by(security_events.c.id.desc()).limit(page.limit + 1)
+    query = keyset(
+        select(security_events).where(security_events.c.user_id == actor.user_id), security_events.c.id, page
     )
-    if page.after_id:
-        query = query.where(security_events.c.id < page.after_id)
     items = [
         SecurityEventOut(
             id=row.id, event_type=row.event_type, severity=row.severity,

@@ -22,7 +22,7 @@ from rapport.kernel.actor import Actor, Client
 from rapport.kernel.crypto import random_token, sha256
 from rapport.kernel.errors import InvalidToken
 from rapport.kernel.ids import uuid7
-from rapport.kernel.pagination import Page, PageRequest, make_page
+from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.kernel.runtime import Runtime
 
 REFRESH_TOKEN_PREFIX = "rt_"
@@ -104,15 +104,12 @@ async def _refuse_refresh(db: AsyncConnection, *, token_hash: bytes, client: Cli
 
 
 async def list_sessions(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[SessionOut]:
-    query = (
-        select(sessions)
-        .where(sessions.c.user_id == actor.user_id, sessions.c.revoked_at.is_(None),
-               sessions.c.expires_at > func.now())
-        .order_by(sessions.c.id.desc())
-        .limit(page.limit + 1)
+    query = keyset(
+        select(sessions).where(sessions.c.user_id == actor.user_id, sessions.c.revoked_at.is_(None),
+                               sessions.c.expires_at > func.now()),
+        sessions.c.id,
+        page,
     )
-    if page.after_id:
-        query = query.where(sessions.c.id < page.after_id)
     rows = (await db.execute(query)).all()
     items = [
         SessionOut(

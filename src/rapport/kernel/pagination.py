@@ -13,6 +13,7 @@ from uuid import UUID
 
 from fastapi import Query
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, Select
 
 from rapport.kernel.errors import RapportError
 
@@ -57,6 +58,14 @@ def page_request(
 ) -> PageRequest:
     """FastAPI dependency reading `limit` and `cursor` from the query string."""
     return PageRequest(limit=limit, after_id=decode_cursor(cursor) if cursor else None)
+
+
+def keyset(query: Select, id_column: ColumnElement, request: PageRequest) -> Select:
+    """Newest first by a UUIDv7 id column, starting after the cursor, one row extra."""
+    query = query.order_by(id_column.desc()).limit(request.limit + 1)
+    if request.after_id is not None:
+        query = query.where(id_column < request.after_id)
+    return query
 
 
 def make_page(rows: list[T], request: PageRequest, *, id_of=lambda row: row.id) -> Page[T]:

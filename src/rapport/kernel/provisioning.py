@@ -12,7 +12,6 @@ only here, to create the roles and the database when they are missing.
 
 from __future__ import annotations
 
-import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,6 @@ OWNER_ROLE = "rapport_owner"
 APP_ROLE = "rapport_app"
 WORKER_ROLE = "rapport_worker"
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
