@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import signal
+import sys
 from typing import Annotated
 
 import typer
@@ -56,6 +58,9 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     console.print(f"Rapport on http://{host}:{port}  (docs at http://{host}:{port}/docs)")
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it under the handler it
+    # found; exiting through Python then lets the embedded PostgreSQL stop with us.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
         create_app(settings, database_url=urls.app),
         host=host,
