@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -22,7 +23,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.config import OidcProvider
-from rapport.identity._accounts import DISABLED_STATUSES, do_create_user, get_user_by_email
+from rapport.identity._accounts import (
+    DISABLED_STATUSES,
+    do_create_user,
+    get_user_by_email,
+)
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._signin import complete_sign_in
 from rapport.identity.errors import (
@@ -55,32 +60,54 @@ REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
 _ISSUER_ALIASES = {"https://accounts.google.com": ("https://accounts.google.com", "accounts.google.com")}
 
 
-async def do_oidc_login(
-    db: AsyncConnection, *, rt: Runtime, provider: str, id_token: str, client: Client, device: Device
-) -> TokenPair | MfaChallenge:
-    """Sign in with an ID token from a configured provider (system transaction).
+@dataclass(frozen=True)
+class OidcIdentity:
+    """What a verified ID token says about who signs in."""
 
-    The first sign-in of a provider account creates a Rapport account, or links it to
-    the account with the same address when the provider says the address is verified.
+    provider: str
+    subject: str
+    email: str | None
+    email_verified: bool
+
+
+async def verify_oidc_token(rt: Runtime, *, provider: str, id_token: str) -> OidcIdentity:
+    """Check an ID token against the provider's published keys.
+
+    Runs before any transaction opens: fetching the keys may take seconds, and no
+    database connection should wait on a provider.
 
     Raises:
         UnknownProvider: no provider of that name is configured.
         ProviderUnavailable: the provider's keys could not be fetched.
         InvalidToken: the ID token is malformed, expired, wrongly signed, or issued by or
             for someone else.
-        EmailRequired: a new account is needed and the token carries no usable e-mail.
-        EmailNotVerified: a new link or account is needed and the provider does not
-            vouch for the address.
-        AccountDisabled: the account is suspended, banned or deleted.
     """
     config = rt.settings.oidc_providers.get(provider)
     if config is None:
         raise UnknownProvider(f"No identity provider named {provider!r} is configured.")
     claims = await _verify_id_token(rt, name=provider, config=config, id_token=id_token)
-    subject: str = claims["sub"]
     email = _claimed_email(claims)
-    verified = email is not None and _is_true(claims.get("email_verified"))
+    return OidcIdentity(
+        provider=provider, subject=claims["sub"], email=email,
+        email_verified=email is not None and _is_true(claims.get("email_verified")),
+    )
 
+
+async def do_oidc_login(
+    db: AsyncConnection, *, rt: Runtime, identity: OidcIdentity, client: Client, device: Device
+) -> TokenPair | MfaChallenge:
+    """Sign in as the holder of a verified ID token (system transaction).
+
+    The first sign-in of a provider account creates a Rapport account, or links it to
+    the account with the same address when the provider says the address is verified.
+
+    Raises:
+        EmailRequired: a new account is needed and the token carries no usable e-mail.
+        EmailNotVerified: a new link or account is needed and the provider does not
+            vouch for the address.
+        AccountDisabled: the account is suspended, banned or deleted.
+    """
+    provider, subject, email = identity.provider, identity.subject, identity.email
     # A double tap sends two first sign-ins at once; without this both would create
     # an account and one would fail on the unique constraints.
     await db.execute(
@@ -90,7 +117,8 @@ async def do_oidc_login(
     user_id = await _known_identity(db, provider=provider, subject=subject, email=email, client=client)
     if user_id is None:
         user_id = await _link_or_create(
-            db, rt=rt, provider=provider, subject=subject, email=email, verified=verified, client=client
+            db, rt=rt, provider=provider, subject=subject, email=email, verified=identity.email_verified,
+            client=client,
         )
     return await complete_sign_in(db, rt=rt, user_id=user_id, method=method, client=client, device=device)
 

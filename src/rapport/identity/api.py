@@ -85,10 +85,9 @@ async def oidc_login(
     """Sign in with an OpenID Connect ID token from a configured provider (Google, Auth0),
     verified against the provider's published keys. The first sign-in creates the account,
     or links it to an account with the same verified e-mail."""
+    identity = await service.verify_oidc_token(runtime, provider=provider, id_token=body.id_token)
     async with system_transaction(runtime.engine) as db:
-        return await service.do_oidc_login(
-            db, rt=runtime, provider=provider, id_token=body.id_token, client=client, device=body
-        )
+        return await service.do_oidc_login(db, rt=runtime, identity=identity, client=client, device=body)
 
 
 @router.post("/refresh", response_model=s.TokenPair)

@@ -19,7 +19,7 @@ from rapport.identity._api_keys import (
     list_api_keys,
 )
 from rapport.identity._history import list_login_history, list_security_events
-from rapport.identity._oidc import do_oidc_login
+from rapport.identity._oidc import OidcIdentity, do_oidc_login, verify_oidc_token
 from rapport.identity._sessions import do_logout, do_refresh, do_revoke_session, list_sessions
 from rapport.identity._signin import do_password_login, do_totp_login
 from rapport.identity._totp import (
@@ -31,6 +31,7 @@ from rapport.identity._totp import (
 
 __all__ = [
     "MailResult",
+    "OidcIdentity",
     "authenticate_api_key",
     "do_change_password",
     "do_confirm_totp",
@@ -57,4 +58,5 @@ __all__ = [
     "list_login_history",
     "list_security_events",
     "list_sessions",
+    "verify_oidc_token",
 ]
