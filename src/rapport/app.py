@@ -16,6 +16,7 @@ from rapport import __version__
 from rapport.config import Settings
 from rapport.identity.api import router as identity_router
 from rapport.kernel.db import create_engine
+from rapport.social.api import router as social_router
 from rapport.kernel.errors import ServiceUnavailable
 from rapport.kernel.http import (
     BodyLimitMiddleware,
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, database_url: URL | str) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(identity_router)
+    app.include_router(social_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> Response:

@@ -81,3 +81,9 @@ async def act_as(conn: AsyncConnection, user_id: UUID) -> None:
     """
     await conn.execute(_SET_USER, {"user_id": str(user_id)})
     await conn.execute(text("SELECT set_config('rapport.system', '', true)"))
+
+
+async def elevate_to_system(conn: AsyncConnection) -> None:
+    """Turn the rest of a user's transaction into system work, after the caller has been
+    authorised for it (an administrator granting a badge). Policies then admit it."""
+    await conn.execute(_SET_SYSTEM)

@@ -1,0 +1,1 @@
+"""Social: profiles, settings, contacts and requests, contact groups, blocks, search."""

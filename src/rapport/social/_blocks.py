@@ -1,0 +1,73 @@
+"""Blocking: the blocked person is never told, loses the contact, their pending
+requests end, and every domain asks `social.is_blocked(a, b)` before letting them reach
+the blocker."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport.kernel.actor import Actor
+from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
+from rapport.social.errors import CannotTargetSelf, NotBlocked, UserNotFound
+from rapport.social.models import blocks, contact_requests
+from rapport.social.schemas import BlockOut
+
+
+async def is_blocked(db: AsyncConnection, *, a: UUID, b: UUID) -> bool:
+    """Whether either of two people blocks the other (the check every domain uses)."""
+    return bool((await db.execute(text("SELECT social.is_blocked(:a, :b)"), {"a": a, "b": b})).scalar_one())
+
+
+async def do_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, reason: str | None) -> BlockOut:
+    """Block someone (again: the first block stands). Ends the contact both ways and
+    cancels pending requests between the two.
+
+    Raises:
+        CannotTargetSelf: blocking oneself.
+        UserNotFound: no such account.
+    """
+    if user_id == actor.user_id:
+        raise CannotTargetSelf("You cannot block yourself.")
+    try:
+        async with db.begin_nested():
+            await db.execute(
+                insert(blocks).values(blocker_id=actor.user_id, blocked_id=user_id, reason=reason)
+                .on_conflict_do_nothing(index_elements=[blocks.c.blocker_id, blocks.c.blocked_id])
+            )
+    except IntegrityError as exc:  # the foreign key: no such account
+        raise UserNotFound() from exc
+    await db.execute(text("SELECT social.unpair_contacts(:other)"), {"other": user_id})
+    await db.execute(
+        update(contact_requests)
+        .where(contact_requests.c.status == "pending",
+               or_((contact_requests.c.requester_id == actor.user_id) & (contact_requests.c.addressee_id == user_id),
+                   (contact_requests.c.requester_id == user_id) & (contact_requests.c.addressee_id == actor.user_id)))
+        .values(status="cancelled", responded_at=func.now())
+    )
+    row = (
+        await db.execute(select(blocks).where(blocks.c.blocker_id == actor.user_id, blocks.c.blocked_id == user_id))
+    ).one()
+    return BlockOut(blocked_id=row.blocked_id, reason=row.reason, created_at=row.created_at)
+
+
+async def do_unblock(db: AsyncConnection, *, actor: Actor, user_id: UUID) -> None:
+    """Raises:
+        NotBlocked: the actor has not blocked this person.
+    """
+    removed = await db.execute(
+        delete(blocks).where(blocks.c.blocker_id == actor.user_id, blocks.c.blocked_id == user_id)
+    )
+    if removed.rowcount == 0:
+        raise NotBlocked()
+
+
+async def list_blocks(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[BlockOut]:
+    query = keyset(select(blocks).where(blocks.c.blocker_id == actor.user_id), blocks.c.blocked_id, page)
+    rows = (await db.execute(query)).all()
+    items = [BlockOut(blocked_id=r.blocked_id, reason=r.reason, created_at=r.created_at) for r in rows]
+    return make_page(items, page, id_of=lambda item: item.blocked_id)

@@ -1,0 +1,147 @@
+"""Contact requests: ask, accept, reject, cancel. Two people who ask each other become
+contacts at once (004's mutual auto-accept)."""
+
+from __future__ import annotations
+
+from typing import Literal
+from uuid import UUID
+
+from sqlalchemy import and_, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport.kernel.actor import Actor
+from rapport.kernel.ids import uuid7
+from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
+from rapport.social._blocks import is_blocked
+from rapport.social.errors import (
+    AlreadyContacts,
+    CannotTargetSelf,
+    ContactRequestNotAllowed,
+    ContactRequestNotFound,
+    NotYourRequestToAnswer,
+    NotYourRequestToCancel,
+    RequestAlreadyPending,
+    RequestNotPending,
+    UserNotFound,
+)
+from rapport.social.models import contact_requests, profiles
+from rapport.social.schemas import ContactRequestOut
+
+
+def _out(row) -> ContactRequestOut:
+    return ContactRequestOut.model_validate(row._mapping)
+
+
+async def are_contacts(db: AsyncConnection, *, a: UUID, b: UUID) -> bool:
+    return bool((await db.execute(text("SELECT social.are_contacts(:a, :b)"), {"a": a, "b": b})).scalar_one())
+
+
+async def do_request_contact(
+    db: AsyncConnection, *, actor: Actor, user_id: UUID, message: str | None
+) -> ContactRequestOut:
+    """Ask someone to become a contact. If they already asked the actor, both become
+    contacts at once and their request comes back accepted.
+
+    Raises:
+        CannotTargetSelf: asking oneself.
+        UserNotFound: no such account, or its profile is invisible to the actor.
+        ContactRequestNotAllowed: one of the two blocks the other.
+        AlreadyContacts: they are contacts already.
+        RequestAlreadyPending: the actor's earlier request is still pending.
+    """
+    if user_id == actor.user_id:
+        raise CannotTargetSelf("You cannot send yourself a contact request.")
+    visible = (await db.execute(select(profiles.c.user_id).where(profiles.c.user_id == user_id))).one_or_none()
+    if visible is None:
+        raise UserNotFound()
+    if await is_blocked(db, a=actor.user_id, b=user_id):
+        raise ContactRequestNotAllowed()
+    if await are_contacts(db, a=actor.user_id, b=user_id):
+        raise AlreadyContacts()
+    theirs = (
+        await db.execute(
+            select(contact_requests)
+            .where(contact_requests.c.requester_id == user_id, contact_requests.c.addressee_id == actor.user_id,
+                   contact_requests.c.status == "pending")
+            .with_for_update()
+        )
+    ).one_or_none()
+    if theirs is not None:
+        return await _accept(db, actor=actor, request_id=theirs.id)
+    existing = (
+        await db.execute(
+            select(contact_requests.c.id)
+            .where(contact_requests.c.requester_id == actor.user_id, contact_requests.c.addressee_id == user_id,
+                   contact_requests.c.status == "pending")
+        )
+    ).one_or_none()
+    if existing is not None:
+        raise RequestAlreadyPending()
+    row = (
+        await db.execute(
+            contact_requests.insert()
+            .values(id=uuid7(), requester_id=actor.user_id, addressee_id=user_id, message=message)
+            .returning(contact_requests)
+        )
+    ).one()
+    return _out(row)
+
+
+async def do_answer_request(
+    db: AsyncConnection, *, actor: Actor, request_id: UUID, answer: Literal["accept", "reject", "cancel"]
+) -> ContactRequestOut:
+    """Accept or reject a request made to the actor, or cancel one the actor made.
+
+    Raises:
+        ContactRequestNotFound: no such request between the actor and someone.
+        NotYourRequestToAnswer: accepting or rejecting one's own request.
+        NotYourRequestToCancel: cancelling a request someone else made.
+        RequestNotPending: the request was already answered or cancelled.
+        ContactRequestNotAllowed: accepting across a block.
+    """
+    request = (
+        await db.execute(select(contact_requests).where(contact_requests.c.id == request_id).with_for_update())
+    ).one_or_none()
+    if request is None:
+        raise ContactRequestNotFound()
+    if answer == "cancel" and request.requester_id != actor.user_id:
+        raise NotYourRequestToCancel()
+    if answer != "cancel" and request.addressee_id != actor.user_id:
+        raise NotYourRequestToAnswer()
+    if request.status != "pending":
+        raise RequestNotPending()
+    if answer == "accept":
+        if await is_blocked(db, a=request.requester_id, b=request.addressee_id):
+            raise ContactRequestNotAllowed()
+        return await _accept(db, actor=actor, request_id=request_id)
+    status = "rejected" if answer == "reject" else "cancelled"
+    row = (
+        await db.execute(
+            update(contact_requests).where(contact_requests.c.id == request_id)
+            .values(status=status, responded_at=func.now()).returning(contact_requests)
+        )
+    ).one()
+    return _out(row)
+
+
+async def list_requests(
+    db: AsyncConnection, *, actor: Actor, direction: Literal["incoming", "outgoing"], status: str | None,
+    page: PageRequest,
+) -> Page[ContactRequestOut]:
+    side = contact_requests.c.addressee_id if direction == "incoming" else contact_requests.c.requester_id
+    conditions = [side == actor.user_id]
+    if status is not None:
+        conditions.append(contact_requests.c.status == status)
+    query = keyset(select(contact_requests).where(and_(*conditions)), contact_requests.c.id, page)
+    return make_page([_out(row) for row in (await db.execute(query)).all()], page)
+
+
+async def _accept(db: AsyncConnection, *, actor: Actor, request_id: UUID) -> ContactRequestOut:
+    row = (
+        await db.execute(
+            update(contact_requests).where(contact_requests.c.id == request_id)
+            .values(status="accepted", responded_at=func.now()).returning(contact_requests)
+        )
+    ).one()
+    await db.execute(text("SELECT social.pair_contacts(:a, :b)"), {"a": row.requester_id, "b": row.addressee_id})
+    return _out(row)
