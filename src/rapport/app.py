@@ -17,6 +17,7 @@ from rapport.config import Settings
 from rapport.identity.api import router as identity_router
 from rapport.kernel.db import create_engine
 from rapport.social.api import router as social_router
+from rapport.social.api_parts import router as social_parts_router
 from rapport.kernel.errors import ServiceUnavailable
 from rapport.kernel.http import (
     BodyLimitMiddleware,
@@ -60,6 +61,7 @@ def create_app(settings: Settings, *, database_url: URL | str) -> FastAPI:
     app.add_middleware(RequestContextMiddleware)
     app.include_router(identity_router)
     app.include_router(social_router)
+    app.include_router(social_parts_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> Response:

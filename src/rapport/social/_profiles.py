@@ -50,6 +50,10 @@ async def do_update_profile(db: AsyncConnection, *, actor: Actor, changes: Profi
         UsernameTaken: another profile has that username, in any case.
     """
     values: dict[str, Any] = changes.model_dump(exclude_unset=True, mode="json")
+    if "birth_date" in values:
+        # JSON mode turns URLs and links into plain values but the date into a string,
+        # which the driver refuses for a date column.
+        values["birth_date"] = changes.birth_date
     # Required columns cannot be cleared: null for them means "leave as is".
     for required in ("username", "display_name", "bio", "profile_visibility", "links", "interests"):
         if values.get(required, ...) is None:

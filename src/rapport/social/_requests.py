@@ -46,18 +46,11 @@ async def do_request_contact(
         CannotTargetSelf: asking oneself.
         UserNotFound: no such account, or its profile is invisible to the actor.
         ContactRequestNotAllowed: one of the two blocks the other.
-        AlreadyContacts: they are contacts already.
+        AlreadyContacts: each is in the other's contacts already.
         RequestAlreadyPending: the actor's earlier request is still pending.
     """
     if user_id == actor.user_id:
         raise CannotTargetSelf("You cannot send yourself a contact request.")
-    visible = (await db.execute(select(profiles.c.user_id).where(profiles.c.user_id == user_id))).one_or_none()
-    if visible is None:
-        raise UserNotFound()
-    if await is_blocked(db, a=actor.user_id, b=user_id):
-        raise ContactRequestNotAllowed()
-    if await are_contacts(db, a=actor.user_id, b=user_id):
-        raise AlreadyContacts()
     theirs = (
         await db.execute(
             select(contact_requests)
@@ -66,6 +59,16 @@ async def do_request_contact(
             .with_for_update()
         )
     ).one_or_none()
+    # Someone who asked the actor is known to them, whatever their profile shows.
+    if theirs is None:
+        visible = (await db.execute(select(profiles.c.user_id).where(profiles.c.user_id == user_id))).one_or_none()
+        if visible is None:
+            raise UserNotFound()
+    if await is_blocked(db, a=actor.user_id, b=user_id):
+        raise ContactRequestNotAllowed()
+    # Both ways: a contact linked by e-mail is in one list only until a request pairs them.
+    if await are_contacts(db, a=actor.user_id, b=user_id) and await are_contacts(db, a=user_id, b=actor.user_id):
+        raise AlreadyContacts()
     if theirs is not None:
         return await _accept(db, actor=actor, request_id=theirs.id)
     existing = (

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints, field_validator
 
 from rapport.identity.schemas import Strict, normalise_email
 
@@ -29,7 +29,8 @@ class ProfileUpdate(Strict):
     username: Username | None = None
     display_name: DisplayName | None = None
     bio: Annotated[str, StringConstraints(max_length=500)] | None = None
-    avatar_url: HttpUrl | None = None
+    # The column holds at most 2048 characters; HttpUrl alone allows 2083.
+    avatar_url: Annotated[HttpUrl, UrlConstraints(max_length=2048)] | None = None
     pronouns: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
     birth_date: date | None = None
     language_code: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = None

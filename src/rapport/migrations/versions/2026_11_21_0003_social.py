@@ -246,20 +246,25 @@ def upgrade() -> None:
             LANGUAGE sql STABLE SECURITY DEFINER
             SET search_path = pg_catalog, pg_temp
             AS $$
-                SELECT EXISTS (
+                -- Answered only about the acting user's own pairs (or for system work):
+                -- who blocks whom is nobody else's business.
+                SELECT (auth.current_user_id() IN (a, b) OR auth.is_system()) AND EXISTS (
                     SELECT 1 FROM social.blocks
                      WHERE (blocker_id = a AND blocked_id = b) OR (blocker_id = b AND blocked_id = a)
                 )
             $$;
-        COMMENT ON FUNCTION social.is_blocked(uuid, uuid) IS 'Whether a blocks b or b blocks a.';
+        COMMENT ON FUNCTION social.is_blocked(uuid, uuid) IS
+            'Whether a blocks b or b blocks a; false unless the acting user is a or b, or system work.';
 
         CREATE FUNCTION social.are_contacts(a uuid, b uuid) RETURNS boolean
             LANGUAGE sql STABLE SECURITY DEFINER
             SET search_path = pg_catalog, pg_temp
             AS $$
-                SELECT EXISTS (SELECT 1 FROM social.contacts WHERE owner_id = a AND contact_user_id = b)
+                SELECT (auth.current_user_id() IN (a, b) OR auth.is_system())
+                   AND EXISTS (SELECT 1 FROM social.contacts WHERE owner_id = a AND contact_user_id = b)
             $$;
-        COMMENT ON FUNCTION social.are_contacts(uuid, uuid) IS 'Whether b is in a''s contact list as an account.';
+        COMMENT ON FUNCTION social.are_contacts(uuid, uuid) IS
+            'Whether b is in a''s contact list as an account; false unless the acting user is a or b.';
 
         -- Who may see a profile: its owner; anyone signed in when public; the owner's
         -- contacts when 'contacts' (a block ends the contact, so blocked people fall out).
@@ -304,6 +309,8 @@ def upgrade() -> None:
             $$;
         COMMENT ON FUNCTION social.generate_unique_username(text) IS
             'A free username made from a name or an e-mail''s local part.';
+        -- It would tell anyone which usernames exist, private profiles' included.
+        REVOKE ALL ON FUNCTION social.generate_unique_username(text) FROM PUBLIC;
 
         -- Every account gets a profile and settings the moment it exists, so no reader has
         -- to handle "no profile yet".
@@ -399,14 +406,20 @@ def upgrade() -> None:
         CREATE POLICY profiles_update ON social.profiles FOR UPDATE
             USING (user_id = auth.current_user_id() OR auth.is_system())
             WITH CHECK (user_id = auth.current_user_id() OR auth.is_system());
-        GRANT SELECT, UPDATE ON social.profiles TO rapport_app, rapport_worker;
+        GRANT SELECT ON social.profiles TO rapport_app, rapport_worker;
+        GRANT UPDATE (username, display_name, bio, avatar_url, pronouns, birth_date, language_code, timezone,
+                      links, interests, profile_visibility, is_verified)
+            ON social.profiles TO rapport_app, rapport_worker;
 
         ALTER TABLE social.settings ENABLE ROW LEVEL SECURITY;
         ALTER TABLE social.settings FORCE ROW LEVEL SECURITY;
         CREATE POLICY settings_owner ON social.settings
             USING (user_id = auth.current_user_id() OR auth.is_system() OR kernel.in_definer())
             WITH CHECK (user_id = auth.current_user_id() OR auth.is_system() OR kernel.in_definer());
-        GRANT SELECT, UPDATE ON social.settings TO rapport_app, rapport_worker;
+        GRANT SELECT ON social.settings TO rapport_app, rapport_worker;
+        GRANT UPDATE (last_seen_visibility, online_status_visibility, read_receipts_enabled,
+                      typing_indicators_enabled, notification_defaults, theme)
+            ON social.settings TO rapport_app, rapport_worker;
 
         -- Blocks are seen only by the blocker (the blocked person is never told); the
         -- definer functions look both ways.
@@ -417,18 +430,26 @@ def upgrade() -> None:
             WITH CHECK (blocker_id = auth.current_user_id() OR auth.is_system() OR kernel.in_definer());
         GRANT SELECT, INSERT, DELETE ON social.blocks TO rapport_app, rapport_worker;
 
-        -- Both sides see a request; only the requester makes one, and only its two
-        -- people change it (the service decides who may set which status).
+        -- Both sides see a request. Only the requester makes one, pending and not across
+        -- a block; only the person asked accepts or rejects it; either side may cancel
+        -- (blocking cancels in both directions). Who the request names never changes.
         ALTER TABLE social.contact_requests ENABLE ROW LEVEL SECURITY;
         ALTER TABLE social.contact_requests FORCE ROW LEVEL SECURITY;
         CREATE POLICY contact_requests_parties ON social.contact_requests FOR SELECT
             USING (auth.current_user_id() IN (requester_id, addressee_id) OR auth.is_system() OR kernel.in_definer());
         CREATE POLICY contact_requests_create ON social.contact_requests FOR INSERT
-            WITH CHECK (requester_id = auth.current_user_id() OR auth.is_system() OR kernel.in_definer());
+            WITH CHECK (
+                (requester_id = auth.current_user_id() AND status = 'pending'
+                 AND NOT social.is_blocked(requester_id, addressee_id))
+                OR auth.is_system() OR kernel.in_definer());
         CREATE POLICY contact_requests_respond ON social.contact_requests FOR UPDATE
             USING (auth.current_user_id() IN (requester_id, addressee_id) OR auth.is_system() OR kernel.in_definer())
-            WITH CHECK (auth.current_user_id() IN (requester_id, addressee_id) OR auth.is_system() OR kernel.in_definer());
-        GRANT SELECT, INSERT, UPDATE ON social.contact_requests TO rapport_app, rapport_worker;
+            WITH CHECK (
+                (status = 'cancelled' AND auth.current_user_id() IN (requester_id, addressee_id))
+                OR (status IN ('accepted', 'rejected') AND addressee_id = auth.current_user_id())
+                OR auth.is_system() OR kernel.in_definer());
+        GRANT SELECT, INSERT ON social.contact_requests TO rapport_app, rapport_worker;
+        GRANT UPDATE (status, responded_at) ON social.contact_requests TO rapport_app, rapport_worker;
 
         -- A contact list is its owner's alone. Rows naming another account are made and
         -- removed in pairs by the definer functions below, never directly.
@@ -530,6 +551,9 @@ CREATE FUNCTION social.pair_contacts(a uuid, b uuid) RETURNS void
                AND ((r.requester_id = a AND r.addressee_id = b) OR (r.requester_id = b AND r.addressee_id = a))
         ) THEN
             RAISE EXCEPTION 'no accepted request between them' USING ERRCODE = 'insufficient_privilege';
+        END IF;
+        IF social.is_blocked(a, b) THEN
+            RAISE EXCEPTION 'one of them blocks the other' USING ERRCODE = 'insufficient_privilege';
         END IF;
         INSERT INTO social.contacts (id, owner_id, contact_user_id)
         VALUES (kernel.uuid7_like(), a, b), (kernel.uuid7_like(), b, a)
