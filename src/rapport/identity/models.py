@@ -8,7 +8,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -17,11 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 
-from rapport.kernel.models import metadata
-
-
-def _ts(name: str, *, nullable: bool = True) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
+from rapport.kernel.models import metadata, timestamp
 
 
 def _user_fk() -> Column:
@@ -36,13 +31,13 @@ users = Table(
     Column("password_hash", Text),
     Column("status", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False),
-    _ts("email_verified_at"),
+    timestamp("email_verified_at"),
     Column("failed_login_attempts", Integer, nullable=False),
-    _ts("locked_until"),
-    _ts("last_login_at"),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
-    _ts("deleted_at"),
+    timestamp("locked_until"),
+    timestamp("last_login_at"),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
+    timestamp("deleted_at"),
     schema="auth",
 )
 
@@ -54,8 +49,8 @@ identities = Table(
     Column("provider", Text, nullable=False),
     Column("subject", Text, nullable=False),
     Column("email", Text),
-    _ts("created_at", nullable=False),
-    _ts("last_login_at"),
+    timestamp("created_at", nullable=False),
+    timestamp("last_login_at"),
     schema="auth",
 )
 
@@ -68,11 +63,11 @@ sessions = Table(
     Column("device_name", Text),
     Column("user_agent", Text),
     Column("ip_address", INET),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
-    _ts("last_active_at", nullable=False),
-    _ts("expires_at", nullable=False),
-    _ts("revoked_at"),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
+    timestamp("last_active_at", nullable=False),
+    timestamp("expires_at", nullable=False),
+    timestamp("revoked_at"),
     Column("revoked_reason", Text),
     schema="auth",
 )
@@ -84,9 +79,9 @@ refresh_tokens = Table(
     Column("session_id", UUID(as_uuid=True), ForeignKey("auth.sessions.id", ondelete="CASCADE"), nullable=False),
     _user_fk(),
     Column("token_hash", LargeBinary, nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("expires_at", nullable=False),
-    _ts("used_at"),
+    timestamp("created_at", nullable=False),
+    timestamp("expires_at", nullable=False),
+    timestamp("used_at"),
     schema="auth",
 )
 
@@ -100,9 +95,9 @@ otp_verifications = Table(
     Column("code_hash", LargeBinary, nullable=False),
     Column("attempts", Integer, nullable=False),
     Column("max_attempts", Integer, nullable=False),
-    _ts("expires_at", nullable=False),
-    _ts("consumed_at"),
-    _ts("created_at", nullable=False),
+    timestamp("expires_at", nullable=False),
+    timestamp("consumed_at"),
+    timestamp("created_at", nullable=False),
     schema="auth",
 )
 
@@ -111,10 +106,10 @@ totp_credentials = Table(
     metadata,
     Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE"), primary_key=True),
     Column("secret_encrypted", LargeBinary, nullable=False),
-    _ts("confirmed_at"),
+    timestamp("confirmed_at"),
     Column("last_used_step", BigInteger),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
     schema="auth",
 )
 
@@ -124,8 +119,8 @@ recovery_codes = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     _user_fk(),
     Column("code_hash", LargeBinary, nullable=False),
-    _ts("used_at"),
-    _ts("created_at", nullable=False),
+    timestamp("used_at"),
+    timestamp("created_at", nullable=False),
     schema="auth",
 )
 
@@ -137,11 +132,11 @@ api_keys = Table(
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
     Column("key_hash", LargeBinary, nullable=False),
-    _ts("expires_at"),
-    _ts("last_used_at"),
-    _ts("revoked_at"),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    timestamp("expires_at"),
+    timestamp("last_used_at"),
+    timestamp("revoked_at"),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
     schema="auth",
 )
 
@@ -156,7 +151,7 @@ login_history = Table(
     Column("failure_reason", Text),
     Column("ip_address", INET),
     Column("user_agent", Text),
-    _ts("created_at", nullable=False),
+    timestamp("created_at", nullable=False),
     schema="auth",
 )
 
@@ -170,7 +165,7 @@ security_events = Table(
     Column("ip_address", INET),
     Column("user_agent", Text),
     Column("details", JSONB, nullable=False),
-    _ts("created_at", nullable=False),
+    timestamp("created_at", nullable=False),
     schema="auth",
 )
 
@@ -179,8 +174,8 @@ login_throttle = Table(
     metadata,
     Column("key", Text, primary_key=True),
     Column("failures", Integer, nullable=False),
-    _ts("window_started_at", nullable=False),
-    _ts("locked_until"),
-    _ts("updated_at", nullable=False),
+    timestamp("window_started_at", nullable=False),
+    timestamp("locked_until"),
+    timestamp("updated_at", nullable=False),
     schema="auth",
 )

@@ -1,7 +1,7 @@
 """The metadata every domain's tables hang on, with one naming convention for
 constraints (the migrations spell the same names)."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import Column, DateTime, MetaData
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -12,3 +12,8 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def timestamp(name: str, *, nullable: bool = True) -> Column:
+    """A `timestamptz` column: every time Rapport stores has a zone."""
+    return Column(name, DateTime(timezone=True), nullable=nullable)

@@ -1,14 +1,10 @@
 """The `social` schema's core tables, as SQLAlchemy Core tables for queries; the
 migrations create them with their policies and triggers."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, Table, Text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from rapport.kernel.models import metadata
-
-
-def _ts(name: str, *, nullable: bool = True) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
+from rapport.kernel.models import metadata, timestamp
 
 
 def _uuid(name: str, *, nullable: bool = False, primary_key: bool = False) -> Column:
@@ -31,8 +27,8 @@ profiles = Table(
     Column("interests", ARRAY(Text), nullable=False),
     Column("profile_visibility", Text, nullable=False),
     Column("is_verified", Boolean, nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
     schema="social",
 )
 
@@ -46,8 +42,8 @@ settings = Table(
     Column("typing_indicators_enabled", Boolean, nullable=False),
     Column("notification_defaults", JSONB, nullable=False),
     Column("theme", Text, nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
     schema="social",
 )
 
@@ -57,7 +53,7 @@ blocks = Table(
     _uuid("blocker_id", primary_key=True),
     _uuid("blocked_id", primary_key=True),
     Column("reason", Text),
-    _ts("created_at", nullable=False),
+    timestamp("created_at", nullable=False),
     schema="social",
 )
 
@@ -69,8 +65,8 @@ contact_requests = Table(
     _uuid("addressee_id"),
     Column("status", Text, nullable=False),
     Column("message", Text),
-    _ts("created_at", nullable=False),
-    _ts("responded_at"),
+    timestamp("created_at", nullable=False),
+    timestamp("responded_at"),
     schema="social",
 )
 
@@ -89,9 +85,9 @@ contacts = Table(
     Column("notes", Text),
     Column("is_favorite", Boolean, nullable=False),
     Column("is_muted", Boolean, nullable=False),
-    _ts("linked_at"),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    timestamp("linked_at"),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
     schema="social",
 )
 
@@ -101,8 +97,8 @@ contact_groups = Table(
     _uuid("id", primary_key=True),
     _uuid("owner_id"),
     Column("name", Text, nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
     schema="social",
 )
 
@@ -112,7 +108,7 @@ contact_group_members = Table(
     _uuid("group_id", primary_key=True),
     _uuid("contact_id", primary_key=True),
     _uuid("owner_id"),
-    _ts("created_at", nullable=False),
+    timestamp("created_at", nullable=False),
     schema="social",
 )
 
@@ -123,6 +119,6 @@ activity_log = Table(
     _uuid("user_id"),
     Column("action", Text, nullable=False),
     Column("changes", JSONB, nullable=False),
-    _ts("created_at", nullable=False),
+    timestamp("created_at", nullable=False),
     schema="social",
 )

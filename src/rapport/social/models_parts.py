@@ -2,14 +2,10 @@
 as SQLAlchemy Core tables for queries; migration 2026_11_21_0004 creates them with their
 policies and triggers."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, DateTime, ForeignKey, Numeric, SmallInteger, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Numeric, SmallInteger, Table, Text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from rapport.kernel.models import metadata
-
-
-def _ts(name: str, *, nullable: bool = True) -> Column:
-    return Column(name, DateTime(timezone=True), nullable=nullable)
+from rapport.kernel.models import metadata, timestamp
 
 
 def _owner(*, primary_key: bool = False) -> Column:
@@ -19,7 +15,7 @@ def _owner(*, primary_key: bool = False) -> Column:
 
 def _part(name: str, *columns: Column) -> Table:
     return Table(name, metadata, _owner(primary_key=True), *columns,
-                 _ts("created_at", nullable=False), _ts("updated_at", nullable=False), schema="social")
+                 timestamp("created_at", nullable=False), timestamp("updated_at", nullable=False), schema="social")
 
 
 user_demographics = _part(
@@ -89,7 +85,7 @@ sensitive_data_access = Table(
     Column("table_name", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("fields", ARRAY(Text), nullable=False),
-    _ts("created_at", nullable=False),
+    timestamp("created_at", nullable=False),
     schema="audit",
 )
 
@@ -103,9 +99,9 @@ devices = Table(
     Column("name", Text, nullable=False),
     Column("app_version", Text),
     Column("os_version", Text),
-    _ts("last_seen_at", nullable=False),
-    _ts("created_at", nullable=False),
-    _ts("updated_at", nullable=False),
+    timestamp("last_seen_at", nullable=False),
+    timestamp("created_at", nullable=False),
+    timestamp("updated_at", nullable=False),
     schema="social",
 )
 
@@ -117,7 +113,7 @@ status_updates = Table(
     Column("content", Text),
     Column("media_url", Text),
     Column("background_color", Text),
-    _ts("created_at", nullable=False),
-    _ts("expires_at", nullable=False),
+    timestamp("created_at", nullable=False),
+    timestamp("expires_at", nullable=False),
     schema="social",
 )
