@@ -16,8 +16,6 @@ from rapport import __version__
 from rapport.config import Settings
 from rapport.identity.api import router as identity_router
 from rapport.kernel.db import create_engine
-from rapport.social.api import router as social_router
-from rapport.social.api_parts import router as social_parts_router
 from rapport.kernel.errors import ServiceUnavailable
 from rapport.kernel.http import (
     BodyLimitMiddleware,
@@ -27,6 +25,9 @@ from rapport.kernel.http import (
 )
 from rapport.kernel.logging import configure_logging
 from rapport.kernel.runtime import Runtime
+from rapport.social.api import router as social_router
+from rapport.social.api_parts import router as social_parts_router
+from rapport.social.api_search import router as social_search_router
 
 DESCRIPTION = """\
 Rapport is a PostgreSQL-native backend for people-to-people applications.
@@ -62,6 +63,7 @@ def create_app(settings: Settings, *, database_url: URL | str) -> FastAPI:
     app.include_router(identity_router)
     app.include_router(social_router)
     app.include_router(social_parts_router)
+    app.include_router(social_search_router)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> Response:

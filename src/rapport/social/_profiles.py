@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,12 +32,15 @@ async def access_profile(db: AsyncConnection, *, user_id: UUID | None = None, us
     Raises:
         ProfileNotFound: missing, or not visible to the actor (never told apart).
     """
-    query = select(profiles)
-    if user_id is not None:
-        query = query.where(profiles.c.user_id == user_id)
-    else:
-        query = query.where(func.lower(profiles.c.username) == (username or "").lower())
-    row = (await db.execute(query)).one_or_none()
+    if user_id is None:
+        # Resolved through the unique index by a definer function; the read below by id
+        # is still checked by row-level security.
+        user_id = (
+            await db.execute(text("SELECT social.user_id_for_username(:name)"), {"name": username or ""})
+        ).scalar_one()
+        if user_id is None:
+            raise ProfileNotFound()
+    row = (await db.execute(select(profiles).where(profiles.c.user_id == user_id))).one_or_none()
     if row is None:
         raise ProfileNotFound()
     return _out(row)

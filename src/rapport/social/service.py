@@ -22,6 +22,7 @@ from rapport.social._profiles import (
     list_activity,
 )
 from rapport.social._requests import are_contacts, do_answer_request, do_request_contact, list_requests
+from rapport.social._search import search_profiles
 from rapport.social._settings import do_update_settings, get_settings
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "list_contacts",
     "list_groups",
     "list_requests",
+    "search_profiles",
 ]

@@ -1,0 +1,41 @@
+"""The search API: GET /v1/users/search ("Find people")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from rapport.identity.deps import CallerDep
+from rapport.kernel.pagination import Page
+from rapport.social import _search, service
+from rapport.social._search import ProfileMatch
+
+router = APIRouter(prefix="/v1", tags=["social"])
+
+
+@router.get("/users/search", response_model=Page[ProfileMatch])
+async def search_users(
+    caller: CallerDep,
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=_search.MAX_QUERY_LENGTH,
+              description="Words to find in usernames, display names and bios; each matches "
+                          "the start of a word. `@name` looks for a username."),
+    ],
+    limit: Annotated[int, Query(ge=1, le=_search.MAX_LIMIT, description="Results per page.")] = _search.DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=64, description="The `next` value of the previous page.")] = None,
+) -> Page[ProfileMatch]:
+    """Find people by username, display name and bio, best match first.
+
+    Ranked: username equal to the query, username starting with it, every word a word of
+    the name, every word starting a word of the name, then matches involving the bio.
+    Only profiles the caller may see are searched, never the caller's own, and never
+    anyone who blocked the caller or whom the caller blocked. Each part of the ranking
+    looks at a bounded number of candidates, so a very common query (one letter) shows
+    a selection of its matches: type more to narrow it.
+
+    Errors: `invalid-search-query` (422) when the query has no letter or digit or more
+    than ten words; `invalid-cursor` (400) for a cursor of another query."""
+    async with caller.transaction() as db:
+        return await service.search_profiles(db, actor=caller.actor, query=q, limit=limit, cursor=cursor)
