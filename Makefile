@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench lint clean
+.PHONY: serve test bench bench-search clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Rapport needs Python 3.11 or newer on PATH"; exit 1; }
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.auth_throughput
+
+bench-search: $(STAMP)
+	$(BIN)/python -m bench.profile_search
 
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache
