@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import resource
 import secrets
 import shutil
@@ -42,7 +41,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -51,6 +49,8 @@ from urllib.parse import urlsplit
 import httpx
 from rich.console import Console
 from rich.table import Table
+
+from bench._report import machine, percentile
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "auth_throughput.json"
 DEMO_ACCOUNTS = [(email, "rapport-demo-password")
@@ -78,15 +78,6 @@ class Tally:
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
-
-def percentile(ordered: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default), `ordered` sorted."""
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def summarise(name: str, tally: Tally, *, began: float, ended: float, duration: float,
@@ -433,32 +424,6 @@ class Server:
 
 # --------------------------------------------------------------------------- the report
 
-
-def machine() -> dict:
-    info: dict = {
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
-    }
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                info["mem_total_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
-                break
-    with contextlib.suppress(Exception), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pgserver's platformdirs: XDG_RUNTIME_DIR is not set
-        import pgserver
-
-        postgres = Path(pgserver.__file__).parent / "pginstall" / "bin" / "postgres"
-        info["embedded_postgres"] = subprocess.run([str(postgres), "--version"], capture_output=True,
-                                                   text=True, timeout=10).stdout.strip()
-    return info
 
 
 def print_table(results: dict) -> None:

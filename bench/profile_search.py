@@ -33,10 +33,8 @@ import contextlib
 import itertools
 import json
 import os
-import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -56,6 +54,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+
+from bench._report import machine, percentile
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "profile_search.json"
 
@@ -320,15 +320,6 @@ def query_mix(dataset: Dataset, seed: int) -> dict[str, list[str]]:
 # --------------------------------------------------------------------------- measuring
 
 
-def percentile(ordered: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default), `ordered` sorted."""
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * q
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
 
 @dataclass
 class Tally:
@@ -430,32 +421,6 @@ async def measure(urls, admin: asyncpg.Connection, dataset: Dataset, *, repeat: 
 
 # --------------------------------------------------------------------------- the report
 
-
-def machine() -> dict:
-    info: dict = {
-        "nproc": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "loadavg_at_end": [round(x, 2) for x in os.getloadavg()],
-    }
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                info["mem_total_gib"] = round(int(line.split()[1]) / 1024 / 1024, 1)
-                break
-    with contextlib.suppress(Exception), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pgserver
-
-        postgres = Path(pgserver.__file__).parent / "pginstall" / "bin" / "postgres"
-        info["embedded_postgres"] = subprocess.run([str(postgres), "--version"], capture_output=True,
-                                                   text=True, timeout=10, check=False).stdout.strip()
-    return info
 
 
 def report(tallies: dict[str, Tally]) -> dict:
