@@ -78,6 +78,10 @@ def upgrade() -> None:
         -- the definer's search may use indexes (see this migration's docstring).
         CREATE POLICY profiles_definer_read ON social.profiles FOR SELECT TO rapport_owner
             USING (true);
+        -- The search leaves out accounts that are not active; it reads their ids here.
+        CREATE POLICY users_definer_read ON auth.users FOR SELECT TO rapport_owner USING (true);
+        -- Serves social.search_profiles: the (few) accounts that are not active.
+        CREATE INDEX ix_users_not_active ON auth.users (id) WHERE status <> 'active';
 
         -- The same reason for lookups by username: as rapport_app, lower(username) = ...
         -- cannot use ux_profiles_username_lower under RLS. This finds the id through the
@@ -209,6 +213,9 @@ CREATE FUNCTION social.search_profiles(
                 SELECT b.blocked_id AS user_id FROM social.blocks b WHERE b.blocker_id = $1
                 UNION ALL
                 SELECT b.blocker_id FROM social.blocks b WHERE b.blocked_id = $1
+                UNION ALL
+                -- Nobody finds an account that is not active: unverified, suspended, banned, deleted.
+                SELECT u.id FROM auth.users u WHERE u.status <> 'active'
             ), known AS MATERIALIZED (
                 -- Whose contact list holds the caller: their contacts-only profiles show.
                 SELECT c.owner_id AS user_id FROM social.contacts c WHERE c.contact_user_id = $1
@@ -237,6 +244,8 @@ def downgrade() -> None:
         DROP FUNCTION social.search_profiles(text[], text, integer, integer, uuid, integer);
         DROP FUNCTION social.user_id_for_username(text);
         DROP POLICY profiles_definer_read ON social.profiles;
+        DROP INDEX auth.ix_users_not_active;
+        DROP POLICY users_definer_read ON auth.users;
         -- Serves profile search: words of username, display name and bio, with prefixes.
         CREATE INDEX ix_profiles_search_vector ON social.profiles USING gin (search_vector);
         COMMENT ON INDEX social.ix_profiles_username_prefix IS NULL;
