@@ -94,6 +94,20 @@ async def do_create_user(
     """
     if await get_user_by_email(db, email=email) is not None:
         raise EmailTaken()
+    return await insert_user(db, rt=rt, email=email, password=password, verified=verified, is_admin=is_admin)
+
+
+async def insert_user(
+    db: AsyncConnection,
+    *,
+    rt: Runtime,
+    email: str,
+    password: str | None,
+    verified: bool = False,
+    is_admin: bool = False,
+) -> UUID:
+    """Insert an account whose address the caller has just looked up and found free
+    (the unique index still stands behind it)."""
     user_id = uuid7()
     await db.execute(
         insert(users).values(
@@ -115,7 +129,7 @@ async def do_register(db: AsyncConnection, *, rt: Runtime, email: str, password:
     check_password_strength(password, rt=rt, email=email)
     existing = await get_user_by_email(db, email=email)
     if existing is None:
-        user_id = await do_create_user(db, rt=rt, email=email, password=password)
+        user_id = await insert_user(db, rt=rt, email=email, password=password)
         code = await _new_code(db, rt=rt, user_id=user_id, email=email, purpose="email_verification")
         return MailResult(_verification_mail(email, code, rt))
     if existing.email_verified_at is None and existing.status == "pending":

@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.config import OidcProvider
 from rapport.identity._accounts import (
     DISABLED_STATUSES,
-    do_create_user,
     get_user_by_email,
+    insert_user,
 )
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._signin import complete_sign_in
@@ -167,7 +167,7 @@ async def _link_or_create(
         raise EmailNotVerified(f"{provider} has not verified {email}. Verify it there and sign in again.")
     existing = await get_user_by_email(db, email=email)
     if existing is None:
-        user_id = await do_create_user(db, rt=rt, email=email, password=None, verified=True)
+        user_id = await insert_user(db, rt=rt, email=email, password=None, verified=True)
         await _insert_identity(db, user_id=user_id, provider=provider, subject=subject, email=email)
         return user_id
 

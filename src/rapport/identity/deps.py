@@ -50,17 +50,19 @@ class Caller:
     runtime: Runtime
     token: str
     client: Client
+    # Decoded once by get_caller; None for an API key, which is looked up in the database.
+    claims: tokens.AccessClaims | None = None
     actor: Actor | None = None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        if looks_like_api_key(self.token):
+        if self.claims is None:
             async with _system_transaction(self.runtime.engine) as db:
                 self.actor = await authenticate_api_key(db, key=self.token)
                 await act_as(db, self.actor.user_id)
                 yield db
             return
-        claims = tokens.verify_access_token(self.runtime.keyring, self.token)
+        claims = self.claims
         self.actor = Actor(user_id=claims.user_id, session_id=claims.session_id)
         async with user_transaction(self.runtime.engine, claims.user_id) as db:
             if not await session_is_live(db, session_id=claims.session_id):
@@ -83,9 +85,8 @@ async def get_caller(
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthenticated("Send `Authorization: Bearer <access token or API key>`.")
     token = credentials.credentials
-    if not looks_like_api_key(token):
-        tokens.verify_access_token(runtime.keyring, token)  # fail fast on a bad token
-    return Caller(runtime=runtime, token=token, client=client)
+    claims = None if looks_like_api_key(token) else tokens.verify_access_token(runtime.keyring, token)
+    return Caller(runtime=runtime, token=token, client=client, claims=claims)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
