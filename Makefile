@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test bench bench-search clean
+.PHONY: serve test check bench bench-search clean
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Rapport needs Python 3.11 or newer on PATH"; exit 1; }
@@ -30,3 +30,10 @@ bench-search: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache
+
+# Types, lint, format and import contracts: what CI runs besides the tests.
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports

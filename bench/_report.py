@@ -43,6 +43,7 @@ def machine() -> dict:
         import pgserver
 
         postgres = Path(pgserver.__file__).parent / "pginstall" / "bin" / "postgres"
-        info["embedded_postgres"] = subprocess.run([str(postgres), "--version"], capture_output=True,
-                                                   text=True, timeout=10, check=False).stdout.strip()
+        info["embedded_postgres"] = subprocess.run(
+            [str(postgres), "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.strip()
     return info

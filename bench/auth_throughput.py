@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -53,8 +53,9 @@ from rich.table import Table
 from bench._report import machine, percentile
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "auth_throughput.json"
-DEMO_ACCOUNTS = [(email, "rapport-demo-password")
-                 for email in ("alice@example.com", "bob@example.com", "carol@example.com")]
+DEMO_ACCOUNTS = [
+    (email, "rapport-demo-password") for email in ("alice@example.com", "bob@example.com", "carol@example.com")
+]
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 SCENARIOS = ("login", "refresh")
 
@@ -79,9 +80,9 @@ class Tally:
         self.errors[kind] = self.errors.get(kind, 0) + 1
 
 
-
-def summarise(name: str, tally: Tally, *, began: float, ended: float, duration: float,
-              concurrency: int, max_requests: int) -> dict:
+def summarise(
+    name: str, tally: Tally, *, began: float, ended: float, duration: float, concurrency: int, max_requests: int
+) -> dict:
     """Throughput counts the successes inside the measuring window: `duration` seconds, or
     up to the last answer when `--max-requests` ended the run first. Requests still in
     flight at the deadline are let finish: their latencies count, their completions do
@@ -122,8 +123,9 @@ def summarise(name: str, tally: Tally, *, began: float, ended: float, duration: 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> dict:
     try:
-        response = await client.post("/v1/auth/login", json={"email": email, "password": password,
-                                                              "device_name": "bench"})
+        response = await client.post(
+            "/v1/auth/login", json={"email": email, "password": password, "device_name": "bench"}
+        )
     except httpx.HTTPError as exc:
         raise RuntimeError(f"login {email}: {type(exc).__name__}: {exc}") from exc
     if response.status_code != 200:
@@ -158,8 +160,9 @@ def _discard_last(tally: Tally, kind: str) -> None:
     tally.error(kind)
 
 
-async def login_client(url: str, account: tuple[str, str], tally: Tally, start: asyncio.Event,
-                       stop_at: list[float], max_requests: int) -> None:
+async def login_client(
+    url: str, account: tuple[str, str], tally: Tally, start: asyncio.Event, stop_at: list[float], max_requests: int
+) -> None:
     email, password = account
     payload = {"email": email, "password": password, "device_name": "bench"}
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
@@ -173,8 +176,9 @@ async def login_client(url: str, account: tuple[str, str], tally: Tally, start: 
                 _discard_last(tally, "no tokens")
 
 
-async def refresh_client(url: str, account: tuple[str, str], tally: Tally, start: asyncio.Event,
-                         stop_at: list[float], max_requests: int) -> None:
+async def refresh_client(
+    url: str, account: tuple[str, str], tally: Tally, start: asyncio.Event, stop_at: list[float], max_requests: int
+) -> None:
     email, password = account
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         token = (await login(client, email, password))["refresh_token"]  # not measured
@@ -198,8 +202,16 @@ async def refresh_client(url: str, account: tuple[str, str], tally: Tally, start
             token = new_token
 
 
-async def run_scenario(name: str, url: str, accounts: list[tuple[str, str]], *, concurrency: int,
-                       duration: float, max_requests: int, meter: CpuMeter) -> dict:
+async def run_scenario(
+    name: str,
+    url: str,
+    accounts: list[tuple[str, str]],
+    *,
+    concurrency: int,
+    duration: float,
+    max_requests: int,
+    meter: CpuMeter,
+) -> dict:
     tally = Tally()
     start = asyncio.Event()
     stop_at = [float("inf")]
@@ -227,8 +239,9 @@ async def run_scenario(name: str, url: str, accounts: list[tuple[str, str]], *, 
         await asyncio.gather(*tasks)
         ended = time.perf_counter()
         cpu_after = meter.snapshot()
-    result = summarise(name, tally, began=began, ended=ended, duration=duration, concurrency=concurrency,
-                       max_requests=max_requests)
+    result = summarise(
+        name, tally, began=began, ended=ended, duration=duration, concurrency=concurrency, max_requests=max_requests
+    )
     result["cpu"] = meter.usage(cpu_before, cpu_after, len(tally.latencies_ms))
     # The machine may be shared: a high load here means other work competed for the CPU.
     result["loadavg_1min_at_end"] = round(os.getloadavg()[0], 2)
@@ -331,8 +344,10 @@ def password_hashing_defaults() -> dict[str, int]:
     except ImportError:
         return {}
     fields = Settings.model_fields
-    return {name: fields[name].default for name in
-            ("password_time_cost", "password_memory_cost_kib", "password_parallelism")}
+    return {
+        name: fields[name].default
+        for name in ("password_time_cost", "password_memory_cost_kib", "password_parallelism")
+    }
 
 
 def create_accounts(count: int, env: dict[str, str], cwd: Path) -> list[tuple[str, str]]:
@@ -343,9 +358,12 @@ def create_accounts(count: int, env: dict[str, str], cwd: Path) -> list[tuple[st
             email = f"bench-{i:02d}@example.com"
             status.update(f"Creating bench account {i + 1}/{count} ({email})…")
             done = subprocess.run(
-                [sys.executable, "-m", "rapport", "admin", "create-user", "--email", email,
-                 "--password", password],
-                env=env, cwd=cwd, capture_output=True, text=True, timeout=300,
+                [sys.executable, "-m", "rapport", "admin", "create-user", "--email", email, "--password", password],
+                env=env,
+                cwd=cwd,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             if done.returncode != 0:
                 raise RuntimeError(f"rapport admin create-user failed:\n{done.stdout}{done.stderr}")
@@ -363,7 +381,11 @@ class Server:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rapport", "serve", "--no-demo"],
-            env=env, cwd=data_dir, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+            env=env,
+            cwd=data_dir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
             # A benchmark started in the background (`make bench &`) ignores SIGINT and its
             # children would inherit that; stop() relies on SIGINT.
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
@@ -425,13 +447,21 @@ class Server:
 # --------------------------------------------------------------------------- the report
 
 
-
 def print_table(results: dict) -> None:
     table = Table(title="Rapport auth throughput (HTTP)")
-    for column, justify in (("scenario", "left"), ("clients", "right"), ("requests", "right"),
-                            ("errors", "right"), ("req/s", "right"), ("p50 ms", "right"),
-                            ("p95 ms", "right"), ("p99 ms", "right"), ("max ms", "right"),
-                            ("server CPU ms/req", "right"), ("other procs core-s", "right")):
+    for column, justify in (
+        ("scenario", "left"),
+        ("clients", "right"),
+        ("requests", "right"),
+        ("errors", "right"),
+        ("req/s", "right"),
+        ("p50 ms", "right"),
+        ("p95 ms", "right"),
+        ("p99 ms", "right"),
+        ("max ms", "right"),
+        ("server CPU ms/req", "right"),
+        ("other procs core-s", "right"),
+    ):
         table.add_column(column, justify=justify)
 
     def fmt(value: float | None) -> str:
@@ -439,10 +469,19 @@ def print_table(results: dict) -> None:
 
     for row in results["scenarios"].values():
         lat, cpu = row["latency_ms"], row["cpu"]
-        table.add_row(row["scenario"], str(row["concurrency"]), f"{row['requests_ok']:,}",
-                      str(row["errors"]), fmt(row["requests_per_s"]), fmt(lat["p50"]),
-                      fmt(lat["p95"]), fmt(lat["p99"]), fmt(lat["max"]),
-                      fmt(cpu.get("server_cpu_ms_per_request")), fmt(cpu.get("other_processes_core_s")))
+        table.add_row(
+            row["scenario"],
+            str(row["concurrency"]),
+            f"{row['requests_ok']:,}",
+            str(row["errors"]),
+            fmt(row["requests_per_s"]),
+            fmt(lat["p50"]),
+            fmt(lat["p95"]),
+            fmt(lat["p99"]),
+            fmt(lat["max"]),
+            fmt(cpu.get("server_cpu_ms_per_request")),
+            fmt(cpu.get("other_processes_core_s")),
+        )
     out.print(table)
     if (ratio := results.get("refresh_to_login_ratio")) is not None:
         out.print(f"refresh / login throughput: [bold]{ratio:.1f}x[/bold] (budget: at least 10x)")
@@ -454,18 +493,23 @@ def print_table(results: dict) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.auth_throughput",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.auth_throughput", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", choices=(*SCENARIOS, "all"), default="all")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
     parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients (default 8)")
-    parser.add_argument("--max-requests", type=int, default=50_000,
-                        help="stop a scenario after this many requests (default 50000)")
+    parser.add_argument(
+        "--max-requests", type=int, default=50_000, help="stop a scenario after this many requests (default 50000)"
+    )
     parser.add_argument("--url", help="bench a running server on this machine instead, e.g. http://127.0.0.1:8000")
-    parser.add_argument("--account", action="append", metavar="EMAIL:PASSWORD",
-                        help="with --url: an account to sign in with (repeatable; default: the demo accounts)")
-    parser.add_argument("--accounts", type=int, default=8,
-                        help="without --url: bench accounts to create (default 8, about 1.5 s each)")
+    parser.add_argument(
+        "--account",
+        action="append",
+        metavar="EMAIL:PASSWORD",
+        help="with --url: an account to sign in with (repeatable; default: the demo accounts)",
+    )
+    parser.add_argument(
+        "--accounts", type=int, default=8, help="without --url: bench accounts to create (default 8, about 1.5 s each)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_PATH, help=f"JSON results (default {RESULTS_PATH})")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.concurrency < 1 or args.max_requests < 1 or args.accounts < 1:
@@ -482,14 +526,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def bench(url: str, accounts: list[tuple[str, str]], args: argparse.Namespace,
-                meter: CpuMeter | None = None) -> dict[str, dict]:
+async def bench(
+    url: str, accounts: list[tuple[str, str]], args: argparse.Namespace, meter: CpuMeter | None = None
+) -> dict[str, dict]:
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
     results = {}
     for name in scenarios:
-        results[name] = await run_scenario(name, url, accounts, concurrency=args.concurrency,
-                                           duration=args.duration, max_requests=args.max_requests,
-                                           meter=meter or CpuMeter())
+        results[name] = await run_scenario(
+            name,
+            url,
+            accounts,
+            concurrency=args.concurrency,
+            duration=args.duration,
+            max_requests=args.max_requests,
+            meter=meter or CpuMeter(),
+        )
     return results
 
 
@@ -498,11 +549,15 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m bench.auth_throughput " + " ".join(sys.argv[1:] if argv is None else argv)
     report: dict = {
         "benchmark": "auth_throughput",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command.strip(),
         "machine": machine(),
-        "parameters": {"scenario": args.scenario, "duration_s": args.duration,
-                       "concurrency": args.concurrency, "max_requests": args.max_requests},
+        "parameters": {
+            "scenario": args.scenario,
+            "duration_s": args.duration,
+            "concurrency": args.concurrency,
+            "max_requests": args.max_requests,
+        },
     }
 
     server: Server | None = None
@@ -510,8 +565,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.url:
             url = args.url
-            accounts = ([tuple(account.split(":", 1)) for account in args.account] if args.account
-                        else DEMO_ACCOUNTS)
+            accounts = [tuple(account.split(":", 1)) for account in args.account] if args.account else DEMO_ACCOUNTS
             meter = CpuMeter()
             report["server"] = {"started_by_bench": False, "url": url}
         else:

@@ -225,22 +225,41 @@ async def load_people(admin: asyncpg.Connection, count: int, seed: int, progress
         for start in range(0, count, CHUNK):
             stop = min(start + CHUNK, count)
             await admin.copy_records_to_table(
-                "users", schema_name="auth", columns=["id", "email", "status", "email_verified_at"],
-                records=[(people.ids[i], f"p{i}@bench.example", "active", datetime.now(UTC))
-                         for i in range(start, stop)],
+                "users",
+                schema_name="auth",
+                columns=["id", "email", "status", "email_verified_at"],
+                records=[
+                    (people.ids[i], f"p{i}@bench.example", "active", datetime.now(UTC)) for i in range(start, stop)
+                ],
             )
             progress.update(task, completed=stop)
         task = progress.add_task("COPY social.profiles", total=count)
         for start in range(0, count, CHUNK):
             stop = min(start + CHUNK, count)
             await admin.copy_records_to_table(
-                "profiles", schema_name="social",
-                columns=["user_id", "username", "display_name", "bio", "avatar_url", "profile_visibility",
-                         "is_verified"],
-                records=[(people.ids[i], people.usernames[i], people.display_names[i], people.bios[i],
-                          f"{AVATAR_HOST}{people.ids[i]}.webp" if i % 3 else None, people.visibilities[i],
-                          i % 97 == 0)
-                         for i in range(start, stop)],
+                "profiles",
+                schema_name="social",
+                columns=[
+                    "user_id",
+                    "username",
+                    "display_name",
+                    "bio",
+                    "avatar_url",
+                    "profile_visibility",
+                    "is_verified",
+                ],
+                records=[
+                    (
+                        people.ids[i],
+                        people.usernames[i],
+                        people.display_names[i],
+                        people.bios[i],
+                        f"{AVATAR_HOST}{people.ids[i]}.webp" if i % 3 else None,
+                        people.visibilities[i],
+                        i % 97 == 0,
+                    )
+                    for i in range(start, stop)
+                ],
             )
             progress.update(task, completed=stop)
         task = progress.add_task("settings, contacts, blocks", total=3)
@@ -261,7 +280,9 @@ async def load_people(admin: asyncpg.Connection, count: int, seed: int, progress
         from rapport.kernel.ids import uuid7
 
         await admin.copy_records_to_table(
-            "contacts", schema_name="social", columns=["id", "owner_id", "contact_user_id"],
+            "contacts",
+            schema_name="social",
+            columns=["id", "owner_id", "contact_user_id"],
             records=[(uuid7(), a, b) for a, b in rows],
         )
         progress.advance(task)
@@ -274,7 +295,10 @@ async def load_people(admin: asyncpg.Connection, count: int, seed: int, progress
                 if b != caller:
                     blocks.add((caller, b) if len(blocks) % 2 else (b, caller))
         await admin.copy_records_to_table(
-            "blocks", schema_name="social", columns=["blocker_id", "blocked_id"], records=list(blocks),
+            "blocks",
+            schema_name="social",
+            columns=["blocker_id", "blocked_id"],
+            records=list(blocks),
         )
         progress.advance(task)
     finally:
@@ -285,8 +309,9 @@ async def load_people(admin: asyncpg.Connection, count: int, seed: int, progress
         await admin.execute(f"VACUUM (ANALYZE) {table}")
     progress.update(task, total=1, completed=1)
     sample = [people.usernames[i] for i in rng.sample(range(count), 200)]
-    return Dataset(profiles=count, callers=callers, sample_usernames=sample,
-                   generated_in_s=round(time.perf_counter() - began, 1))
+    return Dataset(
+        profiles=count, callers=callers, sample_usernames=sample, generated_in_s=round(time.perf_counter() - began, 1)
+    )
 
 
 # --------------------------------------------------------------------------- the query mix
@@ -304,21 +329,30 @@ def query_mix(dataset: Dataset, seed: int) -> dict[str, list[str]]:
         "3-4 letters": ["mar", "ann", "kow", "dav", "smi", "gar", "chen", "oli"],
         "first name": rng.sample(firsts, 8),
         "full name": [f"{rng.choice(firsts)} {rng.choice(lasts)}" for _ in range(8)],
-        "name as typed": [f"{rng.choice(firsts)} {rng.choice(lasts)[:rng.randint(1, 3)]}" for _ in range(8)],
+        "name as typed": [f"{rng.choice(firsts)} {rng.choice(lasts)[: rng.randint(1, 3)]}" for _ in range(8)],
         "username": rng.sample(usernames, 8),
         "username prefix": ["@" + name[: rng.randint(3, 6)].lower() for name in rng.sample(usernames, 8)],
         "bio word": ["photographer", "coffee", "hiking", "london", "chess", "violin", "kubernetes", "sunsets"],
-        "bio words": ["coffee hiking", "yoga travel", "jazz piano", "dog lover", "open source", "paris food",
-                      "teacher books", "surfing ocean"],
-        "name + bio": [f"{rng.choice(firsts)} {w}" for w in ("coffee", "yoga", "music", "photography",
-                                                             "travel", "chess", "design", "berlin")],
+        "bio words": [
+            "coffee hiking",
+            "yoga travel",
+            "jazz piano",
+            "dog lover",
+            "open source",
+            "paris food",
+            "teacher books",
+            "surfing ocean",
+        ],
+        "name + bio": [
+            f"{rng.choice(firsts)} {w}"
+            for w in ("coffee", "yoga", "music", "photography", "travel", "chess", "design", "berlin")
+        ],
         "common words": ["love", "the", "a i", "i love", "music", "and the", "my", "life"],
         "no match": ["zzyzx", "qwxz", "xylophonist", "kj", "q", "vvv", "zzz top", "ooo"],
     }
 
 
 # --------------------------------------------------------------------------- measuring
-
 
 
 @dataclass
@@ -336,8 +370,13 @@ def summary(values: list[float]) -> dict:
     def ms(value: float | None) -> float | None:
         return round(value, 2) if value is not None else None
 
-    return {"n": len(ordered), "p50": ms(percentile(ordered, 0.50)), "p95": ms(percentile(ordered, 0.95)),
-            "p99": ms(percentile(ordered, 0.99)), "max": ms(ordered[-1] if ordered else None)}
+    return {
+        "n": len(ordered),
+        "p50": ms(percentile(ordered, 0.50)),
+        "p95": ms(percentile(ordered, 0.95)),
+        "p99": ms(percentile(ordered, 0.99)),
+        "max": ms(ordered[-1] if ordered else None),
+    }
 
 
 async def count_matches(admin: asyncpg.Connection, query: str) -> int:
@@ -353,8 +392,9 @@ async def count_matches(admin: asyncpg.Connection, query: str) -> int:
     )
 
 
-async def measure(urls, admin: asyncpg.Connection, dataset: Dataset, *, repeat: int, max_seconds: float,
-                  seed: int) -> dict[str, Tally]:
+async def measure(
+    urls, admin: asyncpg.Connection, dataset: Dataset, *, repeat: int, max_seconds: float, seed: int
+) -> dict[str, Tally]:
     from sqlalchemy import text
 
     from rapport.kernel.actor import Actor
@@ -384,8 +424,9 @@ async def measure(urls, admin: asyncpg.Connection, dataset: Dataset, *, repeat: 
         return page.next
 
     try:
-        with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err) as progress:
+        with Progress(
+            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+        ) as progress:
             task = progress.add_task("Counting matches", total=sum(len(q) for q in mix.values()))
             for kind, queries in mix.items():
                 for query in queries:
@@ -422,7 +463,6 @@ async def measure(urls, admin: asyncpg.Connection, dataset: Dataset, *, repeat: 
 # --------------------------------------------------------------------------- the report
 
 
-
 def report(tallies: dict[str, Tally]) -> dict:
     rows = {}
     for kind, tally in tallies.items():
@@ -431,8 +471,10 @@ def report(tallies: dict[str, Tally]) -> dict:
             "service_ms": summary(tally.service_ms),
             "results_per_page_mean": round(sum(tally.results) / len(tally.results), 1) if tally.results else None,
             "matching_profiles": sorted(tally.matches),
-            "db_ms_by_query": {query: {"p50": summary(values)["p50"], "max": summary(values)["max"]}
-                               for query, values in tally.by_query.items()},
+            "db_ms_by_query": {
+                query: {"p50": summary(values)["p50"], "max": summary(values)["max"]}
+                for query, values in tally.by_query.items()
+            },
         }
     every_db = [v for t in tallies.values() for v in t.db_ms]
     every_service = [v for t in tallies.values() for v in t.service_ms]
@@ -442,15 +484,28 @@ def report(tallies: dict[str, Tally]) -> dict:
 
 def print_table(rows: dict) -> None:
     table = Table(title="Profile search: one page of 20, as rapport_app (ms)")
-    for column in ("queries", "matching profiles (median)", "n", "DB p50", "DB p95", "DB p99", "DB max",
-                   "service p50", "service p99", "results/page"):
+    for column in (
+        "queries",
+        "matching profiles (median)",
+        "n",
+        "DB p50",
+        "DB p95",
+        "DB p99",
+        "DB max",
+        "service p50",
+        "service p99",
+        "results/page",
+    ):
         table.add_column(column, justify="left" if column == "queries" else "right")
     for kind, row in rows.items():
         matches = row.get("matching_profiles") or []
         table.add_row(
-            kind, f"{matches[len(matches) // 2]:,}" if matches else "",
-            str(row["db_ms"]["n"]), *(f"{row['db_ms'][k]}" for k in ("p50", "p95", "p99", "max")),
-            f"{row['service_ms']['p50']}", f"{row['service_ms']['p99']}",
+            kind,
+            f"{matches[len(matches) // 2]:,}" if matches else "",
+            str(row["db_ms"]["n"]),
+            *(f"{row['db_ms'][k]}" for k in ("p50", "p95", "p99", "max")),
+            f"{row['service_ms']['p50']}",
+            f"{row['service_ms']['p99']}",
             f"{row.get('results_per_page_mean') or ''}",
             end_section=kind == "next page",
         )
@@ -474,31 +529,41 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict:
     await provisioning.provision(urls, settings)
     with err.status("Migrating…"):
         await migrate.upgrade(urls.owner)
-    admin = await asyncpg.connect(provisioning.asyncpg_dsn(urls.admin.set(database="rapport_bench")),
-                                  command_timeout=None)
+    admin = await asyncpg.connect(
+        provisioning.asyncpg_dsn(urls.admin.set(database="rapport_bench")), command_timeout=None
+    )
     try:
         marker = data_dir / f"dataset-{args.profiles}-{args.seed}.json"
         existing = await admin.fetchval("SELECT count(*) FROM social.profiles")
         if marker.exists() and existing >= args.profiles:
             saved = json.loads(marker.read_text())
-            dataset = Dataset(profiles=args.profiles, callers=[UUID(c) for c in saved["callers"]],
-                              sample_usernames=saved["sample_usernames"])
+            dataset = Dataset(
+                profiles=args.profiles,
+                callers=[UUID(c) for c in saved["callers"]],
+                sample_usernames=saved["sample_usernames"],
+            )
             err.print(f"Reusing {existing:,} profiles in {data_dir}")
         else:
             if existing:
                 raise SystemExit(f"{data_dir} holds {existing:,} profiles of another run: use an empty --keep folder")
-            with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), console=err) as progress:
+            with Progress(
+                TextColumn("{task.description:<28}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+            ) as progress:
                 dataset = await load_people(admin, args.profiles, args.seed, progress)
-            marker.write_text(json.dumps({"callers": [str(c) for c in dataset.callers],
-                                          "sample_usernames": dataset.sample_usernames}))
+            marker.write_text(
+                json.dumps({"callers": [str(c) for c in dataset.callers], "sample_usernames": dataset.sample_usernames})
+            )
         sizes = await admin.fetch(
             """SELECT c.relname, pg_relation_size(c.oid) AS bytes FROM pg_class c
                 WHERE c.relnamespace = 'social'::regnamespace AND c.relname IN
                       ('profiles', 'ix_profiles_search_prefixes', 'ix_profiles_name_prefixes',
-                       'ix_profiles_username_prefix', 'ux_profiles_username_lower', 'pk_profiles')""")
-        tallies = await measure(urls, admin, dataset, repeat=args.repeat, max_seconds=args.max_seconds,
-                                seed=args.seed)
+                       'ix_profiles_username_prefix', 'ux_profiles_username_lower', 'pk_profiles')"""
+        )
+        tallies = await measure(urls, admin, dataset, repeat=args.repeat, max_seconds=args.max_seconds, seed=args.seed)
     finally:
         await admin.close()
     return {
@@ -526,12 +591,17 @@ def stop_embedded_server(data_dir: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profiles", type=int, default=1_000_000, help="people to generate (default 1,000,000)")
     parser.add_argument("--repeat", type=int, default=300, help="searches per kind of query (default 300)")
-    parser.add_argument("--max-seconds", type=float, default=60,
-                        help="stop a kind of query after this long, whatever --repeat says (default 60)")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60,
+        help="stop a kind of query after this long, whatever --repeat says (default 60)",
+    )
     parser.add_argument("--seed", type=int, default=20261121)
     parser.add_argument("--keep", type=Path, help="data folder to keep, and to reuse when it holds the same dataset")
     parser.add_argument("--output", type=Path, default=RESULTS_PATH)

@@ -46,16 +46,16 @@ def admin_url():
 
 
 def make_settings(**overrides) -> Settings:
-    values = dict(
-        environment="test",
-        secret_key="test-secret-key-that-is-long-enough-for-hmac",
+    values = {
+        "environment": "test",
+        "secret_key": "test-secret-key-that-is-long-enough-for-hmac",
         # Cheap argon2id: the tests exercise the flows, not the cost.
-        password_time_cost=1,
-        password_memory_cost_kib=1024,
-        password_parallelism=1,
-        log_json=True,
-        log_level="WARNING",
-    )
+        "password_time_cost": 1,
+        "password_memory_cost_kib": 1024,
+        "password_parallelism": 1,
+        "log_json": True,
+        "log_level": "WARNING",
+    }
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -192,7 +192,9 @@ async def create_verified_user(runtime, email: str, password: str = PASSWORD) ->
 
 
 async def sign_in(client: httpx.AsyncClient, persona: Persona, **device) -> Persona:
-    response = await client.post("/v1/auth/login", json={"email": persona.email, "password": persona.password, **device})
+    response = await client.post(
+        "/v1/auth/login", json={"email": persona.email, "password": persona.password, **device}
+    )
     assert response.status_code == 200, response.text
     tokens = response.json()
     persona.access_token = tokens["access_token"]

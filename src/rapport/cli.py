@@ -15,8 +15,7 @@ from rapport.config import Settings, get_settings
 from rapport.kernel import migrate, provisioning
 from rapport.kernel.provisioning import DatabaseUrls
 
-app = typer.Typer(help="Rapport: a PostgreSQL-native backend for people-to-people applications.",
-                  no_args_is_help=True)
+app = typer.Typer(help="Rapport: a PostgreSQL-native backend for people-to-people applications.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 admin_app = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -152,8 +151,9 @@ async def _create_user(settings: Settings, urls: DatabaseUrls, email: str, passw
 
     async def work(db, runtime):
         check_password_strength(password, rt=runtime, email=email)
-        return await service.do_create_user(db, rt=runtime, email=email, password=password,
-                                            verified=True, is_admin=is_admin)
+        return await service.do_create_user(
+            db, rt=runtime, email=email, password=password, verified=True, is_admin=is_admin
+        )
 
     return await _with_runtime(settings, urls, work)
 

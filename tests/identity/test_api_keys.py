@@ -91,7 +91,8 @@ async def test_a_key_works_until_it_expires(client, runtime, alice):
 
     async with system_transaction(runtime.engine) as db:
         await db.execute(
-            update(api_keys).where(api_keys.c.id == UUID(created["id"]))
+            update(api_keys)
+            .where(api_keys.c.id == UUID(created["id"]))
             .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
         )
 
@@ -129,8 +130,11 @@ async def test_a_key_may_not_manage_account_security(client, alice):
     refused = [
         await client.post(KEYS, headers=key, json={"name": "child"}),
         await client.delete(f"{KEYS}/{created['id']}", headers=key),
-        await client.post("/v1/auth/password/change", headers=key,
-                          json={"current_password": alice.password, "new_password": "another long password"}),
+        await client.post(
+            "/v1/auth/password/change",
+            headers=key,
+            json={"current_password": alice.password, "new_password": "another long password"},
+        ),
     ]
 
     assert [r.status_code for r in refused] == [403, 403, 403]

@@ -78,7 +78,9 @@ async def test_login_records_the_device(client, carol):
     token = (await login(client, device_type="desktop", device_name="Carol's laptop")).json()["access_token"]
     [session] = (await client.get("/v1/auth/sessions", headers=bearer(token))).json()["items"]
     assert (session["device_type"], session["device_name"], session["ip_address"]) == (
-        "desktop", "Carol's laptop", "203.0.113.7",
+        "desktop",
+        "Carol's laptop",
+        "203.0.113.7",
     )
 
 
@@ -245,7 +247,9 @@ async def test_expired_access_token_is_401_invalid_token(client, alice, runtime)
 async def test_access_token_signed_with_another_key_is_invalid(client, alice):
     forged = tokens.issue_access_token(
         Keyring("another-server-secret-key-of-some-length"),
-        user_id=uuid.UUID(alice.user_id), session_id=uuid.UUID(alice.session_id), ttl_seconds=60,
+        user_id=uuid.UUID(alice.user_id),
+        session_id=uuid.UUID(alice.session_id),
+        ttl_seconds=60,
     )
     response = await client.get(ME, headers=bearer(forged))
     assert (response.status_code, problem_type(response)) == (401, "invalid-token")

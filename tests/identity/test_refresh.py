@@ -83,7 +83,8 @@ async def test_reuse_is_a_critical_security_event(client, alice):
     await refresh(client, alice.refresh_token)
     await sign_in(client, alice)  # the reuse ended her session
     [event] = [
-        e for e in (await client.get("/v1/auth/security-events", headers=alice.headers)).json()["items"]
+        e
+        for e in (await client.get("/v1/auth/security-events", headers=alice.headers)).json()["items"]
         if e["event_type"] == "refresh_token_reused"
     ]
     assert (event["severity"], event["details"]["session_revoked"]) == ("critical", True)
@@ -107,7 +108,8 @@ async def test_garbage_refresh_token_is_401_invalid_token(client):
 async def test_expired_refresh_token_is_401_invalid_token(client, alice, runtime):
     async with system_transaction(runtime.engine) as db:
         await db.execute(
-            update(refresh_tokens).where(refresh_tokens.c.token_hash == sha256(alice.refresh_token))
+            update(refresh_tokens)
+            .where(refresh_tokens.c.token_hash == sha256(alice.refresh_token))
             .values(expires_at=func.now() - timedelta(seconds=1))
         )
     response = await refresh(client, alice.refresh_token)

@@ -40,7 +40,8 @@ def body_of(message) -> str:
 async def expire_codes(runtime, email: str) -> None:
     async with system_transaction(runtime.engine) as db:
         await db.execute(
-            update(otp_verifications).where(otp_verifications.c.identifier == email)
+            update(otp_verifications)
+            .where(otp_verifications.c.identifier == email)
             .values(expires_at=func.now() - timedelta(seconds=1))
         )
 

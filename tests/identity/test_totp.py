@@ -95,16 +95,17 @@ ARABIC_INDIC_DIGITS = "\u0661\u0662\u0663\u0664\u0665\u0666"
 
 async def test_non_ascii_digits_are_not_a_code(client, alice):
     secret = await enrol(client, alice)
-    at_confirm = await client.post("/v1/auth/totp/confirm", headers=alice.headers,
-                                   json={"code": ARABIC_INDIC_DIGITS})
+    at_confirm = await client.post("/v1/auth/totp/confirm", headers=alice.headers, json={"code": ARABIC_INDIC_DIGITS})
     await client.post("/v1/auth/totp/confirm", headers=alice.headers, json={"code": code(secret)})
 
-    at_login = await client.post(LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice),
-                                                    "code": ARABIC_INDIC_DIGITS})
+    at_login = await client.post(
+        LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "code": ARABIC_INDIC_DIGITS}
+    )
 
     for response in (at_confirm, at_login):
         assert (response.status_code, problem_type(response)) in {
-            (401, "invalid-totp-code"), (422, "validation-error"),
+            (401, "invalid-totp-code"),
+            (422, "validation-error"),
         }, response.text
 
 
@@ -128,8 +129,9 @@ async def test_a_code_is_accepted_once(client, alice):
     secret, _ = await enable(client, alice)
     this_step, next_step = code(secret), code(secret, 1)
 
-    confirming_code = await client.post(LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice),
-                                                           "code": this_step})
+    confirming_code = await client.post(
+        LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "code": this_step}
+    )
     first = await client.post(LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "code": next_step})
     replay = await client.post(LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "code": next_step})
 
@@ -154,10 +156,12 @@ async def test_a_recovery_code_works_once(client, alice):
     _, recovery = await enable(client, alice)
 
     # Typed as read aloud: upper case, with spaces around.
-    first = await client.post(LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice),
-                                                 "recovery_code": f" {recovery[0].upper()} "})
-    second = await client.post(LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice),
-                                                  "recovery_code": recovery[0]})
+    first = await client.post(
+        LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "recovery_code": f" {recovery[0].upper()} "}
+    )
+    second = await client.post(
+        LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "recovery_code": recovery[0]}
+    )
 
     assert first.status_code == 200, first.text
     assert second.status_code == 401
@@ -169,8 +173,7 @@ async def test_a_recovery_code_works_once(client, alice):
 async def test_regenerating_recovery_codes_retires_the_old_ones(client, alice):
     secret, old = await enable(client, alice)
 
-    response = await client.post("/v1/auth/totp/recovery-codes", headers=alice.headers,
-                                 json={"code": code(secret, 1)})
+    response = await client.post("/v1/auth/totp/recovery-codes", headers=alice.headers, json={"code": code(secret, 1)})
     assert response.status_code == 200, response.text
     new = response.json()["recovery_codes"]
     assert len(new) == 10 and not set(new) & set(old)
@@ -185,11 +188,13 @@ async def test_regenerating_recovery_codes_retires_the_old_ones(client, alice):
 async def test_wrong_code_neither_regenerates_nor_disables(client, alice):
     secret, old = await enable(client, alice)
 
-    regenerate = await client.post("/v1/auth/totp/recovery-codes", headers=alice.headers,
-                                   json={"code": wrong_code(secret)})
+    regenerate = await client.post(
+        "/v1/auth/totp/recovery-codes", headers=alice.headers, json={"code": wrong_code(secret)}
+    )
     disable = await client.post("/v1/auth/totp/disable", headers=alice.headers, json={"code": wrong_code(secret)})
-    disable_recovery = await client.post("/v1/auth/totp/disable", headers=alice.headers,
-                                         json={"recovery_code": "aaaaa-aaaaa"})
+    disable_recovery = await client.post(
+        "/v1/auth/totp/disable", headers=alice.headers, json={"recovery_code": "aaaaa-aaaaa"}
+    )
 
     assert [r.status_code for r in (regenerate, disable, disable_recovery)] == [401, 401, 401]
     assert {problem_type(r) for r in (regenerate, disable, disable_recovery)} == {"invalid-totp-code"}
@@ -227,7 +232,9 @@ async def test_two_factor_actions_need_two_factor(client, alice):
 
     assert [r.status_code for r in (confirm, disable, regenerate)] == [409, 409, 409]
     assert [problem_type(r) for r in (confirm, disable, regenerate)] == [
-        "totp-not-enrolled", "totp-not-enabled", "totp-not-enabled",
+        "totp-not-enrolled",
+        "totp-not-enabled",
+        "totp-not-enabled",
     ]
 
 
@@ -246,11 +253,13 @@ async def test_bad_mfa_tokens_are_refused(client, runtime, alice):
     past = int(time.time()) - 600
     expired = jwt.encode(
         {"iss": "rapport", "typ": "mfa", "sub": alice.user_id, "amr": "password", "iat": past, "exp": past + 300},
-        runtime.keyring.derive("jwt"), algorithm="HS256",
+        runtime.keyring.derive("jwt"),
+        algorithm="HS256",
     )
     forged = jwt.encode(
         {"iss": "rapport", "typ": "mfa", "sub": alice.user_id, "amr": "password", "iat": past, "exp": past + 3600},
-        b"not the server key, but 32 bytes long", algorithm="HS256",
+        b"not the server key, but 32 bytes long",
+        algorithm="HS256",
     )
 
     for token in ("not-a-token", expired, forged, alice.access_token):
@@ -301,8 +310,9 @@ async def test_enrolment_alone_changes_nothing_and_the_secret_is_encrypted(clien
     assert "access_token" in login.json()
     async with system_transaction(runtime.engine) as db:
         stored = (
-            await db.execute(select(totp_credentials.c.secret_encrypted)
-                             .where(totp_credentials.c.user_id == alice.user_id))
+            await db.execute(
+                select(totp_credentials.c.secret_encrypted).where(totp_credentials.c.user_id == alice.user_id)
+            )
         ).scalar_one()
     assert secret.encode() not in stored
     assert secret.lower().encode() not in stored.lower()

@@ -89,9 +89,7 @@ async def test_errors_are_problem_json_with_status_and_title(client):
 
 
 async def test_body_over_the_limit_is_413(client, settings):
-    response = await client.post(
-        LOGIN, content=b"x" * (settings.max_body_bytes + 1), headers=JSON
-    )
+    response = await client.post(LOGIN, content=b"x" * (settings.max_body_bytes + 1), headers=JSON)
     assert (response.status_code, problem_type(response)) == (413, "payload-too-large")
 
 

@@ -48,7 +48,9 @@ async def _insert_account_with_session(url) -> None:
                 {"id": user_id, "email": f"{user_id.hex[:8]}@example.com"},
             )
             await db.execute(
-                text("INSERT INTO auth.sessions (id, user_id, expires_at) VALUES (:id, :user_id, now() + interval '1 day')"),
+                text(
+                    "INSERT INTO auth.sessions (id, user_id, expires_at) VALUES (:id, :user_id, now() + interval '1 day')"
+                ),
                 {"id": uuid7(), "user_id": user_id},
             )
     finally:
@@ -89,7 +91,9 @@ async def test_audit_trigger_records_changes_and_redacts_secrets(empty_database)
         user_id = uuid7()
         async with system_transaction(engine) as db:
             await db.execute(
-                text("INSERT INTO auth.users (id, email, password_hash, status) VALUES (:id, 'x@example.com', 'secret-hash', 'pending')"),
+                text(
+                    "INSERT INTO auth.users (id, email, password_hash, status) VALUES (:id, 'x@example.com', 'secret-hash', 'pending')"
+                ),
                 {"id": user_id},
             )
         async with system_transaction(engine) as db:
@@ -101,8 +105,10 @@ async def test_audit_trigger_records_changes_and_redacts_secrets(empty_database)
         async with system_transaction(engine) as db:
             rows = (
                 await db.execute(
-                    text("SELECT operation, old_data, new_data, changed_fields, acting_user_id, transaction_id "
-                         "FROM audit.record_changes WHERE table_name = 'users' ORDER BY id")
+                    text(
+                        "SELECT operation, old_data, new_data, changed_fields, acting_user_id, transaction_id "
+                        "FROM audit.record_changes WHERE table_name = 'users' ORDER BY id"
+                    )
                 )
             ).all()
     finally:

@@ -25,12 +25,39 @@ def random_json(rng: random.Random, depth: int = 0):
     if kind == "float":
         return rng.choice([0.5, -1e308, 1e-308, 3.14])
     if kind == "str":
-        return rng.choice(["", "x" * rng.randint(1, 5000), "ünïcødé ✓", "\u202e", "a@b.c", "123456", "rk_x", "rt_x",
-                           "${jndi}", "'; DROP TABLE auth.users; --", str(uuid.uuid4())])
+        return rng.choice(
+            [
+                "",
+                "x" * rng.randint(1, 5000),
+                "ünïcødé ✓",
+                "\u202e",
+                "a@b.c",
+                "123456",
+                "rk_x",
+                "rt_x",
+                "${jndi}",
+                "'; DROP TABLE auth.users; --",
+                str(uuid.uuid4()),
+            ]
+        )
     if kind == "list":
         return [random_json(rng, depth + 1) for _ in range(rng.randint(0, 4))]
-    fields = ["email", "password", "code", "new_password", "current_password", "refresh_token", "mfa_token",
-              "recovery_code", "name", "expires_at", "id_token", "device_type", "device_name", "extra"]
+    fields = [
+        "email",
+        "password",
+        "code",
+        "new_password",
+        "current_password",
+        "refresh_token",
+        "mfa_token",
+        "recovery_code",
+        "name",
+        "expires_at",
+        "id_token",
+        "device_type",
+        "device_name",
+        "extra",
+    ]
     return {rng.choice(fields): random_json(rng, depth + 1) for _ in range(rng.randint(0, 5))}
 
 
@@ -50,8 +77,9 @@ async def test_random_input_never_causes_a_server_error(app, client, alice, auth
             concrete = concrete.replace("{api_key_id}", rng.choice([str(uuid.uuid4()), "0"]))
             concrete = concrete.replace("{provider}", rng.choice(["google", "UPPER", "x" * 80]))
             body = random_json(rng)
-            response = await client.request(method, concrete, json=body, headers=headers,
-                                            params={"limit": rng.choice(["1", "0", "x", "500"])})
+            response = await client.request(
+                method, concrete, json=body, headers=headers, params={"limit": rng.choice(["1", "0", "x", "500"])}
+            )
             if response.status_code >= 500:
                 failures.append((method, concrete, body, response.status_code, response.text[:200]))
             elif response.status_code >= 400:

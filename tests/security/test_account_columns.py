@@ -41,5 +41,7 @@ async def test_a_user_may_change_their_own_password_hash(app_engine, alice):
 
 async def test_system_work_may_change_status(app_engine, alice):
     async with system_transaction(app_engine) as db:
-        changed = await db.execute(text("UPDATE auth.users SET status = 'suspended' WHERE id = :id"), {"id": alice.user_id})
+        changed = await db.execute(
+            text("UPDATE auth.users SET status = 'suspended' WHERE id = :id"), {"id": alice.user_id}
+        )
     assert changed.rowcount == 1

@@ -56,11 +56,19 @@ async def alice_everywhere(client, runtime, alice, mallory):
     wrong = await client.post("/v1/auth/login", json={"email": alice.email, "password": "not the password"})
     assert wrong.status_code == 401
     async with system_transaction(runtime.engine) as db:
-        await db.execute(insert(m.identities).values(id=uuid7(), user_id=UUID(alice.user_id), provider="google",
-                                                     subject="alice-google-subject", email=alice.email))
+        await db.execute(
+            insert(m.identities).values(
+                id=uuid7(),
+                user_id=UUID(alice.user_id),
+                provider="google",
+                subject="alice-google-subject",
+                email=alice.email,
+            )
+        )
         for table, owner in OWNED.items():
-            count = (await db.execute(select(func.count()).select_from(table)
-                                      .where(owner == UUID(alice.user_id)))).scalar_one()
+            count = (
+                await db.execute(select(func.count()).select_from(table).where(owner == UUID(alice.user_id)))
+            ).scalar_one()
             assert count > 0, f"alice has no row in {table.fullname}: the test would prove nothing"
         assert (await db.execute(select(func.count()).select_from(m.login_throttle))).scalar_one() > 0
     return alice
@@ -99,12 +107,13 @@ async def test_mallory_sees_none_of_alices_rows(app_engine, alice_everywhere, ma
                 owners_seen[table.name] = set(owners.scalars())
             else:
                 unowned_rows[table.name] = (await db.execute(text(f"SELECT count(*) FROM {table.name}"))).scalar_one()
-        by_id = (await db.execute(select(m.sessions.c.id)
-                                  .where(m.sessions.c.id == UUID(alice_everywhere.session_id)))).all()
+        by_id = (
+            await db.execute(select(m.sessions.c.id).where(m.sessions.c.id == UUID(alice_everywhere.session_id)))
+        ).all()
 
     assert set(owners_seen) >= {table.fullname for table in OWNED}
     assert {name: owners - {mallory_id} for name, owners in owners_seen.items()} == {n: set() for n in owners_seen}
-    assert unowned_rows == {name: 0 for name in unowned_rows}
+    assert unowned_rows == dict.fromkeys(unowned_rows, 0)
     assert by_id == []
     # She does see her own: the policies filter, they do not merely hide everything.
     assert owners_seen["auth.users"] == {mallory_id}
@@ -123,15 +132,19 @@ async def test_mallory_updates_and_deletes_none_of_alices_rows(app_engine, runti
             gone = await db.execute(delete(table).where(owner == alice_id))
             counts[f"delete {table.fullname}"] = gone.rowcount
         revoked = await db.execute(
-            update(m.sessions).where(m.sessions.c.id == UUID(alice_everywhere.session_id))
+            update(m.sessions)
+            .where(m.sessions.c.id == UUID(alice_everywhere.session_id))
             .values(revoked_at=func.now(), revoked_reason="revoked")
         )
         counts["revoke alice's session"] = revoked.rowcount
 
-    assert counts == {name: 0 for name in counts}
+    assert counts == dict.fromkeys(counts, 0)
     async with system_transaction(runtime.engine) as db:
-        live = (await db.execute(select(m.sessions.c.revoked_at)
-                                 .where(m.sessions.c.id == UUID(alice_everywhere.session_id)))).scalar_one()
+        live = (
+            await db.execute(
+                select(m.sessions.c.revoked_at).where(m.sessions.c.id == UUID(alice_everywhere.session_id))
+            )
+        ).scalar_one()
     assert live is None
 
 
@@ -139,20 +152,26 @@ def _rows_for(user_id: UUID, session_id: UUID) -> dict:
     """One insertable row per owned table, all naming `user_id`."""
     soon = datetime.now(UTC) + timedelta(days=1)
     return {
-        m.users: dict(id=uuid7(), email="forged@example.com", status="active",
-                      is_admin=True, failed_login_attempts=0),
-        m.identities: dict(id=uuid7(), user_id=user_id, provider="google", subject="forged"),
-        m.sessions: dict(id=uuid7(), user_id=user_id, expires_at=soon),
-        m.refresh_tokens: dict(id=uuid7(), session_id=session_id, user_id=user_id, token_hash=b"\0" * 32,
-                               expires_at=soon),
-        m.otp_verifications: dict(id=uuid7(), user_id=user_id, purpose="password_reset",
-                                  identifier="alice@example.com", code_hash=b"\0" * 32, max_attempts=5,
-                                  expires_at=soon),
-        m.totp_credentials: dict(user_id=user_id, secret_encrypted=b"forged"),
-        m.recovery_codes: dict(id=uuid7(), user_id=user_id, code_hash=b"\0" * 32),
-        m.api_keys: dict(id=uuid7(), user_id=user_id, name="forged", prefix="rk_forged", key_hash=b"\1" * 32),
-        m.login_history: dict(id=uuid7(), user_id=user_id, method="password", succeeded=True),
-        m.security_events: dict(id=uuid7(), user_id=user_id, event_type="forged", details={}),
+        m.users: {"id": uuid7(), "email": "forged@example.com", "status": "active", "is_admin": True, "failed_login_attempts": 0},
+        m.identities: {"id": uuid7(), "user_id": user_id, "provider": "google", "subject": "forged"},
+        m.sessions: {"id": uuid7(), "user_id": user_id, "expires_at": soon},
+        m.refresh_tokens: {
+            "id": uuid7(), "session_id": session_id, "user_id": user_id, "token_hash": b"\0" * 32, "expires_at": soon
+        },
+        m.otp_verifications: {
+            "id": uuid7(),
+            "user_id": user_id,
+            "purpose": "password_reset",
+            "identifier": "alice@example.com",
+            "code_hash": b"\0" * 32,
+            "max_attempts": 5,
+            "expires_at": soon,
+        },
+        m.totp_credentials: {"user_id": user_id, "secret_encrypted": b"forged"},
+        m.recovery_codes: {"id": uuid7(), "user_id": user_id, "code_hash": b"\0" * 32},
+        m.api_keys: {"id": uuid7(), "user_id": user_id, "name": "forged", "prefix": "rk_forged", "key_hash": b"\1" * 32},
+        m.login_history: {"id": uuid7(), "user_id": user_id, "method": "password", "succeeded": True},
+        m.security_events: {"id": uuid7(), "user_id": user_id, "event_type": "forged", "details": {}},
     }
 
 
@@ -170,14 +189,17 @@ async def test_mallory_cannot_insert_rows_naming_alice(app_engine, alice, mallor
                 await db.execute(insert(table).values(**values))
         refused[table.fullname] = _is_rls_violation(caught.value)
 
-    assert refused == {name: True for name in refused}
+    assert refused == dict.fromkeys(refused, True)
 
 
 async def test_mallory_cannot_hand_her_rows_to_alice(app_engine, alice, mallory):
     with pytest.raises(DBAPIError) as caught:
         async with user_transaction(app_engine, UUID(mallory.user_id)) as db:
-            await db.execute(update(m.sessions).where(m.sessions.c.user_id == UUID(mallory.user_id))
-                             .values(user_id=UUID(alice.user_id)))
+            await db.execute(
+                update(m.sessions)
+                .where(m.sessions.c.user_id == UUID(mallory.user_id))
+                .values(user_id=UUID(alice.user_id))
+            )
 
     assert _is_rls_violation(caught.value)
 
@@ -199,7 +221,7 @@ async def test_a_transaction_naming_no_user_sees_nothing(app_engine, alice_every
         counts = {name: (await db.execute(text(f"SELECT count(*) FROM {name}"))).scalar_one() for name in tables}
 
     assert set(counts) >= {table.fullname for table in ALL_AUTH_TABLES} | {"audit.record_changes"}
-    assert counts == {name: 0 for name in counts}
+    assert counts == dict.fromkeys(counts, 0)
 
 
 async def test_audit_log_is_read_only_in_system_context(app_engine, alice_everywhere):
@@ -231,11 +253,13 @@ async def test_the_app_cannot_rewrite_the_audit_log(app_engine):
 async def test_app_role_is_neither_superuser_nor_bypassrls(app_engine):
     async with app_engine.connect() as db:
         role = (
-            await db.execute(text(
-                "SELECT rolname, rolsuper, rolbypassrls, "
-                "       pg_has_role(current_user, 'rapport_owner', 'MEMBER') AS owner_member "
-                "  FROM pg_roles WHERE rolname = current_user"
-            ))
+            await db.execute(
+                text(
+                    "SELECT rolname, rolsuper, rolbypassrls, "
+                    "       pg_has_role(current_user, 'rapport_owner', 'MEMBER') AS owner_member "
+                    "  FROM pg_roles WHERE rolname = current_user"
+                )
+            )
         ).one()
 
     assert role.rolname == "rapport_app"
@@ -245,14 +269,16 @@ async def test_app_role_is_neither_superuser_nor_bypassrls(app_engine):
 async def test_every_auth_table_forces_row_level_security(app_engine):
     async with app_engine.connect() as db:
         rows = (
-            await db.execute(text(
-                "SELECT n.nspname || '.' || c.relname AS name, c.relrowsecurity, c.relforcerowsecurity, "
-                "       pg_get_userbyid(c.relowner) AS owner, "
-                "       (SELECT count(*) FROM pg_policies p "
-                "         WHERE p.schemaname = n.nspname AND p.tablename = c.relname) AS policies "
-                "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                " WHERE n.nspname IN ('auth', 'audit') AND c.relkind IN ('r', 'p')"
-            ))
+            await db.execute(
+                text(
+                    "SELECT n.nspname || '.' || c.relname AS name, c.relrowsecurity, c.relforcerowsecurity, "
+                    "       pg_get_userbyid(c.relowner) AS owner, "
+                    "       (SELECT count(*) FROM pg_policies p "
+                    "         WHERE p.schemaname = n.nspname AND p.tablename = c.relname) AS policies "
+                    "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    " WHERE n.nspname IN ('auth', 'audit') AND c.relkind IN ('r', 'p')"
+                )
+            )
         ).all()
 
     assert {row.name for row in rows} >= {t.fullname for t in ALL_AUTH_TABLES} | {"audit.record_changes"}
@@ -262,18 +288,24 @@ async def test_every_auth_table_forces_row_level_security(app_engine):
 
 
 async def test_audit_records_alices_account_without_her_password_hash(app_engine, client, alice):
-    changed = await client.post("/v1/auth/password/change", headers=alice.headers,
-                                json={"current_password": alice.password, "new_password": "a new long passphrase"})
+    changed = await client.post(
+        "/v1/auth/password/change",
+        headers=alice.headers,
+        json={"current_password": alice.password, "new_password": "a new long passphrase"},
+    )
     assert changed.status_code == 204, changed.text
 
     async with system_transaction(app_engine) as db:
         rows = (
-            await db.execute(text(
-                "SELECT operation, old_data, new_data, changed_fields, acting_user_id "
-                "  FROM audit.record_changes "
-                " WHERE schema_name = 'auth' AND table_name = 'users' "
-                "   AND coalesce(new_data, old_data) ->> 'id' = :id ORDER BY id"
-            ), {"id": alice.user_id})
+            await db.execute(
+                text(
+                    "SELECT operation, old_data, new_data, changed_fields, acting_user_id "
+                    "  FROM audit.record_changes "
+                    " WHERE schema_name = 'auth' AND table_name = 'users' "
+                    "   AND coalesce(new_data, old_data) ->> 'id' = :id ORDER BY id"
+                ),
+                {"id": alice.user_id},
+            )
         ).all()
 
     inserted, password_changed = rows[0], rows[-1]
@@ -292,10 +324,12 @@ async def test_audit_records_alices_account_without_her_password_hash(app_engine
 async def test_audit_redacts_totp_secrets_and_api_key_hashes(app_engine, alice_everywhere):
     async with system_transaction(app_engine) as db:
         rows = (
-            await db.execute(text(
-                "SELECT table_name, new_data FROM audit.record_changes "
-                " WHERE table_name IN ('totp_credentials', 'api_keys') AND operation = 'INSERT'"
-            ))
+            await db.execute(
+                text(
+                    "SELECT table_name, new_data FROM audit.record_changes "
+                    " WHERE table_name IN ('totp_credentials', 'api_keys') AND operation = 'INSERT'"
+                )
+            )
         ).all()
 
     assert {row.table_name for row in rows} == {"totp_credentials", "api_keys"}

@@ -69,8 +69,9 @@ async def world(client, runtime, make_persona, alice, bob, mallory) -> World:
         saved = await client.put(f"/v1/profile/parts/{part}", headers=alice.headers, json=body)
         assert saved.status_code == 200, saved.text
     await client.get("/v1/profile/parts/health", headers=alice.headers)
-    device = await client.post("/v1/devices", headers=alice.headers,
-                               json={"name": "phone", "device_type": "mobile", "platform": "android"})
+    device = await client.post(
+        "/v1/devices", headers=alice.headers, json={"name": "phone", "device_type": "mobile", "platform": "android"}
+    )
     status = await client.post("/v1/statuses", headers=alice.headers, json={"content": "Alice's status"})
     expired = await post_expired_status(runtime, alice)
     await make_contacts(runtime, alice, bob)
@@ -79,8 +80,9 @@ async def world(client, runtime, make_persona, alice, bob, mallory) -> World:
     await set_visibility(runtime, alice, "contacts")
     async with system_transaction(runtime.engine) as db:
         for table in ALL_TABLES:
-            count = (await db.execute(select(func.count()).select_from(table)
-                                      .where(table.c.user_id == UUID(alice.user_id)))).scalar_one()
+            count = (
+                await db.execute(select(func.count()).select_from(table).where(table.c.user_id == UUID(alice.user_id)))
+            ).scalar_one()
             assert count > 0, f"alice has no row in {table.fullname}: the test would prove nothing"
     return World(alice, bob, carol, mallory, device.json()["id"], status.json()["id"], expired)
 
@@ -88,8 +90,9 @@ async def world(client, runtime, make_persona, alice, bob, mallory) -> World:
 async def _alices_rows_seen_by(engine: AsyncEngine, viewer: Persona, alice: Persona) -> dict[str, int]:
     async with user_transaction(engine, UUID(viewer.user_id)) as db:
         return {
-            table.fullname: (await db.execute(select(func.count()).select_from(table)
-                                              .where(table.c.user_id == UUID(alice.user_id)))).scalar_one()
+            table.fullname: (
+                await db.execute(select(func.count()).select_from(table).where(table.c.user_id == UUID(alice.user_id)))
+            ).scalar_one()
             for table in ALL_TABLES
         }
 
@@ -139,24 +142,34 @@ async def test_alice_sees_all_her_own_rows_expired_status_included(app_engine, w
 async def test_mallory_cannot_find_alices_rows_by_id(app_engine, world):
     async with user_transaction(app_engine, UUID(world.mallory.user_id)) as db:
         device = (await db.execute(select(m.devices).where(m.devices.c.id == UUID(world.device_id)))).all()
-        expired = (await db.execute(select(m.status_updates)
-                                    .where(m.status_updates.c.id == world.expired_status_id))).all()
+        expired = (
+            await db.execute(select(m.status_updates).where(m.status_updates.c.id == world.expired_status_id))
+        ).all()
 
     assert (device, expired) == ([], [])
 
 
 async def test_a_contact_does_not_see_an_expired_status(app_engine, world):
     async with user_transaction(app_engine, UUID(world.bob.user_id)) as db:
-        ids = (await db.execute(select(m.status_updates.c.id)
-                                .where(m.status_updates.c.user_id == UUID(world.alice.user_id)))).scalars().all()
+        ids = (
+            (
+                await db.execute(
+                    select(m.status_updates.c.id).where(m.status_updates.c.user_id == UUID(world.alice.user_id))
+                )
+            )
+            .scalars()
+            .all()
+        )
 
     assert ids == [UUID(world.status_id)]
 
 
 async def test_a_transaction_naming_no_user_sees_nothing(app_engine, world):
     async with app_engine.begin() as db:
-        counts = {table.fullname: (await db.execute(select(func.count()).select_from(table))).scalar_one()
-                  for table in ALL_TABLES}
+        counts = {
+            table.fullname: (await db.execute(select(func.count()).select_from(table))).scalar_one()
+            for table in ALL_TABLES
+        }
 
     assert counts == _nothing()
 
@@ -166,10 +179,10 @@ async def test_a_transaction_naming_no_user_sees_nothing(app_engine, world):
 
 def _rows_naming(user_id: UUID) -> dict[Table, dict]:
     return {
-        **{table: dict(user_id=user_id) for table in (*SHARED_PARTS, *SENSITIVE_PARTS)},
-        m.devices: dict(id=uuid7(), user_id=user_id, name="forged", device_type="web", platform="web"),
-        m.status_updates: dict(id=uuid7(), user_id=user_id, content="forged"),
-        m.sensitive_data_access: dict(user_id=user_id, table_name="social.user_health_context", action="read"),
+        **{table: {"user_id": user_id} for table in (*SHARED_PARTS, *SENSITIVE_PARTS)},
+        m.devices: {"id": uuid7(), "user_id": user_id, "name": "forged", "device_type": "web", "platform": "web"},
+        m.status_updates: {"id": uuid7(), "user_id": user_id, "content": "forged"},
+        m.sensitive_data_access: {"user_id": user_id, "table_name": "social.user_health_context", "action": "read"},
     }
 
 
@@ -195,14 +208,13 @@ async def test_nobody_updates_or_deletes_alices_rows(app_engine, runtime, world,
 
     async with user_transaction(app_engine, UUID(getattr(world, attacker).user_id)) as db:
         for table in (*SHARED_PARTS, *SENSITIVE_PARTS, m.devices):
-            changed = await db.execute(update(table).where(table.c.user_id == alice_id)
-                                       .values(updated_at=func.now()))
+            changed = await db.execute(update(table).where(table.c.user_id == alice_id).values(updated_at=func.now()))
             touched[f"update {table.fullname}"] = changed.rowcount
         for table in (*SHARED_PARTS, *SENSITIVE_PARTS, m.devices, m.status_updates):
             gone = await db.execute(delete(table).where(table.c.user_id == alice_id))
             touched[f"delete {table.fullname}"] = gone.rowcount
 
-    assert touched == {name: 0 for name in touched}
+    assert touched == dict.fromkeys(touched, 0)
     assert await _alices_rows_seen_by(app_engine, world.alice, world.alice) == {
         **{table.fullname: 1 for table in (*SHARED_PARTS, *SENSITIVE_PARTS, m.devices)},
         "social.status_updates": 2,
@@ -214,13 +226,15 @@ async def test_nobody_updates_or_deletes_alices_rows(app_engine, runtime, world,
 async def test_mallory_cannot_hand_her_rows_to_alice(app_engine, client, alice, mallory, table):
     await client.put("/v1/profile/parts/demographics", headers=mallory.headers, json={"city": "Paris"})
     await client.put("/v1/profile/parts/health", headers=mallory.headers, json={"treatment": "none"})
-    await client.post("/v1/devices", headers=mallory.headers,
-                      json={"name": "laptop", "device_type": "desktop", "platform": "linux"})
+    await client.post(
+        "/v1/devices", headers=mallory.headers, json={"name": "laptop", "device_type": "desktop", "platform": "linux"}
+    )
 
     with pytest.raises(DBAPIError) as caught:
         async with user_transaction(app_engine, UUID(mallory.user_id)) as db:
-            await db.execute(update(table).where(table.c.user_id == UUID(mallory.user_id))
-                             .values(user_id=UUID(alice.user_id)))
+            await db.execute(
+                update(table).where(table.c.user_id == UUID(mallory.user_id)).values(user_id=UUID(alice.user_id))
+            )
 
     assert _is_refused(caught.value)
 
@@ -244,8 +258,10 @@ async def test_statuses_and_the_access_record_cannot_be_rewritten(app_engine, wo
 async def test_mallory_cannot_forge_records_of_access_to_alices_data(app_engine, runtime, world):
     with pytest.raises(DBAPIError) as caught:
         async with user_transaction(app_engine, UUID(world.mallory.user_id)) as db:
-            await db.execute(text("SELECT audit.record_sensitive_access(:alice, 'social.user_health_context', 'read')"),
-                             {"alice": UUID(world.alice.user_id)})
+            await db.execute(
+                text("SELECT audit.record_sensitive_access(:alice, 'social.user_health_context', 'read')"),
+                {"alice": UUID(world.alice.user_id)},
+            )
 
     assert _is_refused(caught.value)
 
@@ -253,8 +269,10 @@ async def test_mallory_cannot_forge_records_of_access_to_alices_data(app_engine,
 async def test_no_user_may_record_access(app_engine, world):
     with pytest.raises(DBAPIError) as caught:
         async with app_engine.begin() as db:
-            await db.execute(text("SELECT audit.record_sensitive_access(:alice, 'social.user_health_context', 'read')"),
-                             {"alice": UUID(world.alice.user_id)})
+            await db.execute(
+                text("SELECT audit.record_sensitive_access(:alice, 'social.user_health_context', 'read')"),
+                {"alice": UUID(world.alice.user_id)},
+            )
 
     assert _is_refused(caught.value)
 
@@ -262,14 +280,17 @@ async def test_no_user_may_record_access(app_engine, world):
 async def test_every_table_forces_row_level_security(app_engine):
     async with app_engine.connect() as db:
         rows = (
-            await db.execute(text(
-                "SELECT n.nspname || '.' || c.relname AS name, c.relrowsecurity, c.relforcerowsecurity, "
-                "       pg_get_userbyid(c.relowner) AS owner, "
-                "       (SELECT count(*) FROM pg_policies p "
-                "         WHERE p.schemaname = n.nspname AND p.tablename = c.relname) AS policies "
-                "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                " WHERE n.nspname || '.' || c.relname = ANY(:names)"
-            ), {"names": [table.fullname for table in ALL_TABLES]})
+            await db.execute(
+                text(
+                    "SELECT n.nspname || '.' || c.relname AS name, c.relrowsecurity, c.relforcerowsecurity, "
+                    "       pg_get_userbyid(c.relowner) AS owner, "
+                    "       (SELECT count(*) FROM pg_policies p "
+                    "         WHERE p.schemaname = n.nspname AND p.tablename = c.relname) AS policies "
+                    "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    " WHERE n.nspname || '.' || c.relname = ANY(:names)"
+                ),
+                {"names": [table.fullname for table in ALL_TABLES]},
+            )
         ).all()
 
     assert {row.name for row in rows} == {table.fullname for table in ALL_TABLES}
@@ -286,17 +307,20 @@ UNWELCOME = [("contacts", "mallory"), ("contacts", "carol"), ("public", "carol")
 
 @pytest.mark.parametrize(("visibility", "attacker"), UNWELCOME)
 @pytest.mark.parametrize("part", ["demographics", "employment", "background"])
-async def test_a_stranger_or_a_blocked_contact_reads_none_of_alices_shared_parts(client, runtime, world, visibility,
-                                                                                  attacker, part):
+async def test_a_stranger_or_a_blocked_contact_reads_none_of_alices_shared_parts(
+    client, runtime, world, visibility, attacker, part
+):
     await set_visibility(runtime, world.alice, visibility)
 
-    response = await client.get(f"/v1/users/{world.alice.user_id}/parts/{part}",
-                                headers=getattr(world, attacker).headers)
+    response = await client.get(
+        f"/v1/users/{world.alice.user_id}/parts/{part}", headers=getattr(world, attacker).headers
+    )
 
     assert response.status_code in (200, 404)
     if response.status_code == 200:
-        assert {field: response.json()[field] for field in BODIES[part]} == {field: None for field in BODIES[part]} | (
-            {"languages": []} if part == "background" else {})
+        assert {field: response.json()[field] for field in BODIES[part]} == dict.fromkeys(BODIES[part]) | (
+            {"languages": []} if part == "background" else {}
+        )
 
 
 async def test_a_contact_reads_alices_shared_parts(client, world):
@@ -308,8 +332,9 @@ async def test_a_contact_reads_alices_shared_parts(client, world):
 @pytest.mark.parametrize("attacker", ["mallory", "carol", "bob"])
 @pytest.mark.parametrize("part", ["health", "financials"])
 async def test_nobody_but_alice_reads_her_sensitive_parts(client, runtime, world, attacker, part):
-    response = await client.get(f"/v1/users/{world.alice.user_id}/parts/{part}",
-                                headers=getattr(world, attacker).headers)
+    response = await client.get(
+        f"/v1/users/{world.alice.user_id}/parts/{part}", headers=getattr(world, attacker).headers
+    )
     own = await client.get(f"/v1/profile/parts/{part}", headers=getattr(world, attacker).headers)
 
     assert response.status_code == 404
@@ -318,8 +343,9 @@ async def test_nobody_but_alice_reads_her_sensitive_parts(client, runtime, world
 
 
 @pytest.mark.parametrize(("visibility", "attacker"), UNWELCOME)
-async def test_a_stranger_or_a_blocked_contact_sees_none_of_alices_statuses(client, runtime, world, visibility,
-                                                                            attacker):
+async def test_a_stranger_or_a_blocked_contact_sees_none_of_alices_statuses(
+    client, runtime, world, visibility, attacker
+):
     await set_visibility(runtime, world.alice, visibility)
 
     response = await client.get(f"/v1/users/{world.alice.user_id}/statuses", headers=getattr(world, attacker).headers)
@@ -353,7 +379,9 @@ async def test_nobody_deletes_alices_status_or_touches_her_device(client, world,
 async def test_nobody_lists_alices_devices_statuses_or_access_record(client, world, attacker):
     headers = getattr(world, attacker).headers
 
-    lists = {path: (await client.get(path, headers=headers)).json()["items"]
-             for path in ("/v1/devices", "/v1/statuses/me?include_expired=true", "/v1/profile/sensitive-access")}
+    lists = {
+        path: (await client.get(path, headers=headers)).json()["items"]
+        for path in ("/v1/devices", "/v1/statuses/me?include_expired=true", "/v1/profile/sensitive-access")
+    }
 
     assert lists == {path: [] for path in lists}

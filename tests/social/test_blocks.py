@@ -49,8 +49,9 @@ async def contact_user_ids(client, persona: Persona) -> list[str]:
 
 async def request_status(client, persona: Persona, request_id: str, direction: str) -> str:
     for status in ("pending", "accepted", "rejected", "cancelled"):
-        listed = (await client.get(REQUESTS, headers=persona.headers,
-                                   params={"direction": direction, "status": status})).json()["items"]
+        listed = (
+            await client.get(REQUESTS, headers=persona.headers, params={"direction": direction, "status": status})
+        ).json()["items"]
         if any(r["id"] == request_id for r in listed):
             return status
     raise AssertionError(f"request {request_id} is not listed")
@@ -62,7 +63,10 @@ async def request_status(client, persona: Persona, request_id: str, direction: s
 async def test_blocking_answers_with_the_block(client, alice, bob):
     response = await block(client, alice, bob, reason="Spam")
     assert (response.status_code, response.json()["blocked_id"], response.json()["reason"]) == (
-        200, bob.user_id, "Spam")
+        200,
+        bob.user_id,
+        "Spam",
+    )
 
 
 async def test_a_block_needs_no_reason(client, alice, bob):
@@ -103,8 +107,11 @@ async def test_blocking_someone_whose_profile_is_private(client, alice, bob):
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("body", [{"reason": "r" * 501}, {"reason": 5}, {"until": "tomorrow"}],
-                         ids=["reason-501", "reason-number", "unknown-field"])
+@pytest.mark.parametrize(
+    "body",
+    [{"reason": "r" * 501}, {"reason": 5}, {"until": "tomorrow"}],
+    ids=["reason-501", "reason-number", "unknown-field"],
+)
 async def test_a_bad_block_is_refused(client, alice, bob, body):
     response = await block(client, alice, bob, **body)
     assert (response.status_code, problem_type(response)) == (422, "validation-error")

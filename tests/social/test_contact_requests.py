@@ -101,8 +101,12 @@ async def test_the_other_side_of_a_contact_is_refused_too(client, alice, bob):
 
 @pytest.mark.parametrize(
     "body",
-    [{"user_id": "not-a-uuid"}, {}, {"user_id": str(uuid7()), "message": "m" * 501},
-     {"user_id": str(uuid7()), "status": "accepted"}],
+    [
+        {"user_id": "not-a-uuid"},
+        {},
+        {"user_id": str(uuid7()), "message": "m" * 501},
+        {"user_id": str(uuid7()), "status": "accepted"},
+    ],
     ids=["bad-id", "no-id", "message-501", "unknown-field"],
 )
 async def test_a_malformed_request_is_refused(client, alice, body):
@@ -232,8 +236,14 @@ async def test_the_addressee_cannot_cancel(client, alice, bob):
 
 @pytest.mark.parametrize(
     ("first", "then"),
-    [("accept", "accept"), ("accept", "reject"), ("reject", "accept"), ("reject", "reject"),
-     ("cancel", "accept"), ("cancel", "reject")],
+    [
+        ("accept", "accept"),
+        ("accept", "reject"),
+        ("reject", "accept"),
+        ("reject", "reject"),
+        ("cancel", "accept"),
+        ("cancel", "reject"),
+    ],
 )
 async def test_a_request_is_answered_once(client, alice, bob, first, then):
     request_id = await asked(client, alice, bob)
@@ -287,8 +297,11 @@ async def test_the_addressee_sees_an_incoming_request(client, mallory, crowd):
 
 async def test_a_stranger_sees_none_of_the_requests(client, make_persona, crowd):
     erin = await make_persona("erin")
-    lists = [await listed(client, erin, direction=d, status=s)
-             for d in ("incoming", "outgoing") for s in ("pending", "accepted", "rejected", "cancelled")]
+    lists = [
+        await listed(client, erin, direction=d, status=s)
+        for d in ("incoming", "outgoing")
+        for s in ("pending", "accepted", "rejected", "cancelled")
+    ]
     assert lists == [[]] * 8
 
 
@@ -298,11 +311,15 @@ async def test_requests_are_listed_newest_first_a_page_at_a_time(client, make_pe
     first = (await client.get(REQUESTS, headers=alice.headers, params={"limit": 2})).json()
     second = (await client.get(REQUESTS, headers=alice.headers, params={"limit": 2, "cursor": first["next"]})).json()
     assert ([r["id"] for r in first["items"]], [r["id"] for r in second["items"]], second["next"]) == (
-        ids[:0:-1], ids[:1], None)
+        ids[:0:-1],
+        ids[:1],
+        None,
+    )
 
 
 @pytest.mark.parametrize(
-    "params", [{"direction": "sideways"}, {"status": "maybe"}, {"limit": 0}, {"limit": 201}, {"cursor": "!!"}],
+    "params",
+    [{"direction": "sideways"}, {"status": "maybe"}, {"limit": 0}, {"limit": 201}, {"cursor": "!!"}],
     ids=["direction", "status", "limit-0", "limit-201", "cursor"],
 )
 async def test_bad_list_parameters_are_refused(client, alice, params):

@@ -64,7 +64,10 @@ def member_url(group_id: str, contact_id: str) -> str:
 async def test_a_contact_without_an_account_is_added(client, alice):
     response = await add(client, alice, first_name="Lily", last_name="Liddell", relationship="My Child")
     assert (response.status_code, response.json()["first_name"], response.json()["contact_user_id"]) == (
-        201, "Lily", None)
+        201,
+        "Lily",
+        None,
+    )
 
 
 async def test_a_co_parent_is_added_by_email(client, alice):
@@ -73,9 +76,15 @@ async def test_a_co_parent_is_added_by_email(client, alice):
 
 
 async def test_every_field_of_a_new_contact_is_kept(client, alice):
-    fields = {"first_name": "Lily", "last_name": "Liddell", "email": "lily@example.com",
-              "phone": "+44 (0) 20 7946 0000", "relationship": "My Child", "nickname": "Lil",
-              "notes": "Allergic to cats."}
+    fields = {
+        "first_name": "Lily",
+        "last_name": "Liddell",
+        "email": "lily@example.com",
+        "phone": "+44 (0) 20 7946 0000",
+        "relationship": "My Child",
+        "nickname": "Lil",
+        "notes": "Allergic to cats.",
+    }
     contact = await added(client, alice, **fields)
     assert {key: contact[key] for key in fields} == fields
 
@@ -98,10 +107,26 @@ async def test_a_contact_is_read_by_id(client, alice):
 
 @pytest.mark.parametrize(
     "fields",
-    [{}, {"relationship": "My Child"}, {"phone": "+44 20 7946 0000"}, {"notes": "who?"}, {"first_name": ""},
-     {"first_name": "   "}, {"last_name": "Liddell"}, {"nickname": "Lil"}],
-    ids=["nothing", "relationship-only", "phone-only", "notes-only", "empty-name", "blank-name", "last-name-only",
-         "nickname-only"],
+    [
+        {},
+        {"relationship": "My Child"},
+        {"phone": "+44 20 7946 0000"},
+        {"notes": "who?"},
+        {"first_name": ""},
+        {"first_name": "   "},
+        {"last_name": "Liddell"},
+        {"nickname": "Lil"},
+    ],
+    ids=[
+        "nothing",
+        "relationship-only",
+        "phone-only",
+        "notes-only",
+        "empty-name",
+        "blank-name",
+        "last-name-only",
+        "nickname-only",
+    ],
 )
 async def test_a_contact_needs_a_first_name_or_an_email(client, alice, fields):
     response = await add(client, alice, **fields)
@@ -110,12 +135,26 @@ async def test_a_contact_needs_a_first_name_or_an_email(client, alice, fields):
 
 @pytest.mark.parametrize(
     "fields",
-    [{"first_name": "Lily", "email": "not an address"}, {"first_name": "a" * 101},
-     {"first_name": "Lily", "phone": "call me"}, {"first_name": "Lily", "phone": "1" * 41},
-     {"first_name": "Lily", "notes": "n" * 2001}, {"first_name": "Lily", "contact_user_id": str(uuid7())},
-     {"first_name": "Lily", "is_favorite": True}, {"first_name": "Lily", "relationship": "r" * 101}],
-    ids=["bad-email", "name-101", "phone-words", "phone-41", "notes-2001", "contact-user-id", "favourite-on-create",
-         "relationship-101"],
+    [
+        {"first_name": "Lily", "email": "not an address"},
+        {"first_name": "a" * 101},
+        {"first_name": "Lily", "phone": "call me"},
+        {"first_name": "Lily", "phone": "1" * 41},
+        {"first_name": "Lily", "notes": "n" * 2001},
+        {"first_name": "Lily", "contact_user_id": str(uuid7())},
+        {"first_name": "Lily", "is_favorite": True},
+        {"first_name": "Lily", "relationship": "r" * 101},
+    ],
+    ids=[
+        "bad-email",
+        "name-101",
+        "phone-words",
+        "phone-41",
+        "notes-2001",
+        "contact-user-id",
+        "favourite-on-create",
+        "relationship-101",
+    ],
 )
 async def test_bad_contact_input_is_refused(client, alice, fields):
     response = await add(client, alice, **fields)
@@ -139,7 +178,10 @@ async def test_contacts_are_listed_newest_first_a_page_at_a_time(client, alice):
     first = (await client.get(CONTACTS, headers=alice.headers, params={"limit": 2})).json()
     second = (await client.get(CONTACTS, headers=alice.headers, params={"limit": 2, "cursor": first["next"]})).json()
     assert ([c["id"] for c in first["items"]], [c["id"] for c in second["items"]], second["next"]) == (
-        ids[:0:-1], ids[:1], None)
+        ids[:0:-1],
+        ids[:1],
+        None,
+    )
 
 
 # Changing a contact
@@ -147,9 +189,17 @@ async def test_contacts_are_listed_newest_first_a_page_at_a_time(client, alice):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("nickname", "Lil"), ("is_favorite", True), ("is_muted", True), ("first_name", "Lilian"),
-     ("last_name", "Liddell"), ("email", "lily@example.com"), ("phone", "+44 20 7946 0000"),
-     ("relationship", "My Child"), ("notes", "Allergic to cats.")],
+    [
+        ("nickname", "Lil"),
+        ("is_favorite", True),
+        ("is_muted", True),
+        ("first_name", "Lilian"),
+        ("last_name", "Liddell"),
+        ("email", "lily@example.com"),
+        ("phone", "+44 20 7946 0000"),
+        ("relationship", "My Child"),
+        ("notes", "Allergic to cats."),
+    ],
 )
 async def test_patch_changes_one_field_of_a_contact(client, alice, field, value):
     contact = await added(client, alice, first_name="Lily")
@@ -178,21 +228,26 @@ async def test_an_empty_patch_changes_nothing(client, alice):
 
 async def test_a_contact_cannot_lose_both_name_and_email(client, alice):
     contact = await added(client, alice, first_name="Lily", email="lily@example.com")
-    response = await client.patch(f"{CONTACTS}/{contact['id']}", headers=alice.headers,
-                                  json={"first_name": None, "email": None})
+    response = await client.patch(
+        f"{CONTACTS}/{contact['id']}", headers=alice.headers, json={"first_name": None, "email": None}
+    )
     assert (response.status_code, problem_type(response)) == (422, "validation-error")
 
 
 async def test_a_contact_cannot_take_another_contacts_email(client, alice):
     await added(client, alice, email="pat@example.com")
     contact = await added(client, alice, first_name="Lily")
-    response = await client.patch(f"{CONTACTS}/{contact['id']}", headers=alice.headers,
-                                  json={"email": "pat@example.com"})
+    response = await client.patch(
+        f"{CONTACTS}/{contact['id']}", headers=alice.headers, json={"email": "pat@example.com"}
+    )
     assert (response.status_code, problem_type(response)) == (409, "contact-exists")
 
 
-@pytest.mark.parametrize("body", [{"contact_user_id": str(uuid7())}, {"is_favorite": "often"}, {"email": "nope"}],
-                         ids=["contact-user-id", "favourite-word", "bad-email"])
+@pytest.mark.parametrize(
+    "body",
+    [{"contact_user_id": str(uuid7())}, {"is_favorite": "often"}, {"email": "nope"}],
+    ids=["contact-user-id", "favourite-word", "bad-email"],
+)
 async def test_bad_contact_changes_are_refused(client, alice, body):
     contact = await added(client, alice, first_name="Lily")
     response = await client.patch(f"{CONTACTS}/{contact['id']}", headers=alice.headers, json=body)
@@ -268,8 +323,12 @@ async def test_removing_twice_is_not_found(client, alice):
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
 async def test_another_users_contact_is_not_found(client, alice, mallory, method):
     contact = await added(client, alice, first_name="Lily")
-    response = await client.request(method, f"{CONTACTS}/{contact['id']}", headers=mallory.headers,
-                                    json={"nickname": "mine"} if method == "PATCH" else None)
+    response = await client.request(
+        method,
+        f"{CONTACTS}/{contact['id']}",
+        headers=mallory.headers,
+        json={"nickname": "mine"} if method == "PATCH" else None,
+    )
     assert (response.status_code, problem_type(response)) == (404, "contact-not-found")
 
 
@@ -344,8 +403,10 @@ async def test_a_linked_contact_who_accepts_keeps_one_row_per_side(client, mailb
     carol_headers = {"Authorization": f"Bearer {carol['access_token']}"}
     asked = await client.post("/v1/contact-requests", headers=carol_headers, json={"user_id": alice.user_id})
     await client.post(f"/v1/contact-requests/{asked.json()['id']}/accept", headers=alice.headers)
-    sides = [[c["contact_user_id"] for c in (await client.get(CONTACTS, headers=h)).json()["items"]]
-             for h in (alice.headers, carol_headers)]
+    sides = [
+        [c["contact_user_id"] for c in (await client.get(CONTACTS, headers=h)).json()["items"]]
+        for h in (alice.headers, carol_headers)
+    ]
     assert sides == [[carol["user_id"]], [alice.user_id]]
 
 
@@ -376,8 +437,11 @@ async def test_two_people_may_each_have_a_family(client, alice, bob):
     assert response.status_code == 201
 
 
-@pytest.mark.parametrize("body", [{"name": ""}, {"name": "   "}, {"name": "g" * 61}, {}, {"name": "Family", "x": 1}],
-                         ids=["empty", "blank", "61", "missing", "unknown-field"])
+@pytest.mark.parametrize(
+    "body",
+    [{"name": ""}, {"name": "   "}, {"name": "g" * 61}, {}, {"name": "Family", "x": 1}],
+    ids=["empty", "blank", "61", "missing", "unknown-field"],
+)
 async def test_a_bad_group_name_is_refused(client, alice, body):
     response = await client.post(GROUPS, headers=alice.headers, json=body)
     assert (response.status_code, problem_type(response)) == (422, "validation-error")
@@ -502,8 +566,9 @@ async def test_another_users_group_takes_no_members(client, mallory, alices_fami
 
 
 async def test_another_users_group_loses_no_members(client, mallory, alices_family):
-    response = await client.delete(member_url(alices_family["group"], alices_family["contact"]),
-                                   headers=mallory.headers)
+    response = await client.delete(
+        member_url(alices_family["group"], alices_family["contact"]), headers=mallory.headers
+    )
     assert (response.status_code, problem_type(response)) == (404, "contact-group-not-found")
 
 

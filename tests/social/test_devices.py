@@ -17,8 +17,13 @@ from tests.module_scope import app, database, module_database, settings  # noqa:
 from tests.social.parts_support import module_app  # noqa: F401
 
 DEVICES = "/v1/devices"
-PHONE = {"name": "Alice's phone", "device_type": "mobile", "platform": "ios", "app_version": "1.4.0",
-         "os_version": "18.1"}
+PHONE = {
+    "name": "Alice's phone",
+    "device_type": "mobile",
+    "platform": "ios",
+    "app_version": "1.4.0",
+    "os_version": "18.1",
+}
 
 
 async def register(client, persona, **overrides):
@@ -153,10 +158,13 @@ async def test_bad_list_parameters_are_refused(client, alice):
 
 async def test_an_account_has_a_bounded_number_of_devices(client, runtime, alice):
     async with system_transaction(runtime.engine) as db:
-        await db.execute(insert(devices), [
-            dict(id=uuid7(), user_id=UUID(alice.user_id), name=f"old {n}", device_type="web", platform="web")
-            for n in range(MAX_DEVICES)
-        ])
+        await db.execute(
+            insert(devices),
+            [
+                {"id": uuid7(), "user_id": UUID(alice.user_id), "name": f"old {n}", "device_type": "web", "platform": "web"}
+                for n in range(MAX_DEVICES)
+            ],
+        )
 
     refused = await register(client, alice)
     updated = await register(client, alice, name="old 7")

@@ -20,13 +20,31 @@ from tests.social.parts_support import (
 
 PARTS = ["demographics", "employment", "health", "financials", "background"]
 SAMPLES = {
-    "demographics": {"preferred_name": "Ali", "pronouns": "she/her", "birthdate": "1990-04-01",
-                     "relationship_status": "separated", "number_of_children": 2, "city": "Lyon", "country": "fr"},
-    "employment": {"employment_status": "employed", "occupation": "Nurse", "work_schedule": "shifts",
-                   "commute_minutes": 35, "works_remotely": False},
+    "demographics": {
+        "preferred_name": "Ali",
+        "pronouns": "she/her",
+        "birthdate": "1990-04-01",
+        "relationship_status": "separated",
+        "number_of_children": 2,
+        "city": "Lyon",
+        "country": "fr",
+    },
+    "employment": {
+        "employment_status": "employed",
+        "occupation": "Nurse",
+        "work_schedule": "shifts",
+        "commute_minutes": 35,
+        "works_remotely": False,
+    },
     "health": {"physical_conditions": "Asthma", "treatment": "Inhaler, as needed"},
-    "financials": {"income_range": "50k_75k", "housing_status": "rent", "monthly_housing_cost": "950.00",
-                   "child_support_status": "receives", "child_support_amount": 400, "currency": "eur"},
+    "financials": {
+        "income_range": "50k_75k",
+        "housing_status": "rent",
+        "monthly_housing_cost": "950.00",
+        "child_support_status": "receives",
+        "child_support_amount": 400,
+        "currency": "eur",
+    },
     "background": {"culture": "French-Moroccan", "education_level": "bachelor", "languages": ["fr", "ar", "en-GB"]},
 }
 
@@ -66,8 +84,7 @@ async def test_put_saves_the_part_and_get_reads_it_back(client, alice, part):
 
 async def test_values_are_normalised(client, alice):
     await client.put(own("demographics"), headers=alice.headers, json={"country": "fr", "city": "  Lyon "})
-    await client.put(own("financials"), headers=alice.headers,
-                     json={"currency": "eur", "child_support_amount": 400})
+    await client.put(own("financials"), headers=alice.headers, json={"currency": "eur", "child_support_amount": 400})
 
     demographics = (await client.get(own("demographics"), headers=alice.headers)).json()
     financials = (await client.get(own("financials"), headers=alice.headers)).json()
@@ -148,16 +165,18 @@ async def test_parts_need_a_signed_in_caller(client):
 )
 async def test_bad_fields_are_refused_with_422(client, alice, part, body):
     # Encoded here: an unpaired surrogate travels only as a JSON escape.
-    response = await client.put(own(part), headers={**alice.headers, "content-type": "application/json"},
-                                content=json.dumps(body))
+    response = await client.put(
+        own(part), headers={**alice.headers, "content-type": "application/json"}, content=json.dumps(body)
+    )
 
     assert response.status_code == 422, response.text
     assert problem_type(response) == "validation-error"
 
 
 async def test_a_body_that_is_not_json_is_refused(client, alice):
-    response = await client.put(own("demographics"), headers={**alice.headers, "content-type": "application/json"},
-                                content=b"{not json")
+    response = await client.put(
+        own("demographics"), headers={**alice.headers, "content-type": "application/json"}, content=b"{not json"
+    )
 
     assert response.status_code == 400
     assert problem_type(response) == "malformed-json"
@@ -251,8 +270,9 @@ async def test_sensitive_parts_have_no_route_for_others(client, alice, bob, part
 
 
 async def test_an_unknown_user_has_no_parts(client, alice):
-    response = await client.get("/v1/users/0190a5e0-0000-7000-8000-000000000000/parts/demographics",
-                                headers=alice.headers)
+    response = await client.get(
+        "/v1/users/0190a5e0-0000-7000-8000-000000000000/parts/demographics", headers=alice.headers
+    )
 
     assert response.status_code == 404
     assert problem_type(response) == "profile-part-not-found"
@@ -317,8 +337,11 @@ async def test_the_owner_lists_who_accessed_their_sensitive_parts_newest_first(c
     await client.get(own("financials"), headers=alice.headers)
 
     first = (await client.get("/v1/profile/sensitive-access", headers=alice.headers, params={"limit": 2})).json()
-    rest = (await client.get("/v1/profile/sensitive-access", headers=alice.headers,
-                             params={"limit": 2, "cursor": first["next"]})).json()
+    rest = (
+        await client.get(
+            "/v1/profile/sensitive-access", headers=alice.headers, params={"limit": 2, "cursor": first["next"]}
+        )
+    ).json()
 
     assert [(item["action"], item["table_name"]) for item in first["items"] + rest["items"]] == [
         ("read", "social.user_financials"),

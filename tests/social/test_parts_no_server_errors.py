@@ -17,8 +17,21 @@ from tests.social.parts_support import module_app  # noqa: F401
 
 SEED = 20261122
 BODIES_PER_OPERATION = 15
-FIELDS = sorted({name for model in (s.DemographicsIn, s.EmploymentIn, s.HealthIn, s.FinancialsIn, s.BackgroundIn,
-                                    s.DeviceRegisterRequest, s.StatusCreateRequest) for name in model.model_fields})
+FIELDS = sorted(
+    {
+        name
+        for model in (
+            s.DemographicsIn,
+            s.EmploymentIn,
+            s.HealthIn,
+            s.FinancialsIn,
+            s.BackgroundIn,
+            s.DeviceRegisterRequest,
+            s.StatusCreateRequest,
+        )
+        for name in model.model_fields
+    }
+)
 
 
 def random_body(rng: random.Random):
@@ -40,12 +53,17 @@ async def test_random_input_never_causes_a_server_error(client, alice, bob, auth
         for _ in range(BODIES_PER_OPERATION):
             concrete = path
             for name in ("{user_id}", "{device_id}", "{status_id}"):
-                concrete = concrete.replace(name, rng.choice([str(uuid.uuid4()), "not-a-uuid", bob.user_id,
-                                                              alice.user_id, "0" * 40]))
+                concrete = concrete.replace(
+                    name, rng.choice([str(uuid.uuid4()), "not-a-uuid", bob.user_id, alice.user_id, "0" * 40])
+                )
             body = random_body(rng)
-            response = await client.request(method, concrete, json=body, headers=headers,
-                                            params={"limit": rng.choice(["1", "0", "x", "500"]),
-                                                    "include_expired": rng.choice(["true", "maybe"])})
+            response = await client.request(
+                method,
+                concrete,
+                json=body,
+                headers=headers,
+                params={"limit": rng.choice(["1", "0", "x", "500"]), "include_expired": rng.choice(["true", "maybe"])},
+            )
             if response.status_code >= 500:
                 failures.append((method, concrete, body, response.status_code, response.text[:200]))
             elif response.status_code >= 400:

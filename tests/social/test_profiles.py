@@ -64,8 +64,9 @@ async def username_of_new_account(client, runtime, email: str) -> str:
     """The username the account made for this address was given."""
     user_id = await create_verified_user(runtime, email)
     async with system_transaction(runtime.engine) as db:
-        return (await db.execute(text("SELECT username FROM social.profiles WHERE user_id = :id"),
-                                 {"id": user_id})).scalar_one()
+        return (
+            await db.execute(text("SELECT username FROM social.profiles WHERE user_id = :id"), {"id": user_id})
+        ).scalar_one()
 
 
 # The profile every account gets
@@ -73,8 +74,7 @@ async def username_of_new_account(client, runtime, email: str) -> str:
 
 async def test_a_new_account_has_a_profile_named_after_its_email(client, alice):
     profile = await own_profile(client, alice)
-    assert (profile["username"], profile["display_name"], profile["profile_visibility"]) == (
-        "alice", "alice", "public")
+    assert (profile["username"], profile["display_name"], profile["profile_visibility"]) == ("alice", "alice", "public")
 
 
 async def test_a_new_profile_starts_empty_and_unverified(client, alice):
@@ -169,8 +169,12 @@ async def test_a_bio_of_500_characters_is_kept(client, alice):
 
 
 async def test_ten_links_and_thirty_interests_are_kept(client, alice):
-    response = await patch(client, alice, links=[{"title": f"L{i}", "url": f"https://example.com/{i}"} for i in range(10)],
-                           interests=[f"topic{i}" for i in range(30)])
+    response = await patch(
+        client,
+        alice,
+        links=[{"title": f"L{i}", "url": f"https://example.com/{i}"} for i in range(10)],
+        interests=[f"topic{i}" for i in range(30)],
+    )
     assert response.status_code == 200
 
 
@@ -241,12 +245,36 @@ async def test_a_bad_username_is_refused(client, alice, username):
         {"bio": "nul\u0000byte"},
     ],
     ids=[
-        "bio-501", "display-name-empty", "display-name-blank", "display-name-81", "avatar-not-url",
-        "avatar-javascript", "avatar-ftp", "avatar-2120", "avatar-2050", "pronouns-41", "timezone-unknown",
-        "timezone-path", "timezone-empty", "birth-date-future", "birth-date-1850", "birth-date-prose",
-        "language-code", "links-11", "link-javascript", "link-no-title", "link-missing-title",
-        "links-object", "interests-31", "interest-41", "interest-empty", "visibility-unknown",
-        "is-verified", "user-id", "unknown-field", "nul",
+        "bio-501",
+        "display-name-empty",
+        "display-name-blank",
+        "display-name-81",
+        "avatar-not-url",
+        "avatar-javascript",
+        "avatar-ftp",
+        "avatar-2120",
+        "avatar-2050",
+        "pronouns-41",
+        "timezone-unknown",
+        "timezone-path",
+        "timezone-empty",
+        "birth-date-future",
+        "birth-date-1850",
+        "birth-date-prose",
+        "language-code",
+        "links-11",
+        "link-javascript",
+        "link-no-title",
+        "link-missing-title",
+        "links-object",
+        "interests-31",
+        "interest-41",
+        "interest-empty",
+        "visibility-unknown",
+        "is-verified",
+        "user-id",
+        "unknown-field",
+        "nul",
     ],
 )
 async def test_bad_profile_input_is_refused(client, alice, fields):
@@ -402,16 +430,19 @@ async def app_engine(database) -> AsyncIterator[AsyncEngine]:
 async def test_sql_as_the_app_cannot_set_the_badge(app_engine, alice):
     with pytest.raises(DBAPIError) as caught:
         async with user_transaction(app_engine, UUID(alice.user_id)) as db:
-            await db.execute(text("UPDATE social.profiles SET is_verified = true WHERE user_id = :id"),
-                             {"id": alice.user_id})
+            await db.execute(
+                text("UPDATE social.profiles SET is_verified = true WHERE user_id = :id"), {"id": alice.user_id}
+            )
     assert isinstance(caught.value.orig.__cause__, asyncpg.exceptions.InsufficientPrivilegeError)
 
 
 async def test_sql_as_the_app_cannot_move_a_profile_to_another_account(app_engine, alice, bob):
     with pytest.raises(DBAPIError) as caught:
         async with user_transaction(app_engine, UUID(alice.user_id)) as db:
-            await db.execute(text("UPDATE social.profiles SET user_id = :bob WHERE user_id = :alice"),
-                             {"alice": alice.user_id, "bob": bob.user_id})
+            await db.execute(
+                text("UPDATE social.profiles SET user_id = :bob WHERE user_id = :alice"),
+                {"alice": alice.user_id, "bob": bob.user_id},
+            )
     assert isinstance(caught.value.orig.__cause__, asyncpg.exceptions.InsufficientPrivilegeError)
 
 
@@ -427,8 +458,10 @@ async def test_a_change_is_recorded_with_old_and_new_values(client, alice):
 async def test_one_patch_is_one_record_of_every_field_it_changed(client, alice):
     await patch(client, alice, display_name="Alice L.", pronouns="she/her")
     [entry] = (await client.get(ACTIVITY, headers=alice.headers)).json()
-    assert entry["changes"] == {"display_name": {"old": "alice", "new": "Alice L."},
-                                "pronouns": {"old": None, "new": "she/her"}}
+    assert entry["changes"] == {
+        "display_name": {"old": "alice", "new": "Alice L."},
+        "pronouns": {"old": None, "new": "she/her"},
+    }
 
 
 async def test_a_patch_that_changes_nothing_is_not_recorded(client, alice):

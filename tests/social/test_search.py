@@ -39,14 +39,17 @@ async def module_app(settings, module_database) -> AsyncIterator[FastAPI]:
         yield application
 
 
-async def person(runtime, local_part: str, display_name: str | None = None, bio: str = "",
-                 visibility: str = "public") -> str:
+async def person(
+    runtime, local_part: str, display_name: str | None = None, bio: str = "", visibility: str = "public"
+) -> str:
     """Someone with an account and a profile; their username is `local_part`."""
     user_id = await create_verified_user(runtime, f"{local_part}@example.com")
     async with system_transaction(runtime.engine) as db:
         await db.execute(
-            text("UPDATE social.profiles SET display_name = :name, bio = :bio, profile_visibility = :visibility "
-                 "WHERE user_id = :id"),
+            text(
+                "UPDATE social.profiles SET display_name = :name, bio = :bio, profile_visibility = :visibility "
+                "WHERE user_id = :id"
+            ),
             {"name": display_name or local_part, "bio": bio, "visibility": visibility, "id": user_id},
         )
     return user_id
@@ -56,8 +59,10 @@ async def make_contacts(runtime, a: str, b: str) -> None:
     """a and b become contacts, as an accepted request would make them."""
     async with system_transaction(runtime.engine) as db:
         await db.execute(
-            text("INSERT INTO social.contact_requests (id, requester_id, addressee_id, status, responded_at) "
-                 "VALUES (:id, :a, :b, 'accepted', now())"),
+            text(
+                "INSERT INTO social.contact_requests (id, requester_id, addressee_id, status, responded_at) "
+                "VALUES (:id, :a, :b, 'accepted', now())"
+            ),
             {"id": uuid7(), "a": UUID(a), "b": UUID(b)},
         )
         await db.execute(
@@ -68,8 +73,10 @@ async def make_contacts(runtime, a: str, b: str) -> None:
 
 async def block(runtime, blocker: str, blocked: str) -> None:
     async with system_transaction(runtime.engine) as db:
-        await db.execute(text("INSERT INTO social.blocks (blocker_id, blocked_id) VALUES (:a, :b)"),
-                         {"a": UUID(blocker), "b": UUID(blocked)})
+        await db.execute(
+            text("INSERT INTO social.blocks (blocker_id, blocked_id) VALUES (:a, :b)"),
+            {"a": UUID(blocker), "b": UUID(blocked)},
+        )
 
 
 async def search(client, persona: Persona, q: str, **params):
@@ -237,10 +244,16 @@ async def test_the_caller_is_not_among_the_results(client, runtime, alice):
 async def test_a_result_shows_who_the_person_is(client, runtime, alice):
     user_id = await person(runtime, "pam", "Marta Nowak", bio="Cellist.")
     response = await search(client, alice, "marta")
-    assert response.json()["items"] == [{
-        "user_id": user_id, "username": "pam", "display_name": "Marta Nowak", "avatar_url": None,
-        "bio": "Cellist.", "is_verified": False,
-    }]
+    assert response.json()["items"] == [
+        {
+            "user_id": user_id,
+            "username": "pam",
+            "display_name": "Marta Nowak",
+            "avatar_url": None,
+            "bio": "Cellist.",
+            "is_verified": False,
+        }
+    ]
 
 
 async def test_a_long_bio_is_cut_short(client, runtime, alice):
@@ -273,16 +286,21 @@ async def test_the_last_page_has_no_next_cursor(client, runtime, alice):
     assert (await search(client, alice, "marta", limit=1)).json()["next"] is None
 
 
-async def test_a_query_matching_very_many_people_ranks_a_bounded_selection(client, runtime, alice, database,
-                                                                           monkeypatch):
+async def test_a_query_matching_very_many_people_ranks_a_bounded_selection(
+    client, runtime, alice, database, monkeypatch
+):
     # Forty people match "a"; with five candidates per source the search gathers them by
     # reading the table (the planner, after ANALYZE, expects too many for a bitmap).
     async with system_transaction(runtime.engine) as db:
-        await db.execute(text(
-            "INSERT INTO auth.users (id, email, status, email_verified_at) "
-            "SELECT kernel.uuid7_like(), 'many' || n || '@example.com', 'active', now() FROM generate_series(1, 40) n"))
-        await db.execute(text("UPDATE social.profiles SET display_name = 'Alex Many', bio = 'a' "
-                              "WHERE username LIKE 'many%'"))
+        await db.execute(
+            text(
+                "INSERT INTO auth.users (id, email, status, email_verified_at) "
+                "SELECT kernel.uuid7_like(), 'many' || n || '@example.com', 'active', now() FROM generate_series(1, 40) n"
+            )
+        )
+        await db.execute(
+            text("UPDATE social.profiles SET display_name = 'Alex Many', bio = 'a' WHERE username LIKE 'many%'")
+        )
     conn = await asyncpg.connect(asyncpg_dsn(database.owner))
     try:
         await conn.execute("ANALYZE social.profiles")
@@ -342,8 +360,28 @@ async def test_searching_needs_a_signed_in_caller(client):
 
 @pytest.mark.parametrize(
     "query",
-    ["a:* | b", "a & !b", "(a | b) <-> c", "a:*A", "'a'", "a\\b", "it's", "a''b", "\\", "%_", "a\x00b",
-     "ørsted", "名前", "👩‍🚀 astronaut", "a" * 100, "' OR 1=1 --", "$1", "a:*' & 'b", "<script>", "a\u200bb"],
+    [
+        "a:* | b",
+        "a & !b",
+        "(a | b) <-> c",
+        "a:*A",
+        "'a'",
+        "a\\b",
+        "it's",
+        "a''b",
+        "\\",
+        "%_",
+        "a\x00b",
+        "ørsted",
+        "名前",
+        "👩‍🚀 astronaut",
+        "a" * 100,
+        "' OR 1=1 --",
+        "$1",
+        "a:*' & 'b",
+        "<script>",
+        "a\u200bb",
+    ],
 )
 async def test_query_syntax_in_the_input_is_only_text(client, runtime, alice, query):
     await person(runtime, "pam", "Ana Bell")
@@ -368,7 +406,9 @@ async def test_the_function_finds_nothing_without_a_user(runtime):
     assert rows == []
 
 
-QUERY_ALPHABET = "aZ09 _.-@:*&|!()<>'\"\\%$;,\t\n\x00\u00e9\u00df\u0130\u03a3\u05d0\u0627\u4e2d\u200b\u202e\ufeff\U0001f600"
+QUERY_ALPHABET = (
+    "aZ09 _.-@:*&|!()<>'\"\\%$;,\t\n\x00\u00e9\u00df\u0130\u03a3\u05d0\u0627\u4e2d\u200b\u202e\ufeff\U0001f600"
+)
 
 
 async def test_random_queries_and_cursors_never_cause_a_server_error(client, runtime, alice):

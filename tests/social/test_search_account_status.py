@@ -16,8 +16,9 @@ async def _found(client, persona, query: str) -> list[str]:
 
 
 async def test_an_unverified_registration_is_not_found(client, alice):
-    registered = await client.post("/v1/auth/register", json={"email": "zora@example.com",
-                                                             "password": "a long enough password"})
+    registered = await client.post(
+        "/v1/auth/register", json={"email": "zora@example.com", "password": "a long enough password"}
+    )
     assert registered.status_code == 202
     assert await _found(client, alice, "zora") == []
 

@@ -74,20 +74,30 @@ async def test_an_empty_patch_changes_nothing(client, alice):
 async def test_notification_defaults_merge_into_the_current_ones(client, alice):
     await patch(client, alice, notification_defaults={"messages": False})
     assert (await current(client, alice))["notification_defaults"] == {
-        "messages": False, "mentions": True, "contact_requests": True}
+        "messages": False,
+        "mentions": True,
+        "contact_requests": True,
+    }
 
 
 async def test_notification_defaults_take_a_new_kind(client, alice):
     await patch(client, alice, notification_defaults={"status_updates": False})
     assert (await current(client, alice))["notification_defaults"] == {
-        "messages": True, "mentions": True, "contact_requests": True, "status_updates": False}
+        "messages": True,
+        "mentions": True,
+        "contact_requests": True,
+        "status_updates": False,
+    }
 
 
 async def test_successive_notification_changes_add_up(client, alice):
     await patch(client, alice, notification_defaults={"messages": False})
     await patch(client, alice, notification_defaults={"mentions": False})
     assert (await current(client, alice))["notification_defaults"] == {
-        "messages": False, "mentions": False, "contact_requests": True}
+        "messages": False,
+        "mentions": False,
+        "contact_requests": True,
+    }
 
 
 async def test_an_empty_notification_change_keeps_them(client, alice):
@@ -123,9 +133,18 @@ async def test_ones_settings_are_ones_own(client, alice, bob):
         {"language": "fr"},
     ],
     ids=[
-        "theme-unknown", "theme-case", "last-seen-unknown", "online-status-unknown", "read-receipts-word",
-        "typing-list", "notification-not-bool", "notification-list", "notification-key-41", "notifications-21",
-        "notification-null", "unknown-field",
+        "theme-unknown",
+        "theme-case",
+        "last-seen-unknown",
+        "online-status-unknown",
+        "read-receipts-word",
+        "typing-list",
+        "notification-not-bool",
+        "notification-list",
+        "notification-key-41",
+        "notifications-21",
+        "notification-null",
+        "unknown-field",
     ],
 )
 async def test_bad_settings_are_refused(client, alice, fields):

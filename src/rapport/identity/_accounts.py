@@ -45,7 +45,7 @@ class MailResult:
 
 def check_password_strength(password: str, *, rt: Runtime, email: str) -> None:
     """Raises:
-        WeakPassword: too short, or the e-mail address itself.
+    WeakPassword: too short, or the e-mail address itself.
     """
     minimum = rt.settings.password_min_length
     if len(password) < minimum:
@@ -55,9 +55,7 @@ def check_password_strength(password: str, *, rt: Runtime, email: str) -> None:
 
 
 async def get_user_by_email(db: AsyncConnection, *, email: str) -> Row | None:
-    return (
-        await db.execute(select(users).where(users.c.email == email, users.c.deleted_at.is_(None)))
-    ).one_or_none()
+    return (await db.execute(select(users).where(users.c.email == email, users.c.deleted_at.is_(None)))).one_or_none()
 
 
 async def get_user(db: AsyncConnection, *, actor: Actor) -> UserOut:
@@ -72,8 +70,13 @@ async def get_user(db: AsyncConnection, *, actor: Actor) -> UserOut:
         )
     ).one()
     return UserOut(
-        id=row.id, email=row.email, status=row.status, email_verified=row.email_verified_at is not None,
-        is_admin=row.is_admin, two_factor_enabled=row.two_factor_enabled, created_at=row.created_at,
+        id=row.id,
+        email=row.email,
+        status=row.status,
+        email_verified=row.email_verified_at is not None,
+        is_admin=row.is_admin,
+        two_factor_enabled=row.two_factor_enabled,
+        created_at=row.created_at,
         last_login_at=row.last_login_at,
     )
 
@@ -111,9 +114,11 @@ async def insert_user(
     user_id = uuid7()
     await db.execute(
         insert(users).values(
-            id=user_id, email=email,
+            id=user_id,
+            email=email,
             password_hash=await rt.passwords.hash(password) if password is not None else None,
-            status="active" if verified else "pending", is_admin=is_admin,
+            status="active" if verified else "pending",
+            is_admin=is_admin,
             email_verified_at=func.now() if verified else None,
         )
     )
@@ -177,9 +182,13 @@ async def do_verify_email(
     if user.status in DISABLED_STATUSES:
         raise AccountDisabled()
     await db.execute(
-        update(users).where(users.c.id == user.id)
-        .values(email_verified_at=func.coalesce(users.c.email_verified_at, func.now()), status="active",
-                last_login_at=func.now())
+        update(users)
+        .where(users.c.id == user.id)
+        .values(
+            email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
+            status="active",
+            last_login_at=func.now(),
+        )
     )
     await record_security_event(db, user_id=user.id, event_type="email_verified", client=client)
     return await create_session(db, rt=rt, user_id=user.id, client=client, device=device)
@@ -219,16 +228,25 @@ async def do_reset_password(
     await _consume_code(db, rt=rt, user_id=user.id, purpose="password_reset", code=code)
     # The code proves the address too.
     await db.execute(
-        update(users).where(users.c.id == user.id)
-        .values(password_hash=await rt.passwords.hash(new_password),
-                email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
-                status="active", failed_login_attempts=0, locked_until=None)
+        update(users)
+        .where(users.c.id == user.id)
+        .values(
+            password_hash=await rt.passwords.hash(new_password),
+            email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
+            status="active",
+            failed_login_attempts=0,
+            locked_until=None,
+        )
     )
     # The lock lives in the throttle table (the user row only mirrors it).
     await throttle.clear(db, key=throttle.email_key(email))
     revoked = await revoke_sessions(db, user_id=user.id, reason="password_reset")
     await record_security_event(
-        db, user_id=user.id, event_type="password_reset", severity="warning", client=client,
+        db,
+        user_id=user.id,
+        event_type="password_reset",
+        severity="warning",
+        client=client,
         details={"sessions_revoked": len(revoked)},
     )
 
@@ -255,7 +273,10 @@ async def do_change_password(
     )
     revoked = await revoke_sessions(db, user_id=user.id, reason="password_changed", keep=actor.session_id)
     await record_security_event(
-        db, user_id=user.id, event_type="password_changed", client=client,
+        db,
+        user_id=user.id,
+        event_type="password_changed",
+        client=client,
         details={"sessions_revoked": len(revoked)},
     )
 
@@ -264,14 +285,20 @@ async def _new_code(db: AsyncConnection, *, rt: Runtime, user_id: UUID, email: s
     """A fresh code; any earlier unspent code of the same purpose stops working."""
     await db.execute(
         update(otp_verifications)
-        .where(otp_verifications.c.user_id == user_id, otp_verifications.c.purpose == purpose,
-               otp_verifications.c.consumed_at.is_(None))
+        .where(
+            otp_verifications.c.user_id == user_id,
+            otp_verifications.c.purpose == purpose,
+            otp_verifications.c.consumed_at.is_(None),
+        )
         .values(consumed_at=func.now())
     )
     code = numeric_code()
     await db.execute(
         insert(otp_verifications).values(
-            id=uuid7(), user_id=user_id, purpose=purpose, identifier=email,
+            id=uuid7(),
+            user_id=user_id,
+            purpose=purpose,
+            identifier=email,
             code_hash=rt.keyring.mac("otp", f"{user_id}:{purpose}:{code}"),
             max_attempts=rt.settings.otp_max_attempts,
             expires_at=func.now() + timedelta(minutes=rt.settings.otp_ttl_minutes),
@@ -288,10 +315,18 @@ async def _consume_code(db: AsyncConnection, *, rt: Runtime, user_id: UUID, purp
     """
     row = (
         await db.execute(
-            select(otp_verifications.c.id, otp_verifications.c.code_hash, otp_verifications.c.attempts,
-                   otp_verifications.c.max_attempts)
-            .where(otp_verifications.c.user_id == user_id, otp_verifications.c.purpose == purpose,
-                   otp_verifications.c.consumed_at.is_(None), otp_verifications.c.expires_at > func.now())
+            select(
+                otp_verifications.c.id,
+                otp_verifications.c.code_hash,
+                otp_verifications.c.attempts,
+                otp_verifications.c.max_attempts,
+            )
+            .where(
+                otp_verifications.c.user_id == user_id,
+                otp_verifications.c.purpose == purpose,
+                otp_verifications.c.consumed_at.is_(None),
+                otp_verifications.c.expires_at > func.now(),
+            )
             .order_by(otp_verifications.c.created_at.desc())
             .limit(1)
             .with_for_update()
@@ -302,13 +337,12 @@ async def _consume_code(db: AsyncConnection, *, rt: Runtime, user_id: UUID, purp
     expected = rt.keyring.mac("otp", f"{user_id}:{purpose}:{code}")
     if not hmac.compare_digest(expected, row.code_hash):
         await db.execute(
-            update(otp_verifications).where(otp_verifications.c.id == row.id)
+            update(otp_verifications)
+            .where(otp_verifications.c.id == row.id)
             .values(attempts=otp_verifications.c.attempts + 1)
         )
         raise InvalidCode("The code is wrong or has expired.")
-    await db.execute(
-        update(otp_verifications).where(otp_verifications.c.id == row.id).values(consumed_at=func.now())
-    )
+    await db.execute(update(otp_verifications).where(otp_verifications.c.id == row.id).values(consumed_at=func.now()))
 
 
 def _verification_mail(email: str, code: str, rt: Runtime) -> Mail:

@@ -34,8 +34,8 @@ async def do_create_api_key(
     db: AsyncConnection, *, actor: Actor, name: str, expires_at: datetime | None, client: Client
 ) -> ApiKeyCreated:
     """Raises:
-        ValidationFailed: the expiry is not in the future or not a storable moment, or
-            the name holds control characters.
+    ValidationFailed: the expiry is not in the future or not a storable moment, or
+        the name holds control characters.
     """
     # PostgreSQL text cannot hold NUL (the driver would fail the request with a 500),
     # and a name is shown in lists: no control characters at all.
@@ -56,13 +56,24 @@ async def do_create_api_key(
     row = (
         await db.execute(
             insert(api_keys)
-            .values(id=key_id, user_id=actor.user_id, name=name, prefix=key[:_SHOWN_PREFIX_LENGTH],
-                    key_hash=sha256(key), expires_at=expires_at)
+            .values(
+                id=key_id,
+                user_id=actor.user_id,
+                name=name,
+                prefix=key[:_SHOWN_PREFIX_LENGTH],
+                key_hash=sha256(key),
+                expires_at=expires_at,
+            )
             .returning(api_keys)
         )
     ).one()
-    await record_security_event(db, user_id=actor.user_id, event_type="api_key_created", client=client,
-                                details={"api_key_id": str(key_id), "name": name})
+    await record_security_event(
+        db,
+        user_id=actor.user_id,
+        event_type="api_key_created",
+        client=client,
+        details={"api_key_id": str(key_id), "name": name},
+    )
     return ApiKeyCreated(**_out(row).model_dump(), key=key)
 
 
@@ -77,7 +88,7 @@ async def list_api_keys(db: AsyncConnection, *, actor: Actor, page: PageRequest)
 
 async def do_revoke_api_key(db: AsyncConnection, *, actor: Actor, api_key_id: UUID, client: Client) -> None:
     """Raises:
-        ApiKeyNotFound: no unrevoked key with this id belongs to the actor.
+    ApiKeyNotFound: no unrevoked key with this id belongs to the actor.
     """
     revoked = (
         await db.execute(
@@ -89,8 +100,9 @@ async def do_revoke_api_key(db: AsyncConnection, *, actor: Actor, api_key_id: UU
     ).one_or_none()
     if revoked is None:
         raise ApiKeyNotFound()
-    await record_security_event(db, user_id=actor.user_id, event_type="api_key_revoked", client=client,
-                                details={"api_key_id": str(api_key_id)})
+    await record_security_event(
+        db, user_id=actor.user_id, event_type="api_key_revoked", client=client, details={"api_key_id": str(api_key_id)}
+    )
 
 
 async def authenticate_api_key(db: AsyncConnection, *, key: str) -> Actor:
@@ -103,9 +115,13 @@ async def authenticate_api_key(db: AsyncConnection, *, key: str) -> Actor:
         await db.execute(
             select(api_keys.c.id, api_keys.c.user_id, api_keys.c.last_used_at, func.now().label("now"))
             .join(users, users.c.id == api_keys.c.user_id)
-            .where(api_keys.c.key_hash == sha256(key), api_keys.c.revoked_at.is_(None),
-                   or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > func.now()),
-                   users.c.status == "active", users.c.deleted_at.is_(None))
+            .where(
+                api_keys.c.key_hash == sha256(key),
+                api_keys.c.revoked_at.is_(None),
+                or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > func.now()),
+                users.c.status == "active",
+                users.c.deleted_at.is_(None),
+            )
         )
     ).one_or_none()
     if row is None:
@@ -116,5 +132,12 @@ async def authenticate_api_key(db: AsyncConnection, *, key: str) -> Actor:
 
 
 def _out(row) -> ApiKeyOut:
-    return ApiKeyOut(id=row.id, name=row.name, prefix=row.prefix, created_at=row.created_at,
-                     expires_at=row.expires_at, last_used_at=row.last_used_at, revoked_at=row.revoked_at)
+    return ApiKeyOut(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )

@@ -15,8 +15,12 @@ async def list_login_history(db: AsyncConnection, *, actor: Actor, page: PageReq
     query = keyset(select(login_history).where(login_history.c.user_id == actor.user_id), login_history.c.id, page)
     items = [
         LoginHistoryOut(
-            id=row.id, method=row.method, succeeded=row.succeeded, failure_reason=row.failure_reason,
-            ip_address=str(row.ip_address) if row.ip_address else None, user_agent=row.user_agent,
+            id=row.id,
+            method=row.method,
+            succeeded=row.succeeded,
+            failure_reason=row.failure_reason,
+            ip_address=str(row.ip_address) if row.ip_address else None,
+            user_agent=row.user_agent,
             created_at=row.created_at,
         )
         for row in (await db.execute(query)).all()
@@ -30,8 +34,11 @@ async def list_security_events(db: AsyncConnection, *, actor: Actor, page: PageR
     )
     items = [
         SecurityEventOut(
-            id=row.id, event_type=row.event_type, severity=row.severity,
-            ip_address=str(row.ip_address) if row.ip_address else None, details=row.details,
+            id=row.id,
+            event_type=row.event_type,
+            severity=row.severity,
+            ip_address=str(row.ip_address) if row.ip_address else None,
+            details=row.details,
             created_at=row.created_at,
         )
         for row in (await db.execute(query)).all()

@@ -88,7 +88,9 @@ async def verify_oidc_token(rt: Runtime, *, provider: str, id_token: str) -> Oid
     claims = await _verify_id_token(rt, name=provider, config=config, id_token=id_token)
     email = _claimed_email(claims)
     return OidcIdentity(
-        provider=provider, subject=claims["sub"], email=email,
+        provider=provider,
+        subject=claims["sub"],
+        email=email,
         email_verified=email is not None and _is_true(claims.get("email_verified")),
     )
 
@@ -117,7 +119,12 @@ async def do_oidc_login(
     user_id = await _known_identity(db, provider=provider, subject=subject, email=email, client=client)
     if user_id is None:
         user_id = await _link_or_create(
-            db, rt=rt, provider=provider, subject=subject, email=email, verified=identity.email_verified,
+            db,
+            rt=rt,
+            provider=provider,
+            subject=subject,
+            email=email,
+            verified=identity.email_verified,
             client=client,
         )
     return await complete_sign_in(db, rt=rt, user_id=user_id, method=method, client=client, device=device)
@@ -139,7 +146,8 @@ async def _known_identity(
     await _check_enabled(db, user=row, user_id=row.user_id, provider=provider, client=client)
     # The subject is the identity; the address it reports may change and is kept for display.
     await db.execute(
-        update(identities).where(identities.c.id == row.id)
+        update(identities)
+        .where(identities.c.id == row.id)
         .values(last_login_at=func.now(), email=email if email is not None else identities.c.email)
     )
     return row.user_id
@@ -157,8 +165,7 @@ async def _link_or_create(
 ) -> UUID:
     if email is None:
         raise EmailRequired(
-            f"The {provider} account did not share a usable e-mail address. "
-            "Allow access to it and sign in again."
+            f"The {provider} account did not share a usable e-mail address. Allow access to it and sign in again."
         )
     if not verified:
         # An address the provider does not vouch for proves nothing: an account made
@@ -175,7 +182,8 @@ async def _link_or_create(
     unproven = existing.email_verified_at is None
     if existing.status == "pending":
         changes: dict[str, Any] = {
-            "status": "active", "email_verified_at": func.coalesce(users.c.email_verified_at, func.now())
+            "status": "active",
+            "email_verified_at": func.coalesce(users.c.email_verified_at, func.now()),
         }
         if unproven:
             # Registered with a password by someone who never proved the address: it may
@@ -185,7 +193,11 @@ async def _link_or_create(
         await db.execute(update(users).where(users.c.id == existing.id).values(**changes))
     await _insert_identity(db, user_id=existing.id, provider=provider, subject=subject, email=email)
     await record_security_event(
-        db, user_id=existing.id, event_type="identity_linked", severity="warning", client=client,
+        db,
+        user_id=existing.id,
+        event_type="identity_linked",
+        severity="warning",
+        client=client,
         details={"provider": provider, "email": email, "password_removed": unproven},
     )
     return existing.id
@@ -193,11 +205,12 @@ async def _link_or_create(
 
 async def _check_enabled(db: AsyncConnection, *, user: Row, user_id: UUID, provider: str, client: Client) -> None:
     """Raises:
-        AccountDisabled: the account is suspended, banned or deleted.
+    AccountDisabled: the account is suspended, banned or deleted.
     """
     if user.deleted_at is not None or user.status in DISABLED_STATUSES:
-        await record_login(db, user_id=user_id, method=f"oidc:{provider}", client=client,
-                           failure_reason="account_disabled")
+        await record_login(
+            db, user_id=user_id, method=f"oidc:{provider}", client=client, failure_reason="account_disabled"
+        )
         raise AccountDisabled()
 
 

@@ -24,8 +24,13 @@ async def record_security_event(
 ) -> None:
     await db.execute(
         insert(security_events).values(
-            id=uuid7(), user_id=user_id, event_type=event_type, severity=severity,
-            ip_address=client.ip, user_agent=client.user_agent, details=details or {},
+            id=uuid7(),
+            user_id=user_id,
+            event_type=event_type,
+            severity=severity,
+            ip_address=client.ip,
+            user_agent=client.user_agent,
+            details=details or {},
         )
     )
 
@@ -41,8 +46,13 @@ async def record_login(
 ) -> None:
     await db.execute(
         insert(login_history).values(
-            id=uuid7(), user_id=user_id, session_id=session_id, method=method,
-            succeeded=failure_reason is None, failure_reason=failure_reason,
-            ip_address=client.ip, user_agent=client.user_agent,
+            id=uuid7(),
+            user_id=user_id,
+            session_id=session_id,
+            method=method,
+            succeeded=failure_reason is None,
+            failure_reason=failure_reason,
+            ip_address=client.ip,
+            user_agent=client.user_agent,
         )
     )

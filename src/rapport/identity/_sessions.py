@@ -36,8 +36,12 @@ async def create_session(
     ttl = timedelta(days=rt.settings.refresh_token_ttl_days)
     await db.execute(
         insert(sessions).values(
-            id=session_id, user_id=user_id, device_type=device.device_type,
-            device_name=device.device_name, user_agent=client.user_agent, ip_address=client.ip,
+            id=session_id,
+            user_id=user_id,
+            device_type=device.device_type,
+            device_name=device.device_name,
+            user_agent=client.user_agent,
+            ip_address=client.ip,
             expires_at=func.now() + ttl,
         )
     )
@@ -57,8 +61,11 @@ async def do_refresh(db: AsyncConnection, *, rt: Runtime, refresh_token: str, cl
     claimed = (
         await db.execute(
             update(refresh_tokens)
-            .where(refresh_tokens.c.token_hash == token_hash, refresh_tokens.c.used_at.is_(None),
-                   refresh_tokens.c.expires_at > func.now())
+            .where(
+                refresh_tokens.c.token_hash == token_hash,
+                refresh_tokens.c.used_at.is_(None),
+                refresh_tokens.c.expires_at > func.now(),
+            )
             .values(used_at=func.now())
             .returning(refresh_tokens.c.session_id, refresh_tokens.c.user_id)
         )
@@ -69,8 +76,12 @@ async def do_refresh(db: AsyncConnection, *, rt: Runtime, refresh_token: str, cl
         await db.execute(
             select(sessions.c.id)
             .join(users, users.c.id == sessions.c.user_id)
-            .where(sessions.c.id == claimed.session_id, sessions.c.revoked_at.is_(None),
-                   sessions.c.expires_at > func.now(), users.c.status == "active")
+            .where(
+                sessions.c.id == claimed.session_id,
+                sessions.c.revoked_at.is_(None),
+                sessions.c.expires_at > func.now(),
+                users.c.status == "active",
+            )
         )
     ).one_or_none()
     if live is None:
@@ -79,8 +90,11 @@ async def do_refresh(db: AsyncConnection, *, rt: Runtime, refresh_token: str, cl
     await db.execute(
         update(sessions)
         .where(sessions.c.id == claimed.session_id)
-        .values(last_active_at=func.now(), ip_address=client.ip or sessions.c.ip_address,
-                expires_at=func.now() + timedelta(days=rt.settings.refresh_token_ttl_days))
+        .values(
+            last_active_at=func.now(),
+            ip_address=client.ip or sessions.c.ip_address,
+            expires_at=func.now() + timedelta(days=rt.settings.refresh_token_ttl_days),
+        )
     )
     new_token = await _issue_refresh_token(db, rt=rt, session_id=claimed.session_id, user_id=claimed.user_id)
     return _token_pair(rt, user_id=claimed.user_id, session_id=claimed.session_id, refresh_token=new_token)
@@ -89,34 +103,46 @@ async def do_refresh(db: AsyncConnection, *, rt: Runtime, refresh_token: str, cl
 async def _refuse_refresh(db: AsyncConnection, *, token_hash: bytes, client: Client) -> None:
     known = (
         await db.execute(
-            select(refresh_tokens.c.session_id, refresh_tokens.c.user_id, refresh_tokens.c.used_at)
-            .where(refresh_tokens.c.token_hash == token_hash)
+            select(refresh_tokens.c.session_id, refresh_tokens.c.user_id, refresh_tokens.c.used_at).where(
+                refresh_tokens.c.token_hash == token_hash
+            )
         )
     ).one_or_none()
     if known is None or known.used_at is None:
         raise InvalidToken("The refresh token is not valid or has expired.")
     revoked = await revoke_sessions(db, user_id=known.user_id, only=known.session_id, reason="refresh_token_reuse")
     await record_security_event(
-        db, user_id=known.user_id, event_type="refresh_token_reused", severity="critical",
-        client=client, details={"session_id": str(known.session_id), "session_revoked": bool(revoked)},
+        db,
+        user_id=known.user_id,
+        event_type="refresh_token_reused",
+        severity="critical",
+        client=client,
+        details={"session_id": str(known.session_id), "session_revoked": bool(revoked)},
     )
     raise RefreshTokenReused("This refresh token was already used. The session has been revoked; sign in again.")
 
 
 async def list_sessions(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[SessionOut]:
     query = keyset(
-        select(sessions).where(sessions.c.user_id == actor.user_id, sessions.c.revoked_at.is_(None),
-                               sessions.c.expires_at > func.now()),
+        select(sessions).where(
+            sessions.c.user_id == actor.user_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > func.now()
+        ),
         sessions.c.id,
         page,
     )
     rows = (await db.execute(query)).all()
     items = [
         SessionOut(
-            id=row.id, device_type=row.device_type, device_name=row.device_name,
-            user_agent=row.user_agent, ip_address=str(row.ip_address) if row.ip_address else None,
-            created_at=row.created_at, last_active_at=row.last_active_at, expires_at=row.expires_at,
-            revoked_at=row.revoked_at, current=row.id == actor.session_id,
+            id=row.id,
+            device_type=row.device_type,
+            device_name=row.device_name,
+            user_agent=row.user_agent,
+            ip_address=str(row.ip_address) if row.ip_address else None,
+            created_at=row.created_at,
+            last_active_at=row.last_active_at,
+            expires_at=row.expires_at,
+            revoked_at=row.revoked_at,
+            current=row.id == actor.session_id,
         )
         for row in rows
     ]
@@ -133,7 +159,10 @@ async def do_revoke_session(db: AsyncConnection, *, actor: Actor, session_id: UU
     if not revoked:
         raise SessionNotFound()
     await record_security_event(
-        db, user_id=actor.user_id, event_type="session_revoked", client=client,
+        db,
+        user_id=actor.user_id,
+        event_type="session_revoked",
+        client=client,
         details={"session_id": str(session_id)},
     )
 
@@ -158,7 +187,8 @@ async def revoke_sessions(
     if keep is not None:
         conditions.append(sessions.c.id != keep)
     result = await db.execute(
-        update(sessions).where(and_(*conditions))
+        update(sessions)
+        .where(and_(*conditions))
         .values(revoked_at=func.now(), revoked_reason=reason)
         .returning(sessions.c.id)
     )
@@ -168,8 +198,9 @@ async def revoke_sessions(
 async def session_is_live(db: AsyncConnection, *, session_id: UUID) -> bool:
     row = (
         await db.execute(
-            select(sessions.c.id).where(sessions.c.id == session_id, sessions.c.revoked_at.is_(None),
-                                        sessions.c.expires_at > func.now())
+            select(sessions.c.id).where(
+                sessions.c.id == session_id, sessions.c.revoked_at.is_(None), sessions.c.expires_at > func.now()
+            )
         )
     ).one_or_none()
     return row is not None
@@ -179,7 +210,10 @@ async def _issue_refresh_token(db: AsyncConnection, *, rt: Runtime, session_id: 
     token = random_token(REFRESH_TOKEN_PREFIX)
     await db.execute(
         insert(refresh_tokens).values(
-            id=uuid7(), session_id=session_id, user_id=user_id, token_hash=sha256(token),
+            id=uuid7(),
+            session_id=session_id,
+            user_id=user_id,
+            token_hash=sha256(token),
             expires_at=func.now() + timedelta(days=rt.settings.refresh_token_ttl_days),
         )
     )

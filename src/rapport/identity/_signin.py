@@ -112,7 +112,8 @@ async def _open_session(
 ) -> TokenPair:
     pair = await create_session(db, rt=rt, user_id=user_id, client=client, device=device)
     await db.execute(
-        update(users).where(users.c.id == user_id)
+        update(users)
+        .where(users.c.id == user_id)
         .values(last_login_at=func.now(), failed_login_attempts=0, locked_until=None)
     )
     await record_login(db, user_id=user_id, method=method, client=client, session_id=pair.session_id)
@@ -138,13 +139,20 @@ async def _count_failed_password(
         return
     # The account row mirrors the lock so that operators can see it.
     await db.execute(
-        update(users).where(users.c.id == user.id)
-        .values(failed_login_attempts=users.c.failed_login_attempts + 1,
-                locked_until=locked_until if locked_until is not None else users.c.locked_until)
+        update(users)
+        .where(users.c.id == user.id)
+        .values(
+            failed_login_attempts=users.c.failed_login_attempts + 1,
+            locked_until=locked_until if locked_until is not None else users.c.locked_until,
+        )
     )
     await record_login(db, user_id=user.id, method="password", client=client, failure_reason="invalid_password")
     if locked_until is not None:
         await record_security_event(
-            db, user_id=user.id, event_type="account_locked", severity="warning", client=client,
+            db,
+            user_id=user.id,
+            event_type="account_locked",
+            severity="warning",
+            client=client,
             details={"locked_until": locked_until.isoformat()},
         )

@@ -68,7 +68,7 @@ def lock_seconds(failures: int, settings: Settings) -> int:
 
 async def check_not_throttled(db: AsyncConnection, *, keys: list[str], settings: Settings) -> None:
     """Raises:
-        LoginThrottled: a key is locked, or its IP window is full.
+    LoginThrottled: a key is locked, or its IP window is full.
     """
     rows = (
         await db.execute(

@@ -41,8 +41,9 @@ _VALID_WINDOW = 1
 async def totp_enabled(db: AsyncConnection, *, user_id: UUID) -> bool:
     row = (
         await db.execute(
-            select(totp_credentials.c.user_id)
-            .where(totp_credentials.c.user_id == user_id, totp_credentials.c.confirmed_at.is_not(None))
+            select(totp_credentials.c.user_id).where(
+                totp_credentials.c.user_id == user_id, totp_credentials.c.confirmed_at.is_not(None)
+            )
         )
     ).one_or_none()
     return row is not None
@@ -93,7 +94,8 @@ async def do_confirm_totp(
         raise InvalidTotpCode()
     await throttle.clear(db, key=key)
     await db.execute(
-        update(totp_credentials).where(totp_credentials.c.user_id == actor.user_id)
+        update(totp_credentials)
+        .where(totp_credentials.c.user_id == actor.user_id)
         .values(confirmed_at=func.now(), last_used_step=step)
     )
     codes = await _replace_recovery_codes(db, user_id=actor.user_id)
@@ -112,12 +114,14 @@ async def do_disable_totp(
     """
     if not await totp_enabled(db, user_id=actor.user_id):
         raise TotpNotEnabled()
-    await _require_second_factor(db, rt=rt, user_id=actor.user_id, code=code, recovery_code=recovery_code,
-                                 client=client)
+    await _require_second_factor(
+        db, rt=rt, user_id=actor.user_id, code=code, recovery_code=recovery_code, client=client
+    )
     await db.execute(delete(recovery_codes).where(recovery_codes.c.user_id == actor.user_id))
     await db.execute(delete(totp_credentials).where(totp_credentials.c.user_id == actor.user_id))
-    await record_security_event(db, user_id=actor.user_id, event_type="totp_disabled", severity="warning",
-                                client=client)
+    await record_security_event(
+        db, user_id=actor.user_id, event_type="totp_disabled", severity="warning", client=client
+    )
 
 
 async def do_regenerate_recovery_codes(
@@ -156,16 +160,20 @@ async def check_second_factor(
         spent = (
             await db.execute(
                 update(recovery_codes)
-                .where(recovery_codes.c.user_id == user_id, recovery_codes.c.used_at.is_(None),
-                       recovery_codes.c.code_hash == sha256(_normalise_recovery_code(recovery_code)))
+                .where(
+                    recovery_codes.c.user_id == user_id,
+                    recovery_codes.c.used_at.is_(None),
+                    recovery_codes.c.code_hash == sha256(_normalise_recovery_code(recovery_code)),
+                )
                 .values(used_at=func.now())
                 .returning(recovery_codes.c.id)
             )
         ).first()
         if spent is None:
             return False
-        await record_security_event(db, user_id=user_id, event_type="recovery_code_used", severity="warning",
-                                    client=client)
+        await record_security_event(
+            db, user_id=user_id, event_type="recovery_code_used", severity="warning", client=client
+        )
         return True
     return False
 
@@ -179,13 +187,12 @@ async def _require_second_factor(
     db: AsyncConnection, *, rt: Runtime, user_id: UUID, code: str | None, recovery_code: str | None, client: Client
 ) -> None:
     """Raises:
-        LoginThrottled: too many wrong codes lately.
-        InvalidTotpCode: the code is wrong (and counts toward the lock).
+    LoginThrottled: too many wrong codes lately.
+    InvalidTotpCode: the code is wrong (and counts toward the lock).
     """
     key = mfa_throttle_key(user_id)
     await throttle.check_not_throttled(db, keys=[key], settings=rt.settings)
-    if not await check_second_factor(db, rt=rt, user_id=user_id, code=code, recovery_code=recovery_code,
-                                     client=client):
+    if not await check_second_factor(db, rt=rt, user_id=user_id, code=code, recovery_code=recovery_code, client=client):
         await throttle.count_failure(db, key=key, settings=rt.settings)
         raise InvalidTotpCode()
     await throttle.clear(db, key=key)

@@ -70,8 +70,13 @@ async def login_totp(body: s.TotpLoginRequest, runtime: RuntimeDep, client: Clie
     """Complete a two-factor sign-in with a TOTP `code` or a `recovery_code`."""
     async with system_transaction(runtime.engine) as db:
         return await service.do_totp_login(
-            db, rt=runtime, mfa_token=body.mfa_token, code=body.code, recovery_code=body.recovery_code,
-            client=client, device=body,
+            db,
+            rt=runtime,
+            mfa_token=body.mfa_token,
+            code=body.code,
+            recovery_code=body.recovery_code,
+            client=client,
+            device=body,
         )
 
 
@@ -135,8 +140,12 @@ async def change_password(body: s.ChangePasswordRequest, caller: CallerDep) -> N
     """Change the password. Every other session of the account ends; this one stays."""
     async with caller.transaction() as db:
         await service.do_change_password(
-            db, rt=caller.runtime, actor=caller.require_session(), current_password=body.current_password,
-            new_password=body.new_password, client=caller.client,
+            db,
+            rt=caller.runtime,
+            actor=caller.require_session(),
+            current_password=body.current_password,
+            new_password=body.new_password,
+            client=caller.client,
         )
 
 
@@ -151,8 +160,7 @@ async def list_sessions(caller: CallerDep, page: PageDep) -> Page[s.SessionOut]:
 async def revoke_session(session_id: UUID, caller: CallerDep) -> None:
     """Sign a device out: its tokens stop working at once."""
     async with caller.transaction() as db:
-        await service.do_revoke_session(db, actor=caller.require_session(), session_id=session_id,
-                                        client=caller.client)
+        await service.do_revoke_session(db, actor=caller.require_session(), session_id=session_id, client=caller.client)
 
 
 @router.post("/totp", response_model=s.TotpEnrolment)
@@ -177,8 +185,12 @@ async def disable_totp(body: s.TotpDisableRequest, caller: CallerDep) -> None:
     """Turn two-factor off with a current code or a recovery code."""
     async with caller.transaction() as db:
         await service.do_disable_totp(
-            db, rt=caller.runtime, actor=caller.require_session(), code=body.code,
-            recovery_code=body.recovery_code, client=caller.client,
+            db,
+            rt=caller.runtime,
+            actor=caller.require_session(),
+            code=body.code,
+            recovery_code=body.recovery_code,
+            client=caller.client,
         )
 
 

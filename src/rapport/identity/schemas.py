@@ -22,7 +22,9 @@ def normalise_email(value: str) -> str:
 
 Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-OneTimeCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=6, max_length=6, pattern=r"^[0-9]{6}$")]
+OneTimeCode = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
+]
 TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
 RecoveryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=10, max_length=11)]
 DeviceType = Literal["mobile", "tablet", "desktop", "web", "unknown"]

@@ -28,22 +28,39 @@ def _key(keyring: Keyring) -> bytes:
 
 def issue_access_token(keyring: Keyring, *, user_id: UUID, session_id: UUID, ttl_seconds: int) -> str:
     now = int(time.time())
-    claims = {"iss": ISSUER, "typ": "access", "sub": str(user_id), "sid": str(session_id),
-              "iat": now, "exp": now + ttl_seconds}
+    claims = {
+        "iss": ISSUER,
+        "typ": "access",
+        "sub": str(user_id),
+        "sid": str(session_id),
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
     return jwt.encode(claims, _key(keyring), algorithm=ALGORITHM)
 
 
 def issue_mfa_token(keyring: Keyring, *, user_id: UUID, method: str) -> str:
     now = int(time.time())
-    claims = {"iss": ISSUER, "typ": "mfa", "sub": str(user_id), "amr": method,
-              "iat": now, "exp": now + MFA_TOKEN_TTL_SECONDS}
+    claims = {
+        "iss": ISSUER,
+        "typ": "mfa",
+        "sub": str(user_id),
+        "amr": method,
+        "iat": now,
+        "exp": now + MFA_TOKEN_TTL_SECONDS,
+    }
     return jwt.encode(claims, _key(keyring), algorithm=ALGORITHM)
 
 
 def _decode(keyring: Keyring, token: str, expected_type: str) -> dict:
     try:
-        claims = jwt.decode(token, _key(keyring), algorithms=[ALGORITHM], issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "typ"]})
+        claims = jwt.decode(
+            token,
+            _key(keyring),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["exp", "iat", "sub", "typ"]},
+        )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("The token has expired.") from exc
     except jwt.InvalidTokenError as exc:

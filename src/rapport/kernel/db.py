@@ -13,7 +13,6 @@ from contextlib import asynccontextmanager
 from uuid import UUID
 
 import orjson
-
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 

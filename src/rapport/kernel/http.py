@@ -32,9 +32,7 @@ log = structlog.get_logger(__name__)
 PROBLEM_JSON = "application/problem+json"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
-REQUESTS = Counter(
-    "rapport_http_requests_total", "HTTP requests answered.", ["method", "route", "status"]
-)
+REQUESTS = Counter("rapport_http_requests_total", "HTTP requests answered.", ["method", "route", "status"])
 LATENCY = Histogram(
     "rapport_http_request_duration_seconds",
     "Time to answer an HTTP request.",
@@ -48,9 +46,7 @@ def problem_response(error: RapportError, request: Request | None = None) -> Res
     request_id = request.scope.get("rapport.request_id") if request else None
     if request_id:
         body["request_id"] = request_id
-    return Response(
-        orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
-    )
+    return Response(orjson.dumps(body), status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -40,8 +40,6 @@ async def current_revision(owner_url: URL) -> str | None:
     engine = create_async_engine(owner_url)
     try:
         async with engine.connect() as conn:
-            return await conn.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision()
-            )
+            return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
     finally:
         await engine.dispose()

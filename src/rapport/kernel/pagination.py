@@ -52,9 +52,7 @@ def decode_cursor(cursor: str) -> UUID:
 
 def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None, Query(max_length=64, description="The `next` value of the previous page.")
-    ] = None,
+    cursor: Annotated[str | None, Query(max_length=64, description="The `next` value of the previous page.")] = None,
 ) -> PageRequest:
     """FastAPI dependency reading `limit` and `cursor` from the query string."""
     return PageRequest(limit=limit, after_id=decode_cursor(cursor) if cursor else None)

@@ -26,7 +26,6 @@ APP_ROLE = "rapport_app"
 WORKER_ROLE = "rapport_worker"
 
 
-
 @dataclass(frozen=True)
 class DatabaseUrls:
     """SQLAlchemy URLs (asyncpg driver) for each role on one database."""

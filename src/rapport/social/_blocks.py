@@ -36,7 +36,8 @@ async def do_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, reason: 
     try:
         async with db.begin_nested():
             await db.execute(
-                insert(blocks).values(blocker_id=actor.user_id, blocked_id=user_id, reason=reason)
+                insert(blocks)
+                .values(blocker_id=actor.user_id, blocked_id=user_id, reason=reason)
                 .on_conflict_do_nothing(index_elements=[blocks.c.blocker_id, blocks.c.blocked_id])
             )
     except IntegrityError as exc:  # the foreign key: no such account
@@ -44,9 +45,13 @@ async def do_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, reason: 
     await db.execute(text("SELECT social.unpair_contacts(:other)"), {"other": user_id})
     await db.execute(
         update(contact_requests)
-        .where(contact_requests.c.status == "pending",
-               or_((contact_requests.c.requester_id == actor.user_id) & (contact_requests.c.addressee_id == user_id),
-                   (contact_requests.c.requester_id == user_id) & (contact_requests.c.addressee_id == actor.user_id)))
+        .where(
+            contact_requests.c.status == "pending",
+            or_(
+                (contact_requests.c.requester_id == actor.user_id) & (contact_requests.c.addressee_id == user_id),
+                (contact_requests.c.requester_id == user_id) & (contact_requests.c.addressee_id == actor.user_id),
+            ),
+        )
         .values(status="cancelled", responded_at=func.now())
     )
     row = (
@@ -57,7 +62,7 @@ async def do_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, reason: 
 
 async def do_unblock(db: AsyncConnection, *, actor: Actor, user_id: UUID) -> None:
     """Raises:
-        NotBlocked: the actor has not blocked this person.
+    NotBlocked: the actor has not blocked this person.
     """
     removed = await db.execute(
         delete(blocks).where(blocks.c.blocker_id == actor.user_id, blocks.c.blocked_id == user_id)

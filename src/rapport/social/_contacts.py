@@ -26,7 +26,11 @@ def _out(row) -> ContactOut:
 
 
 async def list_contacts(
-    db: AsyncConnection, *, actor: Actor, page: PageRequest, favorites_only: bool = False,
+    db: AsyncConnection,
+    *,
+    actor: Actor,
+    page: PageRequest,
+    favorites_only: bool = False,
     group_id: UUID | None = None,
 ) -> Page[ContactOut]:
     query = select(contacts).where(contacts.c.owner_id == actor.user_id)
@@ -34,16 +38,18 @@ async def list_contacts(
         query = query.where(contacts.c.is_favorite)
     if group_id is not None:
         await access_group(db, actor=actor, group_id=group_id)
-        query = query.where(contacts.c.id.in_(
-            select(contact_group_members.c.contact_id).where(contact_group_members.c.group_id == group_id)
-        ))
+        query = query.where(
+            contacts.c.id.in_(
+                select(contact_group_members.c.contact_id).where(contact_group_members.c.group_id == group_id)
+            )
+        )
     rows = (await db.execute(keyset(query, contacts.c.id, page))).all()
     return make_page([_out(row) for row in rows], page)
 
 
 async def access_contact(db: AsyncConnection, *, actor: Actor, contact_id: UUID):
     """Raises:
-        ContactNotFound: not in the actor's list.
+    ContactNotFound: not in the actor's list.
     """
     row = (
         await db.execute(select(contacts).where(contacts.c.id == contact_id, contacts.c.owner_id == actor.user_id))
@@ -78,10 +84,12 @@ async def do_add_contact(db: AsyncConnection, *, actor: Actor, contact: ContactC
     return _out(row)
 
 
-async def do_update_contact(db: AsyncConnection, *, actor: Actor, contact_id: UUID, changes: ContactUpdate) -> ContactOut:
+async def do_update_contact(
+    db: AsyncConnection, *, actor: Actor, contact_id: UUID, changes: ContactUpdate
+) -> ContactOut:
     """Raises:
-        ContactNotFound: not in the actor's list.
-        ContactExists: the new e-mail is another contact's.
+    ContactNotFound: not in the actor's list.
+    ContactExists: the new e-mail is another contact's.
     """
     await access_contact(db, actor=actor, contact_id=contact_id)
     values: dict[str, Any] = changes.model_dump(exclude_unset=True)
@@ -93,7 +101,9 @@ async def do_update_contact(db: AsyncConnection, *, actor: Actor, contact_id: UU
     try:
         async with db.begin_nested():
             row = (
-                await db.execute(update(contacts).where(contacts.c.id == contact_id).values(**values).returning(contacts))
+                await db.execute(
+                    update(contacts).where(contacts.c.id == contact_id).values(**values).returning(contacts)
+                )
             ).one()
     except IntegrityError as exc:
         if "ux_contacts_owner_email" in str(exc.orig):
@@ -120,7 +130,8 @@ async def do_remove_contact(db: AsyncConnection, *, actor: Actor, contact_id: UU
 async def list_groups(db: AsyncConnection, *, actor: Actor) -> list[ContactGroupOut]:
     rows = (
         await db.execute(
-            select(contact_groups).where(contact_groups.c.owner_id == actor.user_id)
+            select(contact_groups)
+            .where(contact_groups.c.owner_id == actor.user_id)
             .order_by(func.lower(contact_groups.c.name))
         )
     ).all()
@@ -129,7 +140,7 @@ async def list_groups(db: AsyncConnection, *, actor: Actor) -> list[ContactGroup
 
 async def access_group(db: AsyncConnection, *, actor: Actor, group_id: UUID):
     """Raises:
-        ContactGroupNotFound: not one of the actor's groups.
+    ContactGroupNotFound: not one of the actor's groups.
     """
     row = (
         await db.execute(
@@ -143,13 +154,14 @@ async def access_group(db: AsyncConnection, *, actor: Actor, group_id: UUID):
 
 async def do_create_group(db: AsyncConnection, *, actor: Actor, name: str) -> ContactGroupOut:
     """Raises:
-        ContactGroupExists: a group with this name (in any case) exists.
+    ContactGroupExists: a group with this name (in any case) exists.
     """
     try:
         async with db.begin_nested():
             row = (
                 await db.execute(
-                    contact_groups.insert().values(id=uuid7(), owner_id=actor.user_id, name=name)
+                    contact_groups.insert()
+                    .values(id=uuid7(), owner_id=actor.user_id, name=name)
                     .returning(contact_groups)
                 )
             ).one()
@@ -160,15 +172,17 @@ async def do_create_group(db: AsyncConnection, *, actor: Actor, name: str) -> Co
 
 async def do_rename_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, name: str) -> ContactGroupOut:
     """Raises:
-        ContactGroupNotFound: not one of the actor's groups.
-        ContactGroupExists: another group has this name.
+    ContactGroupNotFound: not one of the actor's groups.
+    ContactGroupExists: another group has this name.
     """
     await access_group(db, actor=actor, group_id=group_id)
     try:
         async with db.begin_nested():
             row = (
                 await db.execute(
-                    update(contact_groups).where(contact_groups.c.id == group_id).values(name=name)
+                    update(contact_groups)
+                    .where(contact_groups.c.id == group_id)
+                    .values(name=name)
                     .returning(contact_groups)
                 )
             ).one()
@@ -179,7 +193,7 @@ async def do_rename_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, 
 
 async def do_delete_group(db: AsyncConnection, *, actor: Actor, group_id: UUID) -> None:
     """Raises:
-        ContactGroupNotFound: not one of the actor's groups.
+    ContactGroupNotFound: not one of the actor's groups.
     """
     await access_group(db, actor=actor, group_id=group_id)
     await db.execute(delete(contact_groups).where(contact_groups.c.id == group_id))
@@ -194,20 +208,22 @@ async def do_add_to_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, 
     await access_group(db, actor=actor, group_id=group_id)
     await access_contact(db, actor=actor, contact_id=contact_id)
     await db.execute(
-        insert(contact_group_members).values(group_id=group_id, contact_id=contact_id, owner_id=actor.user_id)
+        insert(contact_group_members)
+        .values(group_id=group_id, contact_id=contact_id, owner_id=actor.user_id)
         .on_conflict_do_nothing()
     )
 
 
 async def do_remove_from_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, contact_id: UUID) -> None:
     """Raises:
-        ContactGroupNotFound: not one of the actor's groups.
-        ContactNotFound: the contact is not in the group.
+    ContactGroupNotFound: not one of the actor's groups.
+    ContactNotFound: the contact is not in the group.
     """
     await access_group(db, actor=actor, group_id=group_id)
     removed = await db.execute(
-        delete(contact_group_members)
-        .where(contact_group_members.c.group_id == group_id, contact_group_members.c.contact_id == contact_id)
+        delete(contact_group_members).where(
+            contact_group_members.c.group_id == group_id, contact_group_members.c.contact_id == contact_id
+        )
     )
     if removed.rowcount == 0:
         raise ContactNotFound("This contact is not in the group.")

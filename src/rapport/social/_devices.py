@@ -40,8 +40,11 @@ async def do_register_device(
         TooManyDevices: the actor has MAX_DEVICES devices and this name is new.
     """
     existing = (
-        await db.execute(select(func.count()).select_from(devices).where(
-            devices.c.user_id == actor.user_id, func.lower(devices.c.name) != func.lower(device.name)))
+        await db.execute(
+            select(func.count())
+            .select_from(devices)
+            .where(devices.c.user_id == actor.user_id, func.lower(devices.c.name) != func.lower(device.name))
+        )
     ).scalar_one()
     if existing >= MAX_DEVICES:
         raise TooManyDevices(f"An account may register at most {MAX_DEVICES} devices.")
@@ -73,7 +76,7 @@ async def access_device(db: AsyncConnection, *, actor: Actor, device_id: UUID) -
         await db.execute(select(devices).where(devices.c.id == device_id, devices.c.user_id == actor.user_id))
     ).one_or_none()
     if row is None:
-        raise DeviceNotFound()
+        raise DeviceNotFound
     return _out(row)
 
 
@@ -85,15 +88,22 @@ async def do_remove_device(db: AsyncConnection, *, actor: Actor, device_id: UUID
     """
     removed = (
         await db.execute(
-            delete(devices).where(devices.c.id == device_id, devices.c.user_id == actor.user_id)
-            .returning(devices.c.id)
+            delete(devices).where(devices.c.id == device_id, devices.c.user_id == actor.user_id).returning(devices.c.id)
         )
     ).one_or_none()
     if removed is None:
-        raise DeviceNotFound()
+        raise DeviceNotFound
 
 
 def _out(row) -> DeviceOut:
-    return DeviceOut(id=row.id, name=row.name, device_type=row.device_type, platform=row.platform,
-                     app_version=row.app_version, os_version=row.os_version, last_seen_at=row.last_seen_at,
-                     created_at=row.created_at, updated_at=row.updated_at)
+    return DeviceOut(
+        id=row.id,
+        name=row.name,
+        device_type=row.device_type,
+        platform=row.platform,
+        app_version=row.app_version,
+        os_version=row.os_version,
+        last_seen_at=row.last_seen_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )

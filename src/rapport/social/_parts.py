@@ -71,8 +71,7 @@ async def get_part(db: AsyncConnection, *, actor: Actor, part: Part) -> BaseMode
     row = await _load(db, part, actor.user_id)
     if part.sensitive:
         filled = [name for name in part.fields if row is not None and row[name] not in (None, [])]
-        await db.execute(_RECORD_READ, {"subject": actor.user_id, "table_name": part.qualified_name,
-                                        "fields": filled})
+        await db.execute(_RECORD_READ, {"subject": actor.user_id, "table_name": part.qualified_name, "fields": filled})
     return _out(part, actor.user_id, row)
 
 
@@ -83,9 +82,9 @@ async def do_put_part(db: AsyncConnection, *, actor: Actor, part: Part, values: 
     upsert = insert(part.table).values(user_id=actor.user_id, **data)
     row = (
         await db.execute(
-            upsert.on_conflict_do_update(index_elements=[part.table.c.user_id],
-                                         set_={name: upsert.excluded[name] for name in data})
-            .returning(part.table)
+            upsert.on_conflict_do_update(
+                index_elements=[part.table.c.user_id], set_={name: upsert.excluded[name] for name in data}
+            ).returning(part.table)
         )
     ).one()
     return _out(part, actor.user_id, row._mapping)
@@ -106,17 +105,15 @@ async def access_user_part(db: AsyncConnection, *, actor: Actor, user_id: UUID, 
     """
     if part.sensitive:
         if user_id != actor.user_id:
-            raise ProfilePartNotFound()
+            raise ProfilePartNotFound
         return await get_part(db, actor=actor, part=part)
     row = await _load(db, part, user_id)
     if row is None and not (await db.execute(_PROFILE_VISIBLE, {"user_id": user_id})).scalar_one():
-        raise ProfilePartNotFound()
+        raise ProfilePartNotFound
     return _out(part, user_id, row)
 
 
-async def list_sensitive_access(
-    db: AsyncConnection, *, actor: Actor, page: PageRequest
-) -> Page[s.SensitiveAccessOut]:
+async def list_sensitive_access(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[s.SensitiveAccessOut]:
     """Who read or wrote the actor's sensitive parts, and which fields, newest first."""
     t = m.sensitive_data_access
     query = select(t).where(t.c.user_id == actor.user_id).order_by(t.c.id.desc()).limit(page.limit + 1)
@@ -124,9 +121,17 @@ async def list_sensitive_access(
         # The kernel's cursors carry a UUID; this record's ids are bigints, kept in one.
         query = query.where(t.c.id < page.after_id.int)
     rows = (await db.execute(query)).all()
-    items = [s.SensitiveAccessOut(id=row.id, accessed_by=row.accessed_by, table_name=row.table_name,
-                                  action=row.action, fields=row.fields, created_at=row.created_at)
-             for row in rows]
+    items = [
+        s.SensitiveAccessOut(
+            id=row.id,
+            accessed_by=row.accessed_by,
+            table_name=row.table_name,
+            action=row.action,
+            fields=row.fields,
+            created_at=row.created_at,
+        )
+        for row in rows
+    ]
     return make_page(items, page, id_of=lambda item: UUID(int=item.id))
 
 

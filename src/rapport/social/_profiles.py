@@ -26,7 +26,9 @@ async def get_own_profile(db: AsyncConnection, *, actor: Actor) -> ProfileOut:
     return _out((await db.execute(select(profiles).where(profiles.c.user_id == actor.user_id))).one())
 
 
-async def access_profile(db: AsyncConnection, *, user_id: UUID | None = None, username: str | None = None) -> ProfileOut:
+async def access_profile(
+    db: AsyncConnection, *, user_id: UUID | None = None, username: str | None = None
+) -> ProfileOut:
     """A profile the actor may see, by id or username.
 
     Raises:
@@ -101,8 +103,10 @@ async def do_set_verified_badge(db: AsyncConnection, *, actor: Actor, user_id: U
 async def list_activity(db: AsyncConnection, *, actor: Actor, limit: int) -> list[ActivityOut]:
     rows = (
         await db.execute(
-            select(activity_log).where(activity_log.c.user_id == actor.user_id)
-            .order_by(activity_log.c.id.desc()).limit(limit)
+            select(activity_log)
+            .where(activity_log.c.user_id == actor.user_id)
+            .order_by(activity_log.c.id.desc())
+            .limit(limit)
         )
     ).all()
     return [ActivityOut.model_validate(row._mapping) for row in rows]

@@ -54,8 +54,11 @@ async def do_request_contact(
     theirs = (
         await db.execute(
             select(contact_requests)
-            .where(contact_requests.c.requester_id == user_id, contact_requests.c.addressee_id == actor.user_id,
-                   contact_requests.c.status == "pending")
+            .where(
+                contact_requests.c.requester_id == user_id,
+                contact_requests.c.addressee_id == actor.user_id,
+                contact_requests.c.status == "pending",
+            )
             .with_for_update()
         )
     ).one_or_none()
@@ -73,9 +76,11 @@ async def do_request_contact(
         return await _accept(db, actor=actor, request_id=theirs.id)
     existing = (
         await db.execute(
-            select(contact_requests.c.id)
-            .where(contact_requests.c.requester_id == actor.user_id, contact_requests.c.addressee_id == user_id,
-                   contact_requests.c.status == "pending")
+            select(contact_requests.c.id).where(
+                contact_requests.c.requester_id == actor.user_id,
+                contact_requests.c.addressee_id == user_id,
+                contact_requests.c.status == "pending",
+            )
         )
     ).one_or_none()
     if existing is not None:
@@ -120,15 +125,21 @@ async def do_answer_request(
     status = "rejected" if answer == "reject" else "cancelled"
     row = (
         await db.execute(
-            update(contact_requests).where(contact_requests.c.id == request_id)
-            .values(status=status, responded_at=func.now()).returning(contact_requests)
+            update(contact_requests)
+            .where(contact_requests.c.id == request_id)
+            .values(status=status, responded_at=func.now())
+            .returning(contact_requests)
         )
     ).one()
     return _out(row)
 
 
 async def list_requests(
-    db: AsyncConnection, *, actor: Actor, direction: Literal["incoming", "outgoing"], status: str | None,
+    db: AsyncConnection,
+    *,
+    actor: Actor,
+    direction: Literal["incoming", "outgoing"],
+    status: str | None,
     page: PageRequest,
 ) -> Page[ContactRequestOut]:
     side = contact_requests.c.addressee_id if direction == "incoming" else contact_requests.c.requester_id
@@ -142,8 +153,10 @@ async def list_requests(
 async def _accept(db: AsyncConnection, *, actor: Actor, request_id: UUID) -> ContactRequestOut:
     row = (
         await db.execute(
-            update(contact_requests).where(contact_requests.c.id == request_id)
-            .values(status="accepted", responded_at=func.now()).returning(contact_requests)
+            update(contact_requests)
+            .where(contact_requests.c.id == request_id)
+            .values(status="accepted", responded_at=func.now())
+            .returning(contact_requests)
         )
     ).one()
     await db.execute(text("SELECT social.pair_contacts(:a, :b)"), {"a": row.requester_id, "b": row.addressee_id})

@@ -170,8 +170,14 @@ async def search_profiles(
     rows = (await db.execute(SEARCH_STATEMENT, statement_parameters(terms, limit=limit, cursor=cursor))).all()
     page, more = rows[:limit], len(rows) > limit
     items = [
-        ProfileMatch(user_id=row.user_id, username=row.username, display_name=row.display_name,
-                     avatar_url=row.avatar_url, bio=row.bio, is_verified=row.is_verified)
+        ProfileMatch(
+            user_id=row.user_id,
+            username=row.username,
+            display_name=row.display_name,
+            avatar_url=row.avatar_url,
+            bio=row.bio,
+            is_verified=row.is_verified,
+        )
         for row in page
         if row.username is not None  # row-level security disagreed with the function: not shown
     ]

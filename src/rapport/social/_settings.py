@@ -23,6 +23,8 @@ async def do_update_settings(db: AsyncConnection, *, actor: Actor, changes: Sett
     if not values:
         return await get_settings(db, actor=actor)
     row = (
-        await db.execute(update(settings).where(settings.c.user_id == actor.user_id).values(**values).returning(settings))
+        await db.execute(
+            update(settings).where(settings.c.user_id == actor.user_id).values(**values).returning(settings)
+        )
     ).one()
     return SettingsOut.model_validate(row._mapping)

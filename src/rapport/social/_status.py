@@ -29,7 +29,8 @@ async def do_post_status(db: AsyncConnection, *, actor: Actor, status: StatusCre
     """Post a status; it expires 24 hours from now (the column's default)."""
     row = (
         await db.execute(
-            insert(status_updates).values(id=uuid7(), user_id=actor.user_id, **status.model_dump())
+            insert(status_updates)
+            .values(id=uuid7(), user_id=actor.user_id, **status.model_dump())
             .returning(status_updates)
         )
     ).one()
@@ -55,8 +56,7 @@ async def list_user_statuses(db: AsyncConnection, *, actor: Actor, user_id: UUID
     """
     if not (await db.execute(_PROFILE_VISIBLE, {"user_id": user_id})).scalar_one():
         raise ProfileNotFound()
-    query = select(status_updates).where(status_updates.c.user_id == user_id,
-                                         status_updates.c.expires_at > func.now())
+    query = select(status_updates).where(status_updates.c.user_id == user_id, status_updates.c.expires_at > func.now())
     return make_page([_out(row) for row in (await db.execute(keyset(query, status_updates.c.id, page))).all()], page)
 
 
@@ -74,9 +74,16 @@ async def do_delete_status(db: AsyncConnection, *, actor: Actor, status_id: UUID
         )
     ).one_or_none()
     if removed is None:
-        raise StatusNotFound()
+        raise StatusNotFound
 
 
 def _out(row) -> StatusOut:
-    return StatusOut(id=row.id, user_id=row.user_id, content=row.content, media_url=row.media_url,
-                     background_color=row.background_color, created_at=row.created_at, expires_at=row.expires_at)
+    return StatusOut(
+        id=row.id,
+        user_id=row.user_id,
+        content=row.content,
+        media_url=row.media_url,
+        background_color=row.background_color,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+    )

@@ -96,8 +96,9 @@ async def list_contact_requests(
 ) -> Page[s.ContactRequestOut]:
     """Requests to the caller (`incoming`) or from the caller (`outgoing`), newest first."""
     async with caller.transaction() as db:
-        return await service.list_requests(db, actor=caller.actor, direction=direction, status=request_status,
-                                           page=page)
+        return await service.list_requests(
+            db, actor=caller.actor, direction=direction, status=request_status, page=page
+        )
 
 
 @router.post("/contact-requests/{request_id}/{answer}", response_model=s.ContactRequestOut)
@@ -115,8 +116,9 @@ async def list_contacts(
 ) -> Page[s.ContactOut]:
     """The caller's contacts, newest first; filter by favourites or by group."""
     async with caller.transaction() as db:
-        return await service.list_contacts(db, actor=caller.actor, page=page, favorites_only=favorites,
-                                           group_id=group_id)
+        return await service.list_contacts(
+            db, actor=caller.actor, page=page, favorites_only=favorites, group_id=group_id
+        )
 
 
 @router.post("/contacts", status_code=status.HTTP_201_CREATED, response_model=s.ContactOut)
@@ -131,8 +133,9 @@ async def add_contact(body: s.ContactCreate, caller: CallerDep) -> s.ContactOut:
 async def get_contact(contact_id: UUID, caller: CallerDep) -> s.ContactOut:
     """One of the caller's contacts."""
     async with caller.transaction() as db:
-        return s.ContactOut.model_validate((await service.access_contact(db, actor=caller.actor,
-                                                                         contact_id=contact_id))._mapping)
+        return s.ContactOut.model_validate(
+            (await service.access_contact(db, actor=caller.actor, contact_id=contact_id))._mapping
+        )
 
 
 @router.patch("/contacts/{contact_id}", response_model=s.ContactOut)

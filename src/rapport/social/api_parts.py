@@ -48,26 +48,49 @@ def _add_part_routes(part: _parts.Part) -> None:
             await _parts.do_delete_part(db, actor=acting(caller), part=part)
 
     path = f"/profile/parts/{part.name}"
-    router.add_api_route(path, get_own, methods=["GET"], response_model=response_model,
-                         name=f"get_{part.name}", summary=f"Get my {part.name}",
-                         description=f"Your {part.name}; every field is null until first saved." + note)
-    router.add_api_route(path, put_own, methods=["PUT"], response_model=response_model,
-                         name=f"put_{part.name}", summary=f"Replace my {part.name}",
-                         description=f"Replace your {part.name}: fields left out are cleared." + note)
-    router.add_api_route(path, delete_own, methods=["DELETE"], name=f"delete_{part.name}",
-                         summary=f"Erase my {part.name}", description=f"Erase your {part.name}." + note,
-                         **NO_CONTENT)
+    router.add_api_route(
+        path,
+        get_own,
+        methods=["GET"],
+        response_model=response_model,
+        name=f"get_{part.name}",
+        summary=f"Get my {part.name}",
+        description=f"Your {part.name}; every field is null until first saved." + note,
+    )
+    router.add_api_route(
+        path,
+        put_own,
+        methods=["PUT"],
+        response_model=response_model,
+        name=f"put_{part.name}",
+        summary=f"Replace my {part.name}",
+        description=f"Replace your {part.name}: fields left out are cleared." + note,
+    )
+    router.add_api_route(
+        path,
+        delete_own,
+        methods=["DELETE"],
+        name=f"delete_{part.name}",
+        summary=f"Erase my {part.name}",
+        description=f"Erase your {part.name}." + note,
+        **NO_CONTENT,
+    )
 
     if not part.sensitive:
+
         async def get_theirs(user_id: UUID, caller: CallerDep) -> response_model:
             async with caller.transaction() as db:
                 return await _parts.access_user_part(db, actor=caller.actor, user_id=user_id, part=part)
 
         router.add_api_route(
-            f"/users/{{user_id}}/parts/{part.name}", get_theirs, methods=["GET"], response_model=response_model,
-            name=f"get_user_{part.name}", summary=f"Get someone's {part.name}",
+            f"/users/{{user_id}}/parts/{part.name}",
+            get_theirs,
+            methods=["GET"],
+            response_model=response_model,
+            name=f"get_user_{part.name}",
+            summary=f"Get someone's {part.name}",
             description=f"Someone's {part.name}, when you may see their profile; empty when they have "
-                        "not filled it in.",
+            "not filled it in.",
         )
 
 
@@ -83,8 +106,12 @@ async def list_sensitive_access(caller: CallerDep, page: PageDep) -> Page[s.Sens
         return await _parts.list_sensitive_access(db, actor=caller.actor, page=page)
 
 
-@router.post("/devices", status_code=status.HTTP_201_CREATED, response_model=s.DeviceOut,
-             responses={200: {"model": s.DeviceOut, "description": "A device of this name was updated."}})
+@router.post(
+    "/devices",
+    status_code=status.HTTP_201_CREATED,
+    response_model=s.DeviceOut,
+    responses={200: {"model": s.DeviceOut, "description": "A device of this name was updated."}},
+)
 async def register_device(body: s.DeviceRegisterRequest, caller: CallerDep, response: Response) -> s.DeviceOut:
     """Register the device you use (201), or update the one of the same name and mark it
     seen now (200)."""

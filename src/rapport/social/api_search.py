@@ -19,9 +19,12 @@ async def search_users(
     caller: CallerDep,
     q: Annotated[
         str,
-        Query(min_length=1, max_length=_search.MAX_QUERY_LENGTH,
-              description="Words to find in usernames, display names and bios; each matches "
-                          "the start of a word. `@name` looks for a username."),
+        Query(
+            min_length=1,
+            max_length=_search.MAX_QUERY_LENGTH,
+            description="Words to find in usernames, display names and bios; each matches "
+            "the start of a word. `@name` looks for a username.",
+        ),
     ],
     limit: Annotated[int, Query(ge=1, le=_search.MAX_LIMIT, description="Results per page.")] = _search.DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=64, description="The `next` value of the previous page.")] = None,

@@ -9,13 +9,25 @@ from rapport.kernel.models import metadata, timestamp
 
 
 def _owner(*, primary_key: bool = False) -> Column:
-    return Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE"),
-                  primary_key=primary_key, nullable=False)
+    return Column(
+        "user_id",
+        UUID(as_uuid=True),
+        ForeignKey("auth.users.id", ondelete="CASCADE"),
+        primary_key=primary_key,
+        nullable=False,
+    )
 
 
 def _part(name: str, *columns: Column) -> Table:
-    return Table(name, metadata, _owner(primary_key=True), *columns,
-                 timestamp("created_at", nullable=False), timestamp("updated_at", nullable=False), schema="social")
+    return Table(
+        name,
+        metadata,
+        _owner(primary_key=True),
+        *columns,
+        timestamp("created_at", nullable=False),
+        timestamp("updated_at", nullable=False),
+        schema="social",
+    )
 
 
 user_demographics = _part(

@@ -36,8 +36,13 @@ class ProfileUpdate(Strict):
     language_code: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = None
     timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
     links: Annotated[list[Link], Field(max_length=10)] | None = None
-    interests: Annotated[list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]],
-                         Field(max_length=30)] | None = None
+    interests: (
+        Annotated[
+            list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]],
+            Field(max_length=30),
+        ]
+        | None
+    ) = None
     profile_visibility: Visibility | None = None
 
     @field_validator("birth_date")
@@ -125,7 +130,9 @@ class ContactCreate(Strict):
     first_name: ShortText | None = None
     last_name: ShortText | None = None
     email: OptionalEmail | None = None
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]*$")] | None = None
+    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]*$")] | None = (
+        None
+    )
     relationship: ShortText | None = None
     nickname: ShortText | None = None
     notes: Annotated[str, StringConstraints(max_length=2000)] | None = None

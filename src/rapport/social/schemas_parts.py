@@ -32,20 +32,27 @@ def _one_line(value: str) -> str:
 
 def Line(max_length: int):
     """A single line of text, trimmed, 1 to max_length characters."""
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-                     AfterValidator(_one_line)]
+    return Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length), AfterValidator(_one_line)
+    ]
 
 
 def Prose(max_length: int):
     """Free text that may span lines, trimmed, 1 to max_length characters."""
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length),
-                     AfterValidator(_storable)]
+    return Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length), AfterValidator(_storable)
+    ]
 
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2,
-                                 description="An amount with at most two decimals; answered as a string.")]
-LanguageTag = Annotated[str, StringConstraints(strip_whitespace=True, max_length=35,
-                                               pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+Money = Annotated[
+    Decimal,
+    Field(
+        ge=0, max_digits=12, decimal_places=2, description="An amount with at most two decimals; answered as a string."
+    ),
+]
+LanguageTag = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+]
 
 
 class _PartOut(BaseModel):
@@ -61,13 +68,21 @@ class DemographicsIn(Strict):
     pronouns: Line(40) | None = None
     gender_identity: Line(60) | None = None
     birthdate: date | None = None
-    relationship_status: Literal["single", "partnered", "married", "separated", "divorced", "widowed",
-                                 "other"] | None = None
+    relationship_status: (
+        Literal["single", "partnered", "married", "separated", "divorced", "widowed", "other"] | None
+    ) = None
     number_of_children: Annotated[int, Field(ge=0, le=30)] | None = None
     city: Line(100) | None = None
     region: Line(100) | None = None
-    country: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2}$"),
-                       AfterValidator(str.upper), Field(description="ISO 3166-1 alpha-2 code, such as FR.")] | None = None
+    country: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2}$"),
+            AfterValidator(str.upper),
+            Field(description="ISO 3166-1 alpha-2 code, such as FR."),
+        ]
+        | None
+    ) = None
 
     @field_validator("birthdate")
     @classmethod
@@ -82,13 +97,16 @@ class DemographicsOut(_PartOut, DemographicsIn):
 
 
 class EmploymentIn(Strict):
-    employment_status: Literal["employed", "self_employed", "unemployed", "student", "retired", "homemaker",
-                               "unable_to_work", "other"] | None = None
+    employment_status: (
+        Literal["employed", "self_employed", "unemployed", "student", "retired", "homemaker", "unable_to_work", "other"]
+        | None
+    ) = None
     occupation: Line(100) | None = None
     employer: Line(100) | None = None
     industry: Line(100) | None = None
-    work_schedule: Literal["regular", "shifts", "nights", "weekends", "flexible", "part_time",
-                           "irregular"] | None = None
+    work_schedule: Literal["regular", "shifts", "nights", "weekends", "flexible", "part_time", "irregular"] | None = (
+        None
+    )
     schedule_notes: Prose(500) | None = None
     commute_minutes: Annotated[int, Field(ge=0, le=600)] | None = None
     works_remotely: bool | None = None
@@ -112,14 +130,22 @@ class HealthOut(_PartOut, HealthIn):
 
 
 class FinancialsIn(Strict):
-    income_range: Literal["under_25k", "25k_50k", "50k_75k", "75k_100k", "100k_150k", "over_150k",
-                          "prefer_not_to_say"] | None = None
+    income_range: (
+        Literal["under_25k", "25k_50k", "50k_75k", "75k_100k", "100k_150k", "over_150k", "prefer_not_to_say"] | None
+    ) = None
     housing_status: Literal["own", "rent", "with_family", "shared", "temporary", "unhoused", "other"] | None = None
     monthly_housing_cost: Money | None = None
     child_support_status: Literal["none", "pays", "receives", "both"] | None = None
     child_support_amount: Money | None = None
-    currency: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{3}$"),
-                        AfterValidator(str.upper), Field(description="ISO 4217 code of the amounts, such as EUR.")] | None = None
+    currency: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{3}$"),
+            AfterValidator(str.upper),
+            Field(description="ISO 4217 code of the amounts, such as EUR."),
+        ]
+        | None
+    ) = None
     debt_notes: Prose(2000) | None = None
     financial_notes: Prose(2000) | None = None
 
@@ -133,11 +159,16 @@ class BackgroundIn(Strict):
     ethnicity: Line(200) | None = None
     religion: Line(100) | None = None
     hometown: Line(100) | None = None
-    education_level: Literal["none", "primary", "secondary", "vocational", "some_college", "bachelor", "master",
-                             "doctorate", "other"] | None = None
+    education_level: (
+        Literal[
+            "none", "primary", "secondary", "vocational", "some_college", "bachelor", "master", "doctorate", "other"
+        ]
+        | None
+    ) = None
     field_of_study: Line(100) | None = None
     languages: Annotated[list[LanguageTag], Field(max_length=20, description="Language tags, such as pt-BR.")] = Field(
-        default_factory=list)
+        default_factory=list
+    )
 
     @field_validator("languages")
     @classmethod
@@ -190,10 +221,19 @@ class StatusCreateRequest(Strict):
     """Text, a picture or both; it expires 24 hours after it is posted."""
 
     content: Prose(700) | None = None
-    media_url: Annotated[str, StringConstraints(max_length=2048, pattern=r"^https://[^\s]+$"),
-                         AfterValidator(_one_line)] | None = None
-    background_color: Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$"),
-                                AfterValidator(str.lower), Field(description="A colour like #1a2b3c behind text.")] | None = None
+    media_url: (
+        Annotated[str, StringConstraints(max_length=2048, pattern=r"^https://[^\s]+$"), AfterValidator(_one_line)]
+        | None
+    ) = None
+    background_color: (
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$"),
+            AfterValidator(str.lower),
+            Field(description="A colour like #1a2b3c behind text."),
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _something(self) -> StatusCreateRequest:

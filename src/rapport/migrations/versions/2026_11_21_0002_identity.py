@@ -21,6 +21,7 @@ def run_sql(script: str) -> None:
     """Run a multi-statement script as one simple query (asyncpg prepares one statement at a time)."""
     await_only(op.get_bind().connection.driver_connection.execute(script))
 
+
 # Tables whose rows belong to one user, by the column naming that user.
 _OWNED = {
     "users": "id",
