@@ -5,6 +5,7 @@ receives the mail."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
@@ -109,6 +110,22 @@ class Mailbox:
 
     def to(self, address: str) -> list[Message]:
         return [m for m in self.messages if m["To"] == address]
+
+    async def wait_for(self, address: str, *, count: int = 1, timeout: float = 5.0) -> list[Message]:
+        """The messages to this address, once at least `count` have arrived: mail leaves
+        through the job queue, a moment after the request that asked for it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.to(address)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{len(self.to(address))} of {count} messages reached {address}")
+            await asyncio.sleep(0.02)
+        return self.to(address)
+
+    async def code_for(self, address: str, *, count: int = 1) -> str:
+        """The six-digit code in the newest message to this address, waiting for the
+        `count`-th message to arrive."""
+        await self.wait_for(address, count=count)
+        return self.last_code(address)
 
     def last_code(self, address: str) -> str:
         """The six-digit code in the newest message to this address."""
