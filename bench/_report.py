@@ -8,6 +8,7 @@ import platform
 import subprocess
 import warnings
 from pathlib import Path
+from typing import Any
 
 
 def percentile(ordered: list[float], q: float) -> float | None:
@@ -20,9 +21,9 @@ def percentile(ordered: list[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def machine() -> dict:
+def machine() -> dict[str, Any]:
     """CPU, memory, Python and the embedded PostgreSQL's version, for the report."""
-    info: dict = {
+    info: dict[str, Any] = {
         "nproc": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),

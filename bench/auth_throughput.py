@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import resource
@@ -41,13 +42,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from bench._report import machine, percentile
@@ -82,7 +85,7 @@ class Tally:
 
 def summarise(
     name: str, tally: Tally, *, began: float, ended: float, duration: float, concurrency: int, max_requests: int
-) -> dict:
+) -> dict[str, Any]:
     """Throughput counts the successes inside the measuring window: `duration` seconds, or
     up to the last answer when `--max-requests` ended the run first. Requests still in
     flight at the deadline are let finish: their latencies count, their completions do
@@ -121,7 +124,7 @@ def summarise(
 # --------------------------------------------------------------------------- the clients
 
 
-async def login(client: httpx.AsyncClient, email: str, password: str) -> dict:
+async def login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, Any]:
     try:
         response = await client.post(
             "/v1/auth/login", json={"email": email, "password": password, "device_name": "bench"}
@@ -130,13 +133,13 @@ async def login(client: httpx.AsyncClient, email: str, password: str) -> dict:
         raise RuntimeError(f"login {email}: {type(exc).__name__}: {exc}") from exc
     if response.status_code != 200:
         raise RuntimeError(f"login {email}: HTTP {response.status_code}: {response.text[:200]}")
-    body = response.json()
+    body: dict[str, Any] = response.json()
     if "refresh_token" not in body:
         raise RuntimeError(f"login {email}: no tokens in the answer (two-factor account?): {body}")
     return body
 
 
-async def _timed(tally: Tally, request) -> httpx.Response | None:
+async def _timed(tally: Tally, request: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response | None:
     """Send one request; record its latency when it succeeds, its kind of error when not."""
     started = time.perf_counter()
     try:
@@ -187,7 +190,7 @@ async def refresh_client(
         while time.perf_counter() < stop_at[0] and tally.issued < max_requests:
             tally.issued += 1
             body = {"refresh_token": token}
-            response = await _timed(tally, lambda: client.post("/v1/auth/refresh", json=body))
+            response = await _timed(tally, functools.partial(client.post, "/v1/auth/refresh", json=body))
             new_token = response.json().get("refresh_token") if response is not None else None
             if response is not None and (not new_token or new_token == token):
                 _discard_last(tally, "token not rotated")
@@ -211,7 +214,7 @@ async def run_scenario(
     duration: float,
     max_requests: int,
     meter: CpuMeter,
-) -> dict:
+) -> dict[str, Any]:
     tally = Tally()
     start = asyncio.Event()
     stop_at = [float("inf")]
@@ -230,7 +233,8 @@ async def run_scenario(
         for task in tasks:
             task.cancel()
         await asyncio.gather(all_ready, *tasks, return_exceptions=True)
-        raise failed[0].exception() if failed else RuntimeError(f"[{name}] a client ended during warm-up")
+        error = failed[0].exception() if failed else None
+        raise error or RuntimeError(f"[{name}] a client ended during warm-up")
     with err.status(f"[{name}] {concurrency} clients for up to {duration:g} s / {max_requests} requests…"):
         cpu_before = meter.snapshot()
         began = time.perf_counter()
@@ -249,7 +253,9 @@ async def run_scenario(
 
 
 async def _wait_ready(tally: Tally, concurrency: int) -> None:
-    while tally.ready < concurrency:
+    # Polled rather than signalled: the clients only count themselves ready, and a
+    # 20 ms poll before an unmeasured start costs nothing worth an Event per client.
+    while tally.ready < concurrency:  # noqa: ASYNC110
         await asyncio.sleep(0.02)
 
 
@@ -278,9 +284,9 @@ class CpuMeter:
             snap["postgres"] = sum(self._process_cpu(pid) for pid in self._postgres_pids())
         return snap
 
-    def usage(self, before: dict[str, float], after: dict[str, float], requests: int) -> dict:
+    def usage(self, before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
         used = {key: after[key] - before[key] for key in after if key in before}
-        report: dict = {}
+        report: dict[str, float] = {}
         for key in ("server", "postgres", "client"):
             if key in used:
                 report[f"{key}_cpu_s"] = round(used[key], 2)
@@ -303,6 +309,8 @@ class CpuMeter:
         return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime, all threads
 
     def _postgres_pids(self) -> list[int]:
+        if self.pgdata is None:  # a server started elsewhere (--url): its PostgreSQL is not ours to count
+            return []
         try:
             postmaster = int((self.pgdata / "postmaster.pid").read_text().split()[0])
         except (OSError, ValueError, IndexError):
@@ -322,7 +330,8 @@ class CpuMeter:
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def server_env(data_dir: Path, port: int) -> dict[str, str]:
@@ -447,9 +456,9 @@ class Server:
 # --------------------------------------------------------------------------- the report
 
 
-def print_table(results: dict) -> None:
+def print_table(results: dict[str, Any]) -> None:
     table = Table(title="Rapport auth throughput (HTTP)")
-    for column, justify in (
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
         ("scenario", "left"),
         ("clients", "right"),
         ("requests", "right"),
@@ -461,7 +470,8 @@ def print_table(results: dict) -> None:
         ("max ms", "right"),
         ("server CPU ms/req", "right"),
         ("other procs core-s", "right"),
-    ):
+    )
+    for column, justify in columns:
         table.add_column(column, justify=justify)
 
     def fmt(value: float | None) -> str:
@@ -528,7 +538,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def bench(
     url: str, accounts: list[tuple[str, str]], args: argparse.Namespace, meter: CpuMeter | None = None
-) -> dict[str, dict]:
+) -> dict[str, dict[str, Any]]:
     scenarios = SCENARIOS if args.scenario == "all" else (args.scenario,)
     results = {}
     for name in scenarios:
@@ -547,7 +557,7 @@ async def bench(
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m bench.auth_throughput " + " ".join(sys.argv[1:] if argv is None else argv)
-    report: dict = {
+    report: dict[str, Any] = {
         "benchmark": "auth_throughput",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command.strip(),

@@ -42,6 +42,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
@@ -56,6 +57,16 @@ from rich.progress import (
 from rich.table import Table
 
 from bench._report import machine, percentile
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from sqlalchemy import TextClause
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from rapport.kernel.pagination import Page
+    from rapport.kernel.provisioning import DatabaseUrls
+    from rapport.social._search import ProfileMatch
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "profile_search.json"
 
@@ -142,6 +153,58 @@ def _clean(word: str) -> str:
     return word.rstrip("0123456789")  # list entries like "emma2" are kept distinct only there
 
 
+# Each helper below draws from `rng` in a fixed order: the same seed must keep giving the
+# same people, so a change here changes every dataset kept with `--keep`.
+
+
+def _username_shape(rng: random.Random, first: str, last: str) -> str:
+    shape = rng.random()
+    if shape < 0.25:
+        return f"{first}.{last}"
+    if shape < 0.45:
+        return f"{first}_{last}"
+    if shape < 0.65:
+        return f"{first}{last}"
+    if shape < 0.80:
+        return f"{first}{rng.randint(1, 99)}"
+    if shape < 0.90:
+        return f"{first[0]}{last}"
+    return f"{last}.{first}"
+
+
+def _username(rng: random.Random, first: str, last: str, taken: set[str]) -> str:
+    """A username not yet in `taken` (compared in lower case), which it joins."""
+    base = _username_shape(rng, first, last)[:26]
+    if rng.random() < 0.2:
+        base = base.capitalize()
+    name = base
+    while name.lower() in taken:
+        name = f"{base}{rng.randint(1, 9999)}"
+    taken.add(name.lower())
+    return name
+
+
+def _display_name(rng: random.Random, first: str, last: str) -> str:
+    shape = rng.random()
+    if shape < 0.85:
+        return f"{first.capitalize()} {last.capitalize()}"
+    if shape < 0.95:
+        return first.capitalize()
+    return f"{first.capitalize()} {rng.choice('ABCDEFGHJKLMNPRSTW')}. {last.capitalize()}"
+
+
+def _bio(rng: random.Random, bio_cum: list[float]) -> str:
+    if rng.random() >= 0.6:
+        return ""
+    words = rng.choices(BIO_WORDS, cum_weights=bio_cum, k=rng.randint(4, 16))
+    return " ".join(_clean(w) for w in words).capitalize()[:500]
+
+
+def _visibility(rng: random.Random) -> str:
+    shape = rng.random()
+    return "public" if shape < 0.80 else "contacts" if shape < 0.95 else "private"
+
+
 def generate_people(count: int, seed: int) -> People:
     from rapport.kernel.ids import uuid7
 
@@ -150,49 +213,14 @@ def generate_people(count: int, seed: int) -> People:
     firsts = [_clean(w) for w in rng.choices(FIRST_NAMES, cum_weights=first_cum, k=count)]
     lasts = [_clean(w) for w in rng.choices(LAST_NAMES, cum_weights=last_cum, k=count)]
     taken: set[str] = set()
-    ids, usernames, display_names, bios, visibilities = [], [], [], [], []
-    for i in range(count):
-        first, last = firsts[i], lasts[i]
-        shape = rng.random()
-        if shape < 0.25:
-            base = f"{first}.{last}"
-        elif shape < 0.45:
-            base = f"{first}_{last}"
-        elif shape < 0.65:
-            base = f"{first}{last}"
-        elif shape < 0.80:
-            base = f"{first}{rng.randint(1, 99)}"
-        elif shape < 0.90:
-            base = f"{first[0]}{last}"
-        else:
-            base = f"{last}.{first}"
-        base = base[:26]
-        if rng.random() < 0.2:
-            base = base.capitalize()
-        name = base
-        while name.lower() in taken:
-            name = f"{base}{rng.randint(1, 9999)}"
-        taken.add(name.lower())
-        shape = rng.random()
-        if shape < 0.85:
-            display = f"{first.capitalize()} {last.capitalize()}"
-        elif shape < 0.95:
-            display = first.capitalize()
-        else:
-            display = f"{first.capitalize()} {rng.choice('ABCDEFGHJKLMNPRSTW')}. {last.capitalize()}"
-        if rng.random() < 0.6:
-            words = rng.choices(BIO_WORDS, cum_weights=bio_cum, k=rng.randint(4, 16))
-            bio = " ".join(_clean(w) for w in words).capitalize()[:500]
-        else:
-            bio = ""
-        shape = rng.random()
-        visibility = "public" if shape < 0.80 else "contacts" if shape < 0.95 else "private"
-        ids.append(uuid7())
-        usernames.append(name)
-        display_names.append(display)
-        bios.append(bio)
-        visibilities.append(visibility)
-    return People(ids, usernames, display_names, bios, visibilities)
+    people = People(ids=[], usernames=[], display_names=[], bios=[], visibilities=[])
+    for first, last in zip(firsts, lasts, strict=True):
+        people.usernames.append(_username(rng, first, last, taken))
+        people.display_names.append(_display_name(rng, first, last))
+        people.bios.append(_bio(rng, bio_cum))
+        people.visibilities.append(_visibility(rng))
+        people.ids.append(uuid7())
+    return people
 
 
 # --------------------------------------------------------------------------- loading
@@ -218,100 +246,135 @@ async def load_people(admin: asyncpg.Connection, count: int, seed: int, progress
     progress.update(task, completed=count)
     rng = random.Random(seed + 1)
     await admin.execute("SET maintenance_work_mem = '256MB'")
-    for table in BULK_TABLES:
-        await admin.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-    try:
-        task = progress.add_task("COPY auth.users", total=count)
-        for start in range(0, count, CHUNK):
-            stop = min(start + CHUNK, count)
-            await admin.copy_records_to_table(
-                "users",
-                schema_name="auth",
-                columns=["id", "email", "status", "email_verified_at"],
-                records=[
-                    (people.ids[i], f"p{i}@bench.example", "active", datetime.now(UTC)) for i in range(start, stop)
-                ],
-            )
-            progress.update(task, completed=stop)
-        task = progress.add_task("COPY social.profiles", total=count)
-        for start in range(0, count, CHUNK):
-            stop = min(start + CHUNK, count)
-            await admin.copy_records_to_table(
-                "profiles",
-                schema_name="social",
-                columns=[
-                    "user_id",
-                    "username",
-                    "display_name",
-                    "bio",
-                    "avatar_url",
-                    "profile_visibility",
-                    "is_verified",
-                ],
-                records=[
-                    (
-                        people.ids[i],
-                        people.usernames[i],
-                        people.display_names[i],
-                        people.bios[i],
-                        f"{AVATAR_HOST}{people.ids[i]}.webp" if i % 3 else None,
-                        people.visibilities[i],
-                        i % 97 == 0,
-                    )
-                    for i in range(start, stop)
-                ],
-            )
-            progress.update(task, completed=stop)
+    async with _user_triggers_disabled(admin):
+        await _copy_users(admin, people, progress)
+        await _copy_profiles(admin, people, progress)
         task = progress.add_task("settings, contacts, blocks", total=3)
         await admin.execute("INSERT INTO social.settings (user_id) SELECT id FROM auth.users ON CONFLICT DO NOTHING")
         progress.advance(task)
         callers = rng.sample(people.ids, 64)
-        contact_pairs: set[tuple[UUID, UUID]] = set()
-        for _ in range(count // 10):  # one person in five has a contact
-            a, b = rng.sample(people.ids, 2)
-            contact_pairs.add((a, b))
-        for caller in callers:  # and the callers have some, with every visibility
-            for b in rng.sample(people.ids, 50):
-                if b != caller:
-                    contact_pairs.add((caller, b))
-        rows = {}
-        for a, b in contact_pairs:
-            rows[(a, b)] = rows[(b, a)] = None
-        from rapport.kernel.ids import uuid7
-
-        await admin.copy_records_to_table(
-            "contacts",
-            schema_name="social",
-            columns=["id", "owner_id", "contact_user_id"],
-            records=[(uuid7(), a, b) for a, b in rows],
-        )
+        await _copy_contacts(admin, _contact_pairs(rng, people.ids, callers))
         progress.advance(task)
-        blocks: set[tuple[UUID, UUID]] = set()
-        for _ in range(count // 50):
-            a, b = rng.sample(people.ids, 2)
-            blocks.add((a, b))
-        for caller in callers:  # the callers block some people and are blocked by some
-            for b in rng.sample(people.ids, 20):
-                if b != caller:
-                    blocks.add((caller, b) if len(blocks) % 2 else (b, caller))
-        await admin.copy_records_to_table(
-            "blocks",
-            schema_name="social",
-            columns=["blocker_id", "blocked_id"],
-            records=list(blocks),
-        )
+        await _copy_blocks(admin, _block_pairs(rng, people.ids, callers))
         progress.advance(task)
-    finally:
-        for table in BULK_TABLES:
-            await admin.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-    task = progress.add_task("VACUUM ANALYZE", total=None)
-    for table in ("auth.users", "social.profiles", "social.settings", "social.contacts", "social.blocks"):
-        await admin.execute(f"VACUUM (ANALYZE) {table}")
-    progress.update(task, total=1, completed=1)
+    await _vacuum(admin, progress)
     sample = [people.usernames[i] for i in rng.sample(range(count), 200)]
     return Dataset(
         profiles=count, callers=callers, sample_usernames=sample, generated_in_s=round(time.perf_counter() - began, 1)
     )
+
+
+@contextlib.asynccontextmanager
+async def _user_triggers_disabled(admin: asyncpg.Connection) -> AsyncIterator[None]:
+    for table in BULK_TABLES:
+        await admin.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+    try:
+        yield
+    finally:
+        for table in BULK_TABLES:
+            await admin.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+
+def _chunks(count: int) -> Iterator[range]:
+    for start in range(0, count, CHUNK):
+        yield range(start, min(start + CHUNK, count))
+
+
+async def _copy_users(admin: asyncpg.Connection, people: People, progress: Progress) -> None:
+    task = progress.add_task("COPY auth.users", total=len(people.ids))
+    for chunk in _chunks(len(people.ids)):
+        await admin.copy_records_to_table(
+            "users",
+            schema_name="auth",
+            columns=["id", "email", "status", "email_verified_at"],
+            records=[(people.ids[i], f"p{i}@bench.example", "active", datetime.now(UTC)) for i in chunk],
+        )
+        progress.update(task, completed=chunk.stop)
+
+
+async def _copy_profiles(admin: asyncpg.Connection, people: People, progress: Progress) -> None:
+    task = progress.add_task("COPY social.profiles", total=len(people.ids))
+    for chunk in _chunks(len(people.ids)):
+        await admin.copy_records_to_table(
+            "profiles",
+            schema_name="social",
+            columns=[
+                "user_id",
+                "username",
+                "display_name",
+                "bio",
+                "avatar_url",
+                "profile_visibility",
+                "is_verified",
+            ],
+            records=[
+                (
+                    people.ids[i],
+                    people.usernames[i],
+                    people.display_names[i],
+                    people.bios[i],
+                    f"{AVATAR_HOST}{people.ids[i]}.webp" if i % 3 else None,
+                    people.visibilities[i],
+                    i % 97 == 0,
+                )
+                for i in chunk
+            ],
+        )
+        progress.update(task, completed=chunk.stop)
+
+
+def _contact_pairs(rng: random.Random, ids: list[UUID], callers: list[UUID]) -> set[tuple[UUID, UUID]]:
+    pairs: set[tuple[UUID, UUID]] = set()
+    for _ in range(len(ids) // 10):  # one person in five has a contact
+        a, b = rng.sample(ids, 2)
+        pairs.add((a, b))
+    for caller in callers:  # and the callers have some, with every visibility
+        for b in rng.sample(ids, 50):
+            if b != caller:
+                pairs.add((caller, b))
+    return pairs
+
+
+async def _copy_contacts(admin: asyncpg.Connection, pairs: set[tuple[UUID, UUID]]) -> None:
+    from rapport.kernel.ids import uuid7
+
+    rows: dict[tuple[UUID, UUID], None] = {}  # both directions: contacts between accounts are mutual
+    for a, b in pairs:
+        rows[(a, b)] = rows[(b, a)] = None
+    await admin.copy_records_to_table(
+        "contacts",
+        schema_name="social",
+        columns=["id", "owner_id", "contact_user_id"],
+        records=[(uuid7(), a, b) for a, b in rows],
+    )
+
+
+def _block_pairs(rng: random.Random, ids: list[UUID], callers: list[UUID]) -> set[tuple[UUID, UUID]]:
+    blocks: set[tuple[UUID, UUID]] = set()
+    for _ in range(len(ids) // 50):
+        a, b = rng.sample(ids, 2)
+        blocks.add((a, b))
+    for caller in callers:  # the callers block some people and are blocked by some
+        for b in rng.sample(ids, 20):
+            if b != caller:
+                blocks.add((caller, b) if len(blocks) % 2 else (b, caller))
+    return blocks
+
+
+async def _copy_blocks(admin: asyncpg.Connection, blocks: set[tuple[UUID, UUID]]) -> None:
+    await admin.copy_records_to_table(
+        "blocks",
+        schema_name="social",
+        columns=["blocker_id", "blocked_id"],
+        records=list(blocks),
+    )
+
+
+async def _vacuum(admin: asyncpg.Connection, progress: Progress) -> None:
+    task = progress.add_task("VACUUM ANALYZE", total=None)
+    for table in BULK_TABLES:
+        await admin.execute(f"VACUUM (ANALYZE) {table}")
+    progress.update(task, total=1, completed=1)
 
 
 # --------------------------------------------------------------------------- the query mix
@@ -364,7 +427,7 @@ class Tally:
     by_query: dict[str, list[float]] = field(default_factory=dict)  # DB ms of each query
 
 
-def summary(values: list[float]) -> dict:
+def summary(values: list[float]) -> dict[str, float | None]:
     ordered = sorted(values)
 
     def ms(value: float | None) -> float | None:
@@ -384,87 +447,152 @@ async def count_matches(admin: asyncpg.Connection, query: str) -> int:
     from rapport.social._search import parse_query
 
     words = parse_query(query).words
-    return await admin.fetchval(
+    count: int = await admin.fetchval(
         """SELECT count(*) FROM social.profiles
             WHERE search_vector @@ (SELECT string_agg(quote_literal(l) || ':*', ' & ')::tsquery
-                                      FROM unnest($1::text[]) w, unnest(tsvector_to_array(to_tsvector('simple', w))) l)""",
+                                      FROM unnest($1::text[]) w,
+                                           unnest(tsvector_to_array(to_tsvector('simple', w))) l)""",
         words,
     )
+    return count
 
 
-async def measure(
-    urls, admin: asyncpg.Connection, dataset: Dataset, *, repeat: int, max_seconds: float, seed: int
-) -> dict[str, Tally]:
-    from sqlalchemy import text
+@dataclass
+class Searcher:
+    """Runs a search as a user, the way the service does, through `rapport_app`'s engine."""
 
-    from rapport.kernel.actor import Actor
-    from rapport.kernel.db import create_engine, user_transaction
-    from rapport.social import _search
+    engine: AsyncEngine
+    explain: TextClause  # EXPLAIN ANALYZE of the service's statement: the time inside PostgreSQL
 
-    explain = text("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + _search.SEARCH_STATEMENT.text)
-    engine = create_engine(urls.app, pool_size=2)
-    mix = query_mix(dataset, seed)
-    tallies: dict[str, Tally] = {kind: Tally() for kind in [*mix, "next page"]}
-    callers = dataset.callers
-    rng = random.Random(seed + 3)
+    @classmethod
+    def for_app(cls, urls: DatabaseUrls) -> Searcher:
+        from sqlalchemy import text
 
-    async def one(tally: Tally, caller: UUID, query: str, cursor: str | None = None) -> str | None:
+        from rapport.kernel.db import create_engine
+        from rapport.social import _search
+
+        explain = text("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + _search.SEARCH_STATEMENT.text)
+        return cls(engine=create_engine(urls.app, pool_size=2), explain=explain)
+
+    async def first_page(self, caller: UUID, query: str) -> Page[ProfileMatch]:
+        """The first page, unmeasured: the way to a cursor."""
+        from rapport.kernel.actor import Actor
+        from rapport.kernel.db import user_transaction
+        from rapport.social import _search
+
+        async with user_transaction(self.engine, caller) as db:
+            return await _search.search_profiles(db, actor=Actor(user_id=caller), query=query)
+
+    async def timed(self, tally: Tally, caller: UUID, query: str, cursor: str | None = None) -> str | None:
+        """One search measured twice, inside PostgreSQL then end to end; the next page's cursor."""
+        from rapport.kernel.actor import Actor
+        from rapport.kernel.db import user_transaction
+        from rapport.social import _search
+
         terms = _search.parse_query(query)
         params = _search.statement_parameters(terms, limit=20, cursor=cursor)
-        async with user_transaction(engine, caller) as db:
-            plan = (await db.execute(explain, params)).scalar_one()
+        async with user_transaction(self.engine, caller) as db:
+            plan = (await db.execute(self.explain, params)).scalar_one()
         db_ms = plan[0]["Planning Time"] + plan[0]["Execution Time"]
         tally.db_ms.append(db_ms)
         tally.by_query.setdefault(query, []).append(db_ms)
         started = time.perf_counter()
-        async with user_transaction(engine, caller) as db:
+        async with user_transaction(self.engine, caller) as db:
             page = await _search.search_profiles(db, actor=Actor(user_id=caller), query=query, cursor=cursor)
         tally.service_ms.append((time.perf_counter() - started) * 1000)
         tally.results.append(len(page.items))
         return page.next
 
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    )
+
+
+async def _count_mix_matches(
+    admin: asyncpg.Connection, mix: dict[str, list[str]], tallies: dict[str, Tally], progress: Progress
+) -> None:
+    task = progress.add_task("Counting matches", total=sum(len(q) for q in mix.values()))
+    for kind, queries in mix.items():
+        for query in queries:
+            tallies[kind].matches.append(await count_matches(admin, query))
+            progress.advance(task)
+
+
+async def _warm_up(searcher: Searcher, mix: dict[str, list[str]], caller: UUID, progress: Progress) -> None:
+    """Every query once, unmeasured (plans, caches)."""
+    task = progress.add_task("Warming up", total=sum(len(q) for q in mix.values()))
+    for queries in mix.values():
+        for query in queries:
+            await searcher.timed(Tally(), caller, query)
+            progress.advance(task)
+
+
+async def _measure_kind(
+    searcher: Searcher,
+    kind: str,
+    tally: Tally,
+    queries: list[str],
+    *,
+    callers: list[UUID],
+    rng: random.Random,
+    repeat: int,
+    max_seconds: float,
+    progress: Progress,
+) -> None:
+    """Up to `repeat` searches rotating through `queries`, each by a random caller; for
+    "next page", the page after the first one's cursor (a query with one page is skipped)."""
+    task = progress.add_task(kind, total=repeat)
+    deadline = time.monotonic() + max_seconds
+    for i in range(repeat):
+        if time.monotonic() > deadline:
+            break
+        query, caller = queries[i % len(queries)], rng.choice(callers)
+        if kind == "next page":  # page 2, after a cursor
+            first = await searcher.first_page(caller, query)
+            if first.next is None:
+                continue
+            await searcher.timed(tally, caller, query, first.next)
+        else:
+            await searcher.timed(tally, caller, query)
+        progress.advance(task)
+    progress.update(task, total=len(tally.db_ms), completed=len(tally.db_ms))
+
+
+async def measure(
+    urls: DatabaseUrls, admin: asyncpg.Connection, dataset: Dataset, *, repeat: int, max_seconds: float, seed: int
+) -> dict[str, Tally]:
+    searcher = Searcher.for_app(urls)
+    mix = query_mix(dataset, seed)
+    tallies: dict[str, Tally] = {kind: Tally() for kind in [*mix, "next page"]}
+    rng = random.Random(seed + 3)
     try:
-        with Progress(
-            TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
-        ) as progress:
-            task = progress.add_task("Counting matches", total=sum(len(q) for q in mix.values()))
-            for kind, queries in mix.items():
-                for query in queries:
-                    tallies[kind].matches.append(await count_matches(admin, query))
-                    progress.advance(task)
-            # Warm-up: every query once, unmeasured (plans, caches).
-            task = progress.add_task("Warming up", total=sum(len(q) for q in mix.values()))
-            for queries in mix.values():
-                for query in queries:
-                    await one(Tally(), callers[0], query)
-                    progress.advance(task)
+        with _progress() as progress:
+            await _count_mix_matches(admin, mix, tallies, progress)
+            await _warm_up(searcher, mix, dataset.callers[0], progress)
             for kind, queries in [*mix.items(), ("next page", mix["2 letters"] + mix["first name"])]:
-                task = progress.add_task(kind, total=repeat)
-                deadline = time.monotonic() + max_seconds
-                for i in range(repeat):
-                    if time.monotonic() > deadline:
-                        break
-                    query, caller = queries[i % len(queries)], rng.choice(callers)
-                    if kind == "next page":  # page 2, after a cursor
-                        async with user_transaction(engine, caller) as db:
-                            first = await _search.search_profiles(db, actor=Actor(user_id=caller), query=query)
-                        if first.next is None:
-                            continue
-                        await one(tallies[kind], caller, query, first.next)
-                    else:
-                        await one(tallies[kind], caller, query)
-                    progress.advance(task)
-                progress.update(task, total=len(tallies[kind].db_ms), completed=len(tallies[kind].db_ms))
+                await _measure_kind(
+                    searcher,
+                    kind,
+                    tallies[kind],
+                    queries,
+                    callers=dataset.callers,
+                    rng=rng,
+                    repeat=repeat,
+                    max_seconds=max_seconds,
+                    progress=progress,
+                )
     finally:
-        await engine.dispose()
+        await searcher.engine.dispose()
     return tallies
 
 
 # --------------------------------------------------------------------------- the report
 
 
-def report(tallies: dict[str, Tally]) -> dict:
-    rows = {}
+def report(tallies: dict[str, Tally]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
     for kind, tally in tallies.items():
         rows[kind] = {
             "db_ms": summary(tally.db_ms),
@@ -482,7 +610,7 @@ def report(tallies: dict[str, Tally]) -> dict:
     return rows
 
 
-def print_table(rows: dict) -> None:
+def print_table(rows: dict[str, dict[str, Any]]) -> None:
     table = Table(title="Profile search: one page of 20, as rapport_app (ms)")
     for column in (
         "queries",
@@ -515,7 +643,7 @@ def print_table(rows: dict) -> None:
 # --------------------------------------------------------------------------- main
 
 
-async def run(args: argparse.Namespace, data_dir: Path) -> dict:
+async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
     from rapport.config import Settings
     from rapport.kernel import migrate, provisioning
 
@@ -546,13 +674,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict:
         else:
             if existing:
                 raise SystemExit(f"{data_dir} holds {existing:,} profiles of another run: use an empty --keep folder")
-            with Progress(
-                TextColumn("{task.description:<28}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-            ) as progress:
+            with _progress() as progress:
                 dataset = await load_people(admin, args.profiles, args.seed, progress)
             marker.write_text(
                 json.dumps({"callers": [str(c) for c in dataset.callers], "sample_usernames": dataset.sample_usernames})

@@ -7,12 +7,14 @@ hundred API tests that is most of the run. Emptying the tables costs a milliseco
 isolates tests just as well: no test sees another's rows, sign-in throttle counts or
 audit records. The app holds no state of its own between requests.
 
-Use it by importing the fixtures into a test module (pytest finds fixtures by name):
+A test module asks for it with a marker; conftest's `database` and `app` then resolve to
+the fixtures here:
 
-    from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+    pytestmark = pytest.mark.module_database
 
-A test that needs other settings overrides `settings` and `app` (see conftest's `app`)
-closer to it, in a class or a module of its own.
+A test that needs other settings overrides `settings` and `app` (see conftest's
+`fresh_app`) closer to it, in a class or a module of its own. This module is loaded as a
+plugin by conftest.
 """
 
 from __future__ import annotations
@@ -21,62 +23,68 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy.engine import URL
 
 from rapport.app import create_app
 from rapport.config import Settings
 from rapport.kernel import provisioning
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
-from tests.conftest import _drop_database, clone_database, make_settings
+from tests.conftest import clone_database, drop_database, make_settings
 
-# Every schema the migrations fill with rows; alembic's version table is left alone.
-# Emptied in full, not through foreign-key cascades: as a replica the superuser skips
-# those too, so a schema missing here keeps the last test's rows.
-_DATA_SCHEMAS = ("kernel", "auth", "audit", "social")
+# Every table of every schema Rapport's owner role owns, found in the catalogue rather
+# than listed: a schema added by a later migration is emptied too, without anyone
+# remembering to add it here. Partitions go with their parent; alembic's version table
+# (in `public`, which Rapport does not own) is left alone. Emptied in full, not through
+# foreign-key cascades: as a replica the superuser skips those too.
+_DATA_TABLES = """
+SELECT format('%I.%I', n.nspname, c.relname) AS name
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspowner = $1::text::regrole AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+"""
+
+
+async def empty_database(urls: DatabaseUrls) -> list[str]:
+    """Delete every row of every table Rapport's schemas hold; the tables emptied."""
+    conn = await asyncpg.connect(asyncpg_dsn(urls.admin.set(database=urls.app.database)))
+    try:
+        tables = [row["name"] for row in await conn.fetch(_DATA_TABLES, provisioning.OWNER_ROLE)]
+        # As a replica the superuser skips triggers (audit, guards): this is no change
+        # to record, only a reset.
+        statements = ["SET LOCAL session_replication_role = replica", *(f"DELETE FROM {name}" for name in tables)]
+        async with conn.transaction():
+            await conn.execute("; ".join(statements))
+    finally:
+        await conn.close()
+    return tables
 
 
 @pytest.fixture(scope="module")
-def settings(smtp_server) -> Settings:
+def module_settings(smtp_server: tuple[Controller, object]) -> Settings:
     controller, _ = smtp_server
     return make_settings(smtp_host="127.0.0.1", smtp_port=controller.port)
 
 
 @pytest.fixture(scope="module")
-async def module_database(admin_url, template_database) -> AsyncIterator[DatabaseUrls]:
+async def module_database(admin_url: URL, template_database: str) -> AsyncIterator[DatabaseUrls]:
     name = await clone_database(admin_url, template_database)
     yield provisioning.urls_for(admin_url, database=name, settings=make_settings())
-    await _drop_database(admin_url, name)
+    await drop_database(admin_url, name)
 
 
 @pytest.fixture
-async def database(module_database: DatabaseUrls) -> DatabaseUrls:
-    """The module's database with every data table empty (overrides conftest's)."""
-    conn = await asyncpg.connect(asyncpg_dsn(module_database.admin.set(database=module_database.app.database)))
-    try:
-        tables = await conn.fetch(
-            "SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables WHERE schemaname = ANY($1)",
-            list(_DATA_SCHEMAS),
-        )
-        # As a replica the superuser skips triggers (audit, guards): this is no change
-        # to record, only a reset.
-        statements = ["SET LOCAL session_replication_role = replica"]
-        statements += [f"DELETE FROM {row['name']}" for row in tables]
-        async with conn.transaction():
-            await conn.execute("; ".join(statements))
-    finally:
-        await conn.close()
+async def emptied_module_database(module_database: DatabaseUrls) -> DatabaseUrls:
+    """The module's database with every data table empty."""
+    await empty_database(module_database)
     return module_database
 
 
 @pytest.fixture(scope="module")
-async def module_app(settings, module_database: DatabaseUrls) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, database_url=module_database.app)
+async def module_app(module_settings: Settings, module_database: DatabaseUrls) -> AsyncIterator[FastAPI]:
+    application = create_app(
+        module_settings, database_url=module_database.app, system_database_url=module_database.worker
+    )
     async with LifespanManager(application):
         yield application
-
-
-@pytest.fixture
-async def app(module_app: FastAPI, database: DatabaseUrls) -> FastAPI:
-    """The module's app over an emptied database (overrides conftest's)."""
-    return module_app

@@ -4,26 +4,38 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rapport import __version__
 from rapport.config import Settings
+from rapport.identity import service as identity_service
 from rapport.identity.api import router as identity_router
-from rapport.kernel.db import create_engine
-from rapport.kernel.errors import ServiceUnavailable
+from rapport.kernel.db import create_engine, create_system_engine
+from rapport.kernel.errors import NotFound, ServiceUnavailable
 from rapport.kernel.http import (
     BodyLimitMiddleware,
+    ClientAddressMiddleware,
     RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
     install_error_handlers,
+    may_read_metrics,
     problem_response,
 )
+from rapport.kernel.jobs import Worker
 from rapport.kernel.logging import configure_logging
+from rapport.kernel.openapi import document_problems
+from rapport.kernel.parameters import refuse_unstorable_parameters
+from rapport.kernel.provisioning import WORKER_ROLE
 from rapport.kernel.runtime import Runtime
 from rapport.social.api import router as social_router
 from rapport.social.api_parts import router as social_parts_router
@@ -35,20 +47,52 @@ Rapport is a PostgreSQL-native backend for people-to-people applications.
 Authenticate with `Authorization: Bearer <access token>` (from sign-in) or an API key.
 Errors are `application/problem+json` (RFC 9457) with a stable `type`.
 Lists are paginated with opaque `next` cursors.
+
+Bodies are read strictly: no coercion (`"3"` is not a number, `"yes"` is not `true`),
+no unknown fields, and no text PostgreSQL cannot store (NUL, unpaired surrogates) in any
+field, key, list item, path or query parameter; each is a 422 naming the field.
+
+PATCH, everywhere: a field left out is left alone; `null` clears an optional field; a
+field that cannot be empty refuses `null` with a 422.
 """
 
 
-def create_app(settings: Settings, *, database_url: URL | str) -> FastAPI:
-    """The app, connecting as `rapport_app` to `database_url` when it starts."""
+# Swagger UI's files, served by Rapport so that /docs works offline (web/docs/README.md).
+DOCS_ASSETS = Path(__file__).parent / "web" / "docs"
+# Headers a browser script on another origin may read from an answer.
+CORS_EXPOSED = ["X-Request-ID", "Retry-After"]
+
+
+def system_url_for(database_url: URL | str, settings: Settings) -> URL:
+    """rapport_worker's URL on the same server and database as rapport_app's: provisioning
+    gives it RAPPORT_WORKER_PASSWORD, or the app's password when that is unset."""
+    url = make_url(database_url)
+    password = settings.worker_password.get_secret_value() if settings.worker_password else url.password
+    return url.set(username=WORKER_ROLE, password=password)
+
+
+def create_app(settings: Settings, *, database_url: URL | str, system_database_url: URL | str | None = None) -> FastAPI:
+    """The app, connecting as `rapport_app` to `database_url` when it starts, and as
+    `rapport_worker` for system work to `system_database_url` (by default the same
+    server and database as `database_url`)."""
     configure_logging(settings)
+    system_url = system_database_url if system_database_url is not None else system_url_for(database_url, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(database_url, pool_size=settings.database_pool_size)
-        app.state.runtime = Runtime.build(settings, engine)
+        system_engine = create_system_engine(system_url, pool_size=settings.database_system_pool_size)
+        app.state.runtime = Runtime.build(
+            settings, engine, system_engine=system_engine, authenticate=identity_service.authenticate
+        )
+        # The job worker runs in this process unless `rapport worker` runs it elsewhere.
+        app.state.worker = Worker(app.state.runtime, concurrency=settings.worker_concurrency)
+        if settings.worker_in_process:
+            app.state.worker.start()
         try:
             yield
         finally:
+            await app.state.worker.stop()
             await app.state.runtime.close()
 
     app = FastAPI(
@@ -56,14 +100,34 @@ def create_app(settings: Settings, *, database_url: URL | str) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Path and query text PostgreSQL cannot store is refused before any route runs.
+        dependencies=[Depends(refuse_unstorable_parameters)],
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
+    # Added innermost first: a request meets CORS, then the client's address, the
+    # request id, the catcher of unexpected errors (inside, so its 500 carries the
+    # request id and CORS headers), and the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies, header=settings.forwarded_header)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=CORS_EXPOSED,
+            max_age=600,
+        )
     app.include_router(identity_router)
     app.include_router(social_router)
     app.include_router(social_parts_router)
     app.include_router(social_search_router)
+    document_problems(app)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(request: Request) -> Response:
@@ -75,9 +139,33 @@ def create_app(settings: Settings, *, database_url: URL | str) -> FastAPI:
             return problem_response(ServiceUnavailable("The database is not reachable."), request)
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
-    async def metrics() -> Response:
+    # Left out of the OpenAPI document, and 404 to whoever may not read it: nothing
+    # tells a stranger it exists (docs/OPERATIONS.md, "Metrics").
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
         """Prometheus metrics of this process."""
+        if not may_read_metrics(request, metrics_token):
+            return problem_response(NotFound(f"No resource at {request.url.path}."), request)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    app.mount("/docs/assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} API",
+            swagger_js_url=f"{root}/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/assets/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/assets/favicon-32x32.png",
+            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def docs_oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
     return app

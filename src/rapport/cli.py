@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from uuid import UUID
 
 import typer
 from rich.console import Console
@@ -15,15 +17,21 @@ from rapport.config import Settings, get_settings
 from rapport.kernel import migrate, provisioning
 from rapport.kernel.provisioning import DatabaseUrls
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from rapport.kernel.runtime import Runtime
+
+T = TypeVar("T")
+
 app = typer.Typer(help="Rapport: a PostgreSQL-native backend for people-to-people applications.", no_args_is_help=True)
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 admin_app = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+jobs_app = typer.Typer(help="Background jobs: the dead ones, and queueing them again.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
 console = Console(stderr=True)
-
-DEMO_PASSWORD = "rapport-demo-password"
-DEMO_USERS = ("alice@example.com", "bob@example.com", "carol@example.com")
 
 
 def prepare_database(settings: Settings, *, upgrade: bool = True) -> DatabaseUrls:
@@ -43,7 +51,7 @@ def prepare_database(settings: Settings, *, upgrade: bool = True) -> DatabaseUrl
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [RAPPORT_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [RAPPORT_PORT].")] = None,
-    demo: Annotated[bool, typer.Option(help="Create the demo accounts when missing (not in production).")] = True,
+    demo: Annotated[bool, typer.Option(help="Seed the demo accounts when missing (not in production).")] = True,
 ) -> None:
     """Start the database if needed, apply migrations and serve the API."""
     import uvicorn
@@ -53,7 +61,7 @@ def serve(
     settings = get_settings()
     urls = prepare_database(settings)
     if demo and settings.environment != "production":
-        _print_accounts(asyncio.run(_ensure_demo_users(settings, urls)))
+        _show_demo(settings, urls)
     host = host or settings.host
     port = port or settings.port
     console.print(f"Rapport on http://{host}:{port}  (docs at http://{host}:{port}/docs)")
@@ -61,23 +69,116 @@ def serve(
     # found; exiting through Python then lets the embedded PostgreSQL stop with us.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     uvicorn.run(
-        create_app(settings, database_url=urls.app),
+        create_app(settings, database_url=urls.app, system_database_url=urls.worker),
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
-        proxy_headers=True,
-        log_level=settings.log_level.lower(),
-        access_log=False,
+        **server_options(settings),
     )
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """How `rapport serve` configures uvicorn; the tests start real servers with the same."""
+    return {
+        "http": "httptools",
+        # Rapport reads forwarded headers itself, from RAPPORT_TRUSTED_PROXIES only
+        # (kernel.http.ClientAddressMiddleware): uvicorn's own handling would trust any
+        # X-Forwarded-For from 127.0.0.1, where a local reverse proxy passes it through.
+        "proxy_headers": False,
+        "server_header": False,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+    }
 
 
 @app.command()
 def demo() -> None:
-    """Create the demo accounts (when missing) and print their credentials."""
+    """Create what is missing of the demo (three accounts with profiles, contacts, a
+    pending request, a group) and print the credentials that sign in."""
     settings = get_settings()
     urls = prepare_database(settings)
-    _print_accounts(asyncio.run(_ensure_demo_users(settings, urls)))
+    _show_demo(settings, urls)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Jobs run at a time [RAPPORT_WORKER_CONCURRENCY].")] = None,
+    queue: Annotated[list[str] | None, typer.Option(help="Run only this queue (repeatable); default: all.")] = None,
+) -> None:
+    """Run background jobs (docs/decisions/0010), beside servers started with
+    RAPPORT_WORKER_IN_PROCESS=false. SIGTERM or Ctrl-C stops it; running jobs get ten
+    seconds to finish, then go back to the queue."""
+    settings = get_settings()
+    urls = prepare_database(settings)
+    asyncio.run(_run_worker(settings, urls, concurrency=concurrency or settings.worker_concurrency, queues=queue))
+
+
+async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: int, queues: list[str] | None) -> None:
+    # The app's modules register every domain's tasks: the worker runs what the server queues.
+    import rapport.app  # noqa: F401
+    from rapport.identity import service
+    from rapport.kernel.db import create_engine, create_system_engine
+    from rapport.kernel.jobs import Worker
+    from rapport.kernel.runtime import Runtime
+
+    runtime = Runtime.build(
+        settings,
+        create_engine(urls.app, pool_size=1),
+        system_engine=create_system_engine(urls.worker, pool_size=settings.database_system_pool_size),
+        authenticate=service.authenticate,
+    )
+    job_worker = Worker(runtime, queues=queues or None, concurrency=concurrency)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, job_worker.request_stop)
+    console.print(f"Rapport worker {job_worker.name} on queues {', '.join(job_worker.queues)}; Ctrl-C stops it.")
+    try:
+        await job_worker.run()
+    finally:
+        await runtime.close()
+
+
+@jobs_app.command("dead")
+def jobs_dead(limit: Annotated[int, typer.Option(help="How many, the most recent first.")] = 50) -> None:
+    """List the jobs whose attempts are spent, with their last error (payloads stay hidden:
+    they may hold codes)."""
+    from rapport.kernel import jobs
+
+    settings = get_settings()
+    urls = prepare_database(settings)
+    dead = asyncio.run(_as_worker(urls, lambda db: jobs.list_dead_jobs(db, limit=limit)))
+    table = Table(title=f"Dead jobs ({len(dead)})")
+    for column in ("id", "task", "attempts", "died at", "last error"):
+        table.add_column(column, no_wrap=column == "id")
+    for job in dead:
+        died = f"{job.died_at:%Y-%m-%d %H:%M:%S}"
+        table.add_row(str(job.id), job.task, str(job.attempts), died, job.last_error or "")
+    console.print(table)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: Annotated[UUID, typer.Argument(help="A dead job's id (`rapport jobs dead`).")]) -> None:
+    """Queue a dead job again, with fresh attempts."""
+    from rapport.kernel import jobs
+
+    settings = get_settings()
+    urls = prepare_database(settings)
+    if not asyncio.run(_as_worker(urls, lambda db: jobs.retry_dead_job(db, job_id=job_id))):
+        console.print(f"[red]No dead job has the id {job_id}.[/red]")
+        raise typer.Exit(1)
+    typer.echo(f"queued {job_id} again")
+
+
+async def _as_worker(urls: DatabaseUrls, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """One transaction as rapport_worker, the only role that may read the job queue."""
+    from rapport.kernel.db import create_system_engine
+
+    system = create_system_engine(urls.worker, pool_size=1)
+    try:
+        async with system.engine.begin() as db:
+            return await work(db)
+    finally:
+        await system.dispose()
 
 
 @db_app.command("upgrade")
@@ -133,24 +234,31 @@ def admin_create_user(
     typer.echo(f"created {address} ({'admin, ' if admin else ''}id {user_id})")
 
 
-async def _with_runtime(settings: Settings, urls: DatabaseUrls, work):
-    from rapport.kernel.db import create_engine, system_transaction
+async def _with_runtime(
+    settings: Settings, urls: DatabaseUrls, work: Callable[[AsyncConnection, Runtime], Awaitable[T]]
+) -> T:
+    from rapport.identity import service
+    from rapport.kernel.db import create_engine, create_system_engine, system_transaction
     from rapport.kernel.runtime import Runtime
 
-    runtime = Runtime.build(settings, create_engine(urls.app, pool_size=1))
+    runtime = Runtime.build(
+        settings,
+        create_engine(urls.app, pool_size=1),
+        system_engine=create_system_engine(urls.worker, pool_size=1),
+        authenticate=service.authenticate,
+    )
     try:
-        async with system_transaction(runtime.engine) as db:
+        async with system_transaction(runtime.system_engine) as db:
             return await work(db, runtime)
     finally:
         await runtime.close()
 
 
-async def _create_user(settings: Settings, urls: DatabaseUrls, email: str, password: str, *, is_admin: bool):
+async def _create_user(settings: Settings, urls: DatabaseUrls, email: str, password: str, *, is_admin: bool) -> UUID:
     from rapport.identity import service
-    from rapport.identity._accounts import check_password_strength
 
-    async def work(db, runtime):
-        check_password_strength(password, rt=runtime, email=email)
+    async def work(db: AsyncConnection, runtime: Runtime) -> UUID:
+        service.check_password_strength(password, rt=runtime, email=email)
         return await service.do_create_user(
             db, rt=runtime, email=email, password=password, verified=True, is_admin=is_admin
         )
@@ -158,26 +266,10 @@ async def _create_user(settings: Settings, urls: DatabaseUrls, email: str, passw
     return await _with_runtime(settings, urls, work)
 
 
-async def _ensure_demo_users(settings: Settings, urls: DatabaseUrls) -> list[tuple[str, str, str]]:
-    from rapport.identity import service
+def _show_demo(settings: Settings, urls: DatabaseUrls) -> None:
+    """Seed what is missing of the demo (rapport.demo) and print the credentials that work."""
+    from rapport.demo import print_accounts, run_demo
 
-    async def work(db, runtime):
-        rows = []
-        for email in DEMO_USERS:
-            if await service.get_user_by_email(db, email=email) is None:
-                await service.do_create_user(db, rt=runtime, email=email, password=DEMO_PASSWORD, verified=True)
-                rows.append((email, DEMO_PASSWORD, "created"))
-            else:
-                rows.append((email, DEMO_PASSWORD, "exists"))
-        return rows
-
-    return await _with_runtime(settings, urls, work)
-
-
-def _print_accounts(rows: list[tuple[str, str, str]]) -> None:
-    table = Table(title="Demo accounts (POST /v1/auth/login)")
-    for column in ("e-mail", "password", ""):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    with console.status("Seeding the demo accounts…"):
+        accounts = asyncio.run(run_demo(settings, urls))
+    print_accounts(accounts, console)

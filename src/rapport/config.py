@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import orjson
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class OidcProvider(BaseModel):
@@ -40,7 +42,12 @@ class Settings(BaseSettings):
     database_name: str = "rapport"
     owner_password: SecretStr | None = None
     app_password: SecretStr | None = None
+    # rapport_worker's password (system work: sign-in, token lookups, jobs); when unset,
+    # the app's password is used.
+    worker_password: SecretStr | None = None
     database_pool_size: int = 10
+    # The system work's own pool, connected as rapport_worker (docs/decisions/0001).
+    database_system_pool_size: int = 4
 
     # Signs access tokens and keys the HMAC of one-time codes. Generated into the data
     # folder when not given, so a development server keeps its sessions across restarts.
@@ -56,16 +63,50 @@ class Settings(BaseSettings):
     password_parallelism: int = 4
     password_min_length: int = 10
 
-    # Brute force: after `login_lock_threshold` consecutive failures for one e-mail the
-    # account is locked for base * 2^(failures - threshold) seconds, up to the maximum.
+    # Brute force: after `login_lock_threshold` consecutive failures for one e-mail from one
+    # client IP, that client is locked out of that address for base * 2^(failures -
+    # threshold) seconds, up to the maximum (docs/decisions/0003).
     login_lock_threshold: int = 5
     login_lock_base_seconds: int = 30
     login_lock_max_seconds: int = 3600
     # Per client IP: at most this many failed logins in the window.
     login_ip_max_failures: int = 50
     login_ip_window_seconds: int = 300
+    # Failed sign-ins for one address typed, from every client, per hour; past it only
+    # clients that signed in to the account within `login_known_client_days` get through.
+    login_address_failures_per_hour: int = 20
+    login_known_client_days: int = 90
+
+    # Rate limits of codes and mail (docs/decisions/0008), as token buckets: the whole
+    # limit may be spent at once, then it refills evenly over its period.
+    # Wrong e-mailed codes of any purpose per address typed: bounds guessing to years.
+    code_guesses_per_address_per_day: int = 10
+    # Wrong codes (e-mailed, TOTP or recovery) from one client IP.
+    code_guesses_per_ip_per_hour: int = 60
+    # Wrong TOTP codes per account, at sign-in and when signed in alike.
+    second_factor_guesses_per_account_per_day: int = 10
+    # Requests to the endpoints that send mail (register, resend, forgot), refused past these.
+    mail_requests_per_address_per_hour: int = 20
+    mail_requests_per_ip_per_hour: int = 60
+    # Mails to one address; past this a request is answered as if sent, and nothing is sent.
+    mails_per_address_per_hour: int = 5
 
     max_body_bytes: int = 1_048_576
+
+    # Reverse proxies whose forwarded header names the client (IPs or CIDRs, comma
+    # separated). Empty: the direct peer is the client and forwarded headers are ignored.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = Field(default_factory=list)
+    # The one header those proxies write; the other is ignored, since a client could
+    # send it through a proxy that does not overwrite it.
+    forwarded_header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for"
+
+    # Browser origins on other sites allowed to call the API (comma separated, or `*`).
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+
+    # When set, `/metrics` answers only `Authorization: Bearer <token>`; when unset, only
+    # a direct connection from this machine. Anyone else gets 404.
+    metrics_token: SecretStr | None = None
 
     smtp_host: str | None = None
     smtp_port: int = 25
@@ -74,10 +115,26 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "Rapport <no-reply@localhost>"
 
+    # Background jobs (docs/decisions/0010): `rapport serve` runs a worker in its own
+    # process unless this is off, for deployments that run `rapport worker` beside it.
+    worker_in_process: bool = True
+    # Jobs one worker runs at a time.
+    worker_concurrency: int = 4
+
     oidc_providers: dict[str, OidcProvider] = Field(default_factory=dict)
 
     log_json: bool | None = None
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            stripped = value.strip()
+            if stripped.startswith("["):
+                return orjson.loads(stripped)
+            return [part.strip() for part in stripped.split(",") if part.strip()]
+        return value
 
     def resolved_secret_key(self) -> str:
         if self.secret_key is not None:

@@ -10,14 +10,10 @@ from sqlalchemy import select, update
 
 from rapport.identity.models import api_keys, users
 from rapport.kernel.db import system_transaction
-from tests.conftest import problem_type
+from tests.support import bearer, problem_type
 
 KEYS = "/v1/auth/api-keys"
 ME = "/v1/auth/me"
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def create_key(client, persona, name: str = "deploy bot", **fields) -> dict:
@@ -37,7 +33,7 @@ async def test_the_key_is_shown_once_and_stored_as_a_hash(client, runtime, alice
     assert [k["id"] for k in listed.json()["items"]] == [created["id"]]
     assert "key" not in listed.json()["items"][0]
     assert created["key"] not in listed.text
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         stored = (await db.execute(select(api_keys).where(api_keys.c.id == UUID(created["id"])))).one()
     assert created["key"].encode() not in stored.key_hash
     assert len(stored.prefix) < len(created["key"]) // 2
@@ -89,7 +85,7 @@ async def test_a_key_works_until_it_expires(client, runtime, alice):
     assert datetime.fromisoformat(created["expires_at"]) == future
     assert (await client.get(ME, headers=bearer(created["key"]))).status_code == 200
 
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(
             update(api_keys)
             .where(api_keys.c.id == UUID(created["id"]))
@@ -158,7 +154,7 @@ async def test_create_and_revoke_are_security_events(client, alice):
 
 async def test_a_suspended_accounts_key_stops_working(client, runtime, alice):
     created = await create_key(client, alice)
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(users).where(users.c.id == UUID(alice.user_id)).values(status="suspended"))
 
     response = await client.get(ME, headers=bearer(created["key"]))

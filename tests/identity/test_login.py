@@ -13,8 +13,9 @@ from rapport.identity import tokens
 from rapport.identity.models import users
 from rapport.kernel.crypto import Keyring
 from rapport.kernel.db import system_transaction
-from tests.conftest import PASSWORD, create_verified_user, problem_type
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import PASSWORD, bearer, create_verified_user, login, problem_type
+
+pytestmark = pytest.mark.module_database
 
 LOGIN = "/v1/auth/login"
 ME = "/v1/auth/me"
@@ -29,21 +30,13 @@ async def carol(runtime) -> str:
     return CAROL
 
 
-async def login(client, email: str = CAROL, password: str = PASSWORD, **device):
-    return await client.post(LOGIN, json={"email": email, "password": password, **device})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def password_hash(runtime, email: str) -> str:
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         return (await db.execute(select(users.c.password_hash).where(users.c.email == email))).scalar_one()
 
 
 async def set_password_hash(runtime, email: str, value: str) -> None:
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(users).where(users.c.email == email).values(password_hash=value))
 
 
@@ -51,31 +44,31 @@ async def set_password_hash(runtime, email: str, value: str) -> None:
 
 
 async def test_login_gives_a_bearer_token_pair(client, carol):
-    body = (await login(client)).json()
+    body = (await login(client, CAROL)).json()
     assert body["token_type"] == "bearer" and body["access_token"] and body["refresh_token"].startswith("rt_")
 
 
 async def test_access_token_names_the_account(client, carol):
-    token = (await login(client)).json()["access_token"]
+    token = (await login(client, CAROL)).json()["access_token"]
     assert (await client.get(ME, headers=bearer(token))).json()["email"] == CAROL
 
 
 async def test_access_token_expiry_is_announced(client, carol, settings):
-    assert (await login(client)).json()["expires_in"] == settings.access_token_ttl_seconds
+    assert (await login(client, CAROL)).json()["expires_in"] == settings.access_token_ttl_seconds
 
 
 async def test_login_accepts_the_address_in_any_case(client, carol):
-    response = await login(client, email="  Carol@EXAMPLE.com")
+    response = await login(client, "  Carol@EXAMPLE.com")
     assert response.status_code == 200
 
 
 async def test_login_records_last_login(client, carol):
-    token = (await login(client)).json()["access_token"]
+    token = (await login(client, CAROL)).json()["access_token"]
     assert (await client.get(ME, headers=bearer(token))).json()["last_login_at"] is not None
 
 
 async def test_login_records_the_device(client, carol):
-    token = (await login(client, device_type="desktop", device_name="Carol's laptop")).json()["access_token"]
+    token = (await login(client, CAROL, device_type="desktop", device_name="Carol's laptop")).json()["access_token"]
     [session] = (await client.get("/v1/auth/sessions", headers=bearer(token))).json()["items"]
     assert (session["device_type"], session["device_name"], session["ip_address"]) == (
         "desktop",
@@ -96,12 +89,12 @@ async def test_login_records_the_user_agent(client, carol):
 
 
 async def test_wrong_password_is_401_invalid_credentials(client, carol):
-    response = await login(client, password="not carol's password")
+    response = await login(client, CAROL, password="not carol's password")
     assert (response.status_code, problem_type(response)) == (401, "invalid-credentials")
 
 
 async def test_unknown_email_is_401_invalid_credentials(client):
-    response = await login(client, email="nobody@example.com")
+    response = await login(client, "nobody@example.com")
     assert (response.status_code, problem_type(response)) == (401, "invalid-credentials")
 
 
@@ -118,35 +111,35 @@ def _shape(response) -> tuple:
 
 
 async def test_wrong_password_and_unknown_email_answer_identically(client, carol):
-    wrong_password = await login(client, password="not carol's password")
-    unknown_email = await login(client, email="nobody@example.com", password="not carol's password")
+    wrong_password = await login(client, CAROL, password="not carol's password")
+    unknown_email = await login(client, "nobody@example.com", password="not carol's password")
     assert _shape(wrong_password) == _shape(unknown_email)
 
 
 @pytest.mark.parametrize("status", ["suspended", "banned"])
 async def test_disabled_account_is_403_account_disabled(client, carol, runtime, status):
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(users).where(users.c.email == CAROL).values(status=status))
-    response = await login(client)
+    response = await login(client, CAROL)
     assert (response.status_code, problem_type(response)) == (403, "account-disabled")
 
 
 async def test_disabled_account_with_a_wrong_password_is_invalid_credentials(client, carol, runtime):
     """Only the right password learns that the account is disabled."""
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(users).where(users.c.email == CAROL).values(status="suspended"))
-    response = await login(client, password="not carol's password")
+    response = await login(client, CAROL, password="not carol's password")
     assert problem_type(response) == "invalid-credentials"
 
 
 async def test_password_is_case_sensitive(client, carol):
-    response = await login(client, password=PASSWORD.upper())
+    response = await login(client, CAROL, password=PASSWORD.upper())
     assert problem_type(response) == "invalid-credentials"
 
 
 async def test_account_without_a_password_cannot_sign_in_with_one(client, carol, runtime):
     await set_password_hash(runtime, CAROL, None)
-    response = await login(client)
+    response = await login(client, CAROL)
     assert problem_type(response) == "invalid-credentials"
 
 
@@ -170,13 +163,13 @@ async def test_invalid_login_is_422(client, carol, body):
 
 
 async def test_device_name_of_100_is_accepted(client, carol):
-    response = await login(client, device_name="d" * 100)
+    response = await login(client, CAROL, device_name="d" * 100)
     assert response.status_code == 200
 
 
 async def test_device_name_with_a_nul_character_is_422(client, carol):
     """PostgreSQL text cannot hold U+0000: refused at the edge, not a 500 from the database."""
-    response = await login(client, device_name="Carol\u0000's phone")
+    response = await login(client, CAROL, device_name="Carol\u0000's phone")
     assert (response.status_code, problem_type(response)) == (422, "validation-error")
 
 
@@ -190,26 +183,26 @@ async def test_malformed_login_is_400(client):
 
 async def test_bcrypt_hash_still_verifies(client, carol, runtime):
     await set_password_hash(runtime, CAROL, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode())
-    response = await login(client)
+    response = await login(client, CAROL)
     assert response.status_code == 200
 
 
 async def test_bcrypt_hash_is_replaced_by_argon2id_at_sign_in(client, carol, runtime):
     await set_password_hash(runtime, CAROL, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode())
-    await login(client)
+    await login(client, CAROL)
     assert (await password_hash(runtime, CAROL)).startswith("$argon2id$")
 
 
 async def test_bcrypt_hash_refuses_a_wrong_password(client, carol, runtime):
     await set_password_hash(runtime, CAROL, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode())
-    response = await login(client, password="not carol's password")
+    response = await login(client, CAROL, password="not carol's password")
     assert problem_type(response) == "invalid-credentials"
 
 
 async def test_bcrypt_hash_is_kept_after_a_failed_sign_in(client, carol, runtime):
     stored = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
     await set_password_hash(runtime, CAROL, stored)
-    await login(client, password="not carol's password")
+    await login(client, CAROL, password="not carol's password")
     assert await password_hash(runtime, CAROL) == stored
 
 
@@ -283,13 +276,13 @@ async def test_login_history_shows_a_success(client, alice):
 
 
 async def test_login_history_shows_a_failure_newest_first(client, alice):
-    await login(client, email=alice.email, password="not alice's password")
+    await login(client, alice.email, password="not alice's password")
     items = (await client.get(HISTORY, headers=alice.headers)).json()["items"]
     assert [(e["succeeded"], e["failure_reason"]) for e in items] == [(False, "invalid_password"), (True, None)]
 
 
 async def test_login_history_is_the_accounts_own(client, alice, bob):
-    await login(client, email=bob.email, password="not bob's password")
+    await login(client, bob.email, password="not bob's password")
     items = (await client.get(HISTORY, headers=alice.headers)).json()["items"]
     assert len(items) == 1
 

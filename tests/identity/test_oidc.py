@@ -26,7 +26,7 @@ from sqlalchemy import update
 
 from rapport.identity.models import users
 from rapport.kernel.db import system_transaction
-from tests.conftest import PASSWORD, create_verified_user, make_settings, problem_type
+from tests.support import PASSWORD, bearer, create_verified_user, make_settings, problem_type
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 GOOGLE_CLIENT_ID = "rapport-web.apps.googleusercontent.com"
@@ -195,10 +195,6 @@ def outcome(response) -> tuple[int, str | None]:
     return response.status_code, problem_type(response) if is_problem else None
 
 
-def bearer(tokens: dict) -> dict:
-    return {"Authorization": f"Bearer {tokens['access_token']}"}
-
-
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -216,7 +212,7 @@ def hand_signed(header: dict, claims: dict, sign) -> str:
 async def test_first_sign_in_creates_an_account(client, google):
     response = await oidc_login(client, "google", google.token(), device_type="mobile", device_name="Pixel")
     assert response.status_code == 200, response.text
-    me = await client.get("/v1/auth/me", headers=bearer(response.json()))
+    me = await client.get("/v1/auth/me", headers=bearer(response.json()["access_token"]))
     assert me.status_code == 200, me.text
     assert me.json()["id"] == response.json()["user_id"]
     assert (me.json()["email"], me.json()["status"], me.json()["email_verified"]) == (
@@ -228,7 +224,7 @@ async def test_first_sign_in_creates_an_account(client, google):
 
 async def test_sign_in_is_recorded_with_the_provider(client, google):
     tokens = (await oidc_login(client, "google", google.token())).json()
-    history = await client.get("/v1/auth/login-history", headers=bearer(tokens))
+    history = await client.get("/v1/auth/login-history", headers=bearer(tokens["access_token"]))
     assert [(h["method"], h["succeeded"]) for h in history.json()["items"]] == [("oidc:google", True)]
 
 
@@ -248,7 +244,7 @@ async def test_concurrent_first_sign_ins_make_one_account(client, google):
 
 async def test_email_is_normalised(client, google):
     tokens = (await oidc_login(client, "google", google.token(email="  Alice@Example.COM "))).json()
-    me = await client.get("/v1/auth/me", headers=bearer(tokens))
+    me = await client.get("/v1/auth/me", headers=bearer(tokens["access_token"]))
     assert me.json()["email"] == "alice@example.com"
 
 
@@ -259,7 +255,7 @@ async def test_verified_email_links_to_the_existing_account(client, runtime, pro
     response = await oidc_login(client, provider, tenant.token(email_verified=email_verified))
     assert response.status_code == 200, response.text
     assert response.json()["user_id"] == user_id
-    events = await client.get("/v1/auth/security-events", headers=bearer(response.json()))
+    events = await client.get("/v1/auth/security-events", headers=bearer(response.json()["access_token"]))
     linked = [e for e in events.json()["items"] if e["event_type"] == "identity_linked"]
     assert [e["details"]["provider"] for e in linked] == [provider]
 
@@ -287,7 +283,7 @@ async def test_linking_an_unverified_registration_activates_it_and_drops_its_pas
     assert registered.status_code == 202
     response = await oidc_login(client, "google", google.token())
     assert response.status_code == 200, response.text
-    me = (await client.get("/v1/auth/me", headers=bearer(response.json()))).json()
+    me = (await client.get("/v1/auth/me", headers=bearer(response.json()["access_token"]))).json()
     assert (me["status"], me["email_verified"]) == ("active", True)
     mallory = await client.post("/v1/auth/login", json={"email": "alice@example.com", "password": "mallory's password"})
     assert problem_type(mallory) == "invalid-credentials"
@@ -330,7 +326,7 @@ async def test_disabled_account_is_refused(client, runtime, google):
     user_id = (await oidc_login(client, "google", google.token())).json()["user_id"]
     answers = {}
     for status in DISABLED:
-        async with system_transaction(runtime.engine) as db:
+        async with system_transaction(runtime.system_engine) as db:
             await db.execute(update(users).where(users.c.id == uuid.UUID(user_id)).values(status=status))
         answers[status] = await oidc_login(client, "google", google.token())
     assert {k: outcome(r) for k, r in answers.items()} == dict.fromkeys(DISABLED, (403, "account-disabled"))
@@ -338,7 +334,7 @@ async def test_disabled_account_is_refused(client, runtime, google):
 
 async def test_disabled_account_is_not_linked(client, runtime, google):
     user_id = await create_verified_user(runtime, "alice@example.com")
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(users).where(users.c.id == uuid.UUID(user_id)).values(status="suspended"))
     response = await oidc_login(client, "google", google.token())
     assert problem_type(response) == "account-disabled"
@@ -349,9 +345,11 @@ async def test_account_with_two_factor_gets_a_challenge(client, runtime, google)
     password_tokens = (
         await client.post("/v1/auth/login", json={"email": "alice@example.com", "password": PASSWORD})
     ).json()
-    enrolment = (await client.post("/v1/auth/totp", headers=bearer(password_tokens))).json()
+    enrolment = (await client.post("/v1/auth/totp", headers=bearer(password_tokens["access_token"]))).json()
     confirmed = await client.post(
-        "/v1/auth/totp/confirm", headers=bearer(password_tokens), json={"code": pyotp.TOTP(enrolment["secret"]).now()}
+        "/v1/auth/totp/confirm",
+        headers=bearer(password_tokens["access_token"]),
+        json={"code": pyotp.TOTP(enrolment["secret"]).now()},
     )
     assert confirmed.status_code == 200, confirmed.text
 
@@ -486,7 +484,8 @@ async def test_provider_with_unusable_keys(client, flaky):
     for name, (status, body) in UNUSABLE_JWKS.items():
         flaky.status, flaky.body = status, body
         answers[name] = await oidc_login(client, "flaky", flaky.token())
-    assert {name: outcome(r) for name, r in answers.items()} == dict.fromkeys(UNUSABLE_JWKS, (503, "identity-provider-unavailable"))
+    expected = dict.fromkeys(UNUSABLE_JWKS, (503, "identity-provider-unavailable"))
+    assert {name: outcome(r) for name, r in answers.items()} == expected
 
 
 async def test_keys_are_cached(client, google):

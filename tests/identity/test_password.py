@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -10,13 +11,13 @@ from sqlalchemy import func, update
 
 from rapport.identity.models import otp_verifications
 from rapport.kernel.db import system_transaction
-from tests.conftest import Persona, problem_type, sign_in
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import Persona, login, problem_type, sign_in
+
+pytestmark = pytest.mark.module_database
 
 FORGOT = "/v1/auth/password/forgot"
 RESET = "/v1/auth/password/reset"
 CHANGE = "/v1/auth/password/change"
-LOGIN = "/v1/auth/login"
 ME = "/v1/auth/me"
 NEW_PASSWORD = "a brand new long password"
 ALICE = "alice@example.com"
@@ -34,19 +35,9 @@ async def reset(client, email: str, code: str, new_password: str = NEW_PASSWORD)
     return await client.post(RESET, json={"email": email, "code": code, "new_password": new_password})
 
 
-async def login(client, email: str, password: str):
-    return await client.post(LOGIN, json={"email": email, "password": password})
-
-
 async def change(client, persona: Persona, current: str | None = None, new: str = NEW_PASSWORD):
     body = {"current_password": persona.password if current is None else current, "new_password": new}
     return await client.post(CHANGE, json=body, headers=persona.headers)
-
-
-@pytest.fixture
-async def alice_phone(client, alice) -> Persona:
-    """Alice signed in a second time, on her phone."""
-    return await sign_in(client, Persona(name="alice", email=alice.email, password=alice.password))
 
 
 # Forgot
@@ -59,7 +50,7 @@ async def test_forgot_is_accepted(client, mailbox, alice):
 
 async def test_forgot_mails_a_code(client, mailbox, alice):
     await forgot(client, alice.email)
-    assert len(mailbox.last_code(alice.email)) == 6
+    assert len(await mailbox.code_for(alice.email)) == 6
 
 
 async def test_forgot_answers_the_same_for_an_unknown_address(client, mailbox, alice):
@@ -68,9 +59,11 @@ async def test_forgot_answers_the_same_for_an_unknown_address(client, mailbox, a
     assert (unknown.status_code, unknown.json()) == (known.status_code, known.json())
 
 
-async def test_forgot_sends_nothing_to_an_unknown_address(client, mailbox):
+async def test_forgot_mails_an_unknown_address_no_code(client, mailbox):
+    """Every request queues one mail (the same work whatever exists): here a note."""
     await forgot(client, "nobody@example.com")
-    assert mailbox.messages == []
+    [note] = await mailbox.wait_for("nobody@example.com")
+    assert not re.search(r"\b\d{6}\b", note.get_payload(decode=True).decode())
 
 
 async def test_forgot_with_a_malformed_address_is_422(client, mailbox):
@@ -83,40 +76,40 @@ async def test_forgot_with_a_malformed_address_is_422(client, mailbox):
 
 async def test_reset_with_the_code_is_204(client, mailbox, alice):
     await forgot(client, alice.email)
-    response = await reset(client, alice.email, mailbox.last_code(alice.email))
+    response = await reset(client, alice.email, await mailbox.code_for(alice.email))
     assert response.status_code == 204
 
 
 async def test_reset_password_signs_in(client, mailbox, alice):
     await forgot(client, alice.email)
-    await reset(client, alice.email, mailbox.last_code(alice.email))
+    await reset(client, alice.email, await mailbox.code_for(alice.email))
     assert (await login(client, alice.email, NEW_PASSWORD)).status_code == 200
 
 
 async def test_reset_retires_the_old_password(client, mailbox, alice):
     await forgot(client, alice.email)
-    await reset(client, alice.email, mailbox.last_code(alice.email))
+    await reset(client, alice.email, await mailbox.code_for(alice.email))
     response = await login(client, alice.email, alice.password)
     assert problem_type(response) == "invalid-credentials"
 
 
 async def test_reset_ends_every_session(client, mailbox, alice, alice_phone):
     await forgot(client, alice.email)
-    await reset(client, alice.email, mailbox.last_code(alice.email))
+    await reset(client, alice.email, await mailbox.code_for(alice.email))
     statuses = [(await client.get(ME, headers=p.headers)).status_code for p in (alice, alice_phone)]
     assert statuses == [401, 401]
 
 
 async def test_reset_ends_refresh_tokens_too(client, mailbox, alice):
     await forgot(client, alice.email)
-    await reset(client, alice.email, mailbox.last_code(alice.email))
+    await reset(client, alice.email, await mailbox.code_for(alice.email))
     response = await client.post("/v1/auth/refresh", json={"refresh_token": alice.refresh_token})
     assert problem_type(response) == "invalid-token"
 
 
 async def test_reset_is_a_security_event(client, mailbox, alice):
     await forgot(client, alice.email)
-    await reset(client, alice.email, mailbox.last_code(alice.email))
+    await reset(client, alice.email, await mailbox.code_for(alice.email))
     again = await sign_in(client, Persona(name="alice", email=alice.email, password=NEW_PASSWORD))
     events = (await client.get("/v1/auth/security-events", headers=again.headers)).json()["items"]
     assert [(e["event_type"], e["details"]) for e in events] == [("password_reset", {"sessions_revoked": 1})]
@@ -124,20 +117,31 @@ async def test_reset_is_a_security_event(client, mailbox, alice):
 
 async def test_reset_verifies_a_pending_address(client, mailbox):
     await client.post("/v1/auth/register", json={"email": "zoe@example.com", "password": "zoe's first password"})
+    await mailbox.wait_for("zoe@example.com")
     await forgot(client, "zoe@example.com")
-    await reset(client, "zoe@example.com", mailbox.last_code("zoe@example.com"))
+    await reset(client, "zoe@example.com", await mailbox.code_for("zoe@example.com", count=2))
     assert (await login(client, "zoe@example.com", NEW_PASSWORD)).status_code == 200
 
 
 async def test_reset_with_a_wrong_code_is_invalid(client, mailbox, alice):
     await forgot(client, alice.email)
-    response = await reset(client, alice.email, wrong(mailbox.last_code(alice.email)))
+    response = await reset(client, alice.email, wrong(await mailbox.code_for(alice.email)))
     assert (response.status_code, problem_type(response)) == (400, "invalid-code")
+
+
+async def test_a_wrong_code_answers_the_same_whatever_the_address_has(client, mailbox, alice, bob):
+    await forgot(client, alice.email)
+    code = await mailbox.code_for(alice.email)
+    with_code = await reset(client, alice.email, wrong(code))
+    without_code = await reset(client, bob.email, code)
+    unknown = await reset(client, "nobody@example.com", code)
+    answers = {(r.status_code, problem_type(r), r.json()["detail"]) for r in (with_code, without_code, unknown)}
+    assert len(answers) == 1, answers
 
 
 async def test_reset_with_a_wrong_code_keeps_the_password(client, mailbox, alice):
     await forgot(client, alice.email)
-    await reset(client, alice.email, wrong(mailbox.last_code(alice.email)))
+    await reset(client, alice.email, wrong(await mailbox.code_for(alice.email)))
     assert (await login(client, alice.email, alice.password)).status_code == 200
 
 
@@ -153,7 +157,7 @@ async def test_reset_for_an_unknown_address_is_invalid(client, mailbox):
 
 async def test_reset_code_works_once(client, mailbox, alice):
     await forgot(client, alice.email)
-    code = mailbox.last_code(alice.email)
+    code = await mailbox.code_for(alice.email)
     await reset(client, alice.email, code)
     response = await reset(client, alice.email, code, new_password="yet another long password")
     assert (response.status_code, problem_type(response)) == (400, "invalid-code")
@@ -161,15 +165,15 @@ async def test_reset_code_works_once(client, mailbox, alice):
 
 async def test_expired_reset_code_is_invalid(client, mailbox, alice, runtime):
     await forgot(client, alice.email)
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(otp_verifications).values(expires_at=func.now() - timedelta(seconds=1)))
-    response = await reset(client, alice.email, mailbox.last_code(alice.email))
+    response = await reset(client, alice.email, await mailbox.code_for(alice.email))
     assert (response.status_code, problem_type(response)) == (400, "invalid-code")
 
 
 async def test_reset_code_fails_once_attempts_are_spent(client, mailbox, alice, settings):
     await forgot(client, alice.email)
-    code = mailbox.last_code(alice.email)
+    code = await mailbox.code_for(alice.email)
     for _ in range(settings.otp_max_attempts):
         await reset(client, alice.email, wrong(code))
     response = await reset(client, alice.email, code)
@@ -178,7 +182,7 @@ async def test_reset_code_fails_once_attempts_are_spent(client, mailbox, alice, 
 
 async def test_asking_again_makes_the_earlier_reset_code_stop_working(client, mailbox, alice):
     await forgot(client, alice.email)
-    first = mailbox.last_code(alice.email)
+    first = await mailbox.code_for(alice.email)
     await forgot(client, alice.email)
     response = await reset(client, alice.email, first)
     assert (response.status_code, problem_type(response)) == (400, "invalid-code")
@@ -186,28 +190,42 @@ async def test_asking_again_makes_the_earlier_reset_code_stop_working(client, ma
 
 async def test_verification_code_does_not_reset_a_password(client, mailbox):
     await client.post("/v1/auth/register", json={"email": "zoe@example.com", "password": "zoe's first password"})
-    response = await reset(client, "zoe@example.com", mailbox.last_code("zoe@example.com"))
+    response = await reset(client, "zoe@example.com", await mailbox.code_for("zoe@example.com"))
     assert (response.status_code, problem_type(response)) == (400, "invalid-code")
 
 
 async def test_reset_code_does_not_verify_an_address(client, mailbox):
     await client.post("/v1/auth/register", json={"email": "zoe@example.com", "password": "zoe's first password"})
+    await mailbox.wait_for("zoe@example.com")
     await forgot(client, "zoe@example.com")
-    response = await client.post(
-        "/v1/auth/verify-email", json={"email": "zoe@example.com", "code": mailbox.last_code("zoe@example.com")}
-    )
+    reset_code = await mailbox.code_for("zoe@example.com", count=2)
+    response = await client.post("/v1/auth/verify-email", json={"email": "zoe@example.com", "code": reset_code})
     assert (response.status_code, problem_type(response)) == (400, "invalid-code")
 
 
 async def test_reset_to_a_weak_password_is_422(client, mailbox, alice):
     await forgot(client, alice.email)
-    response = await reset(client, alice.email, mailbox.last_code(alice.email), new_password="short")
+    response = await reset(client, alice.email, await mailbox.code_for(alice.email), new_password="short")
     assert (response.status_code, problem_type(response)) == (422, "weak-password")
+
+
+async def test_reset_to_a_guessable_password_is_weak(client, mailbox, alice):
+    await forgot(client, alice.email)
+    response = await reset(client, alice.email, await mailbox.code_for(alice.email), new_password="password123456")
+    assert (response.status_code, problem_type(response)) == (422, "weak-password")
+
+
+async def test_reset_to_the_current_password_is_refused_and_keeps_the_code(client, mailbox, alice):
+    await forgot(client, alice.email)
+    code = await mailbox.code_for(alice.email)
+    same = await reset(client, alice.email, code, new_password=alice.password)
+    assert (same.status_code, problem_type(same)) == (422, "password-unchanged")
+    assert (await reset(client, alice.email, code)).status_code == 204
 
 
 async def test_weak_password_does_not_spend_the_code(client, mailbox, alice):
     await forgot(client, alice.email)
-    code = mailbox.last_code(alice.email)
+    code = await mailbox.code_for(alice.email)
     await reset(client, alice.email, code, new_password="short")
     assert (await reset(client, alice.email, code)).status_code == 204
 
@@ -300,6 +318,16 @@ async def test_change_to_a_weak_password_is_422(client, alice):
 async def test_change_to_the_address_is_weak(client, alice):
     response = await change(client, alice, new=alice.email)
     assert (response.status_code, problem_type(response)) == (422, "weak-password")
+
+
+async def test_change_to_a_guessable_password_is_weak(client, alice):
+    response = await change(client, alice, new="alicealice2024")
+    assert (response.status_code, problem_type(response)) == (422, "weak-password")
+
+
+async def test_change_to_the_same_password_is_refused(client, alice):
+    response = await change(client, alice, new=alice.password)
+    assert (response.status_code, problem_type(response)) == (422, "password-unchanged")
 
 
 async def test_change_needs_a_token(client):

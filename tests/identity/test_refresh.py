@@ -11,8 +11,9 @@ from sqlalchemy import func, update
 from rapport.identity.models import refresh_tokens
 from rapport.kernel.crypto import sha256
 from rapport.kernel.db import system_transaction
-from tests.conftest import Persona, problem_type, sign_in
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import Persona, bearer, problem_type, sign_in
+
+pytestmark = pytest.mark.module_database
 
 REFRESH = "/v1/auth/refresh"
 ME = "/v1/auth/me"
@@ -20,10 +21,6 @@ ME = "/v1/auth/me"
 
 async def refresh(client, token: str):
     return await client.post(REFRESH, json={"refresh_token": token})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 # Rotation
@@ -106,7 +103,7 @@ async def test_garbage_refresh_token_is_401_invalid_token(client):
 
 
 async def test_expired_refresh_token_is_401_invalid_token(client, alice, runtime):
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(
             update(refresh_tokens)
             .where(refresh_tokens.c.token_hash == sha256(alice.refresh_token))

@@ -7,19 +7,13 @@ import uuid
 
 import pytest
 
-from tests.conftest import Persona, problem_type, sign_in
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import Persona, problem_type
+
+pytestmark = pytest.mark.module_database
 
 SESSIONS = "/v1/auth/sessions"
 LOGOUT = "/v1/auth/logout"
 ME = "/v1/auth/me"
-
-
-@pytest.fixture
-async def alice_phone(client, alice) -> Persona:
-    """Alice signed in a second time, on her phone."""
-    phone = Persona(name="alice", email=alice.email, password=alice.password)
-    return await sign_in(client, phone, device_type="mobile", device_name="Alice's phone")
 
 
 async def session_ids(client, persona: Persona) -> list[str]:
@@ -147,3 +141,13 @@ async def test_logout_twice_is_401(client, alice):
 async def test_logout_needs_a_token(client):
     response = await client.post(LOGOUT)
     assert (response.status_code, problem_type(response)) == (401, "unauthenticated")
+
+
+async def test_logout_with_an_api_key_is_refused_and_the_key_keeps_working(client, alice):
+    """An API key has no session: a 204 would say it was signed out while it still works.
+    Keys are revoked with DELETE /v1/auth/api-keys/{id}."""
+    created = await client.post("/v1/auth/api-keys", headers=alice.headers, json={"name": "bot"})
+    key = {"Authorization": f"Bearer {created.json()['key']}"}
+    response = await client.post(LOGOUT, headers=key)
+    assert (response.status_code, problem_type(response)) == (403, "session-required")
+    assert (await client.get(ME, headers=key)).status_code == 200

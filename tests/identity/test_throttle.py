@@ -1,28 +1,25 @@
-"""Brute-force defence on POST /v1/auth/login: a lock per e-mail typed after repeated
-failures, and a cap on failures per client address."""
+"""Brute-force defence on POST /v1/auth/login (docs/decisions/0003): a lock per e-mail
+typed and client after repeated failures, a cap on failures per client address, and a
+budget per e-mail typed past which only clients known to the account get through."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
-from rapport.app import create_app
 from rapport.identity import _throttle as throttle
-from rapport.identity.models import login_throttle
+from rapport.identity.models import login_throttle, users
 from rapport.kernel.db import system_transaction
-from tests.conftest import PASSWORD, create_verified_user, make_settings, problem_type
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import create_verified_user, login, make_settings, problem_type
 
-LOGIN = "/v1/auth/login"
+pytestmark = pytest.mark.module_database
+
 WRONG = "not the right password"
-
-
-async def login(client, email: str, password: str = PASSWORD):
-    return await client.post(LOGIN, json={"email": email, "password": password})
 
 
 async def fail(client, email: str, times: int) -> None:
@@ -33,8 +30,23 @@ async def fail(client, email: str, times: int) -> None:
 
 async def lift_locks(runtime) -> None:
     """Let every lock run out, as if its time had passed."""
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(login_throttle).values(locked_until=func.now() - timedelta(seconds=1)))
+
+
+@asynccontextmanager
+async def client_from(app, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A client calling from another address."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(ip, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as http:
+        yield http
+
+
+@pytest.fixture
+async def mallory_client(app) -> AsyncIterator[httpx.AsyncClient]:
+    """Mallory, calling from her own address."""
+    async with client_from(app, "198.51.100.66") as http:
+        yield http
 
 
 @pytest.fixture
@@ -129,7 +141,26 @@ async def test_attempts_while_locked_do_not_lengthen_the_lock(client, carol, set
 async def test_lock_is_a_security_event(client, alice, settings):
     await fail(client, alice.email, settings.login_lock_threshold)
     events = (await client.get("/v1/auth/security-events", headers=alice.headers)).json()["items"]
-    assert [(e["event_type"], e["severity"]) for e in events] == [("account_locked", "warning")]
+    assert [(e["event_type"], e["severity"]) for e in events] == [("sign_in_locked", "warning")]
+
+
+async def test_mallorys_failures_do_not_lock_alice_out(client, mallory_client, alice, settings):
+    """The lock holds the client that failed, not the account: item 5 of the hardening."""
+    await fail(mallory_client, alice.email, settings.login_lock_threshold)
+    assert problem_type(await login(mallory_client, alice.email)) == "login-throttled"
+    response = await login(client, alice.email, alice.password)
+    assert response.status_code == 200
+
+
+async def test_mallorys_failures_never_lock_the_account_row(client, mallory_client, alice, runtime, settings):
+    await fail(mallory_client, alice.email, settings.login_lock_threshold)
+    async with system_transaction(runtime.system_engine) as db:
+        row = (
+            await db.execute(
+                select(users.c.locked_until, users.c.failed_login_attempts).where(users.c.email == alice.email)
+            )
+        ).one()
+    assert (row.locked_until, row.failed_login_attempts) == (None, settings.login_lock_threshold)
 
 
 async def test_lock_does_not_end_live_sessions(client, alice, settings):
@@ -142,7 +173,7 @@ async def test_password_reset_lifts_the_lock(client, mailbox, carol, settings):
     await client.post("/v1/auth/password/forgot", json={"email": carol})
     await client.post(
         "/v1/auth/password/reset",
-        json={"email": carol, "code": mailbox.last_code(carol), "new_password": "a brand new long password"},
+        json={"email": carol, "code": await mailbox.code_for(carol), "new_password": "a brand new long password"},
     )
     response = await login(client, carol, "a brand new long password")
     assert response.status_code == 200
@@ -168,15 +199,12 @@ class TestPerClientAddress:
         return make_settings(smtp_host="127.0.0.1", smtp_port=controller.port, login_ip_max_failures=self.MAX)
 
     @pytest.fixture
-    async def app(self, settings, database):
-        application = create_app(settings, database_url=database.app)
-        async with LifespanManager(application):
-            yield application
+    def app(self, fresh_app):
+        return fresh_app
 
     @pytest.fixture
     async def other_client(self, app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("198.51.100.9", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as http:
+        async with client_from(app, "198.51.100.9") as http:
             yield http
 
     async def spray(self, client, count: int) -> None:
@@ -209,3 +237,62 @@ class TestPerClientAddress:
         await fail(client, "one-more@example.com", 1)
         response = await login(client, carol)
         assert problem_type(response) == "login-throttled"
+
+
+# The budget per address: many clients together only slow an account
+
+
+class TestBudgetPerAddress:
+    """Failures on one address from many clients, each under its own lock: past the
+    address's budget, only clients that signed in to the account before get through."""
+
+    BUDGET = 6
+
+    @pytest.fixture
+    def settings(self, smtp_server):
+        controller, _ = smtp_server
+        return make_settings(
+            smtp_host="127.0.0.1", smtp_port=controller.port, login_address_failures_per_hour=self.BUDGET
+        )
+
+    @pytest.fixture
+    def app(self, fresh_app):
+        return fresh_app
+
+    async def spend(self, app, email: str) -> None:
+        """A botnet: two failures from each of several addresses, none of them locked."""
+        for n in range(self.BUDGET // 2):
+            async with client_from(app, f"198.51.100.{n + 10}") as bot:
+                await fail(bot, email, 2)
+
+    async def test_a_stranger_is_slowed_once_the_budget_is_spent(self, app, alice):
+        await self.spend(app, alice.email)
+        async with client_from(app, "192.0.2.200") as stranger:
+            response = await login(stranger, alice.email, alice.password)
+        assert (response.status_code, problem_type(response)) == (429, "login-throttled")
+        assert 0 < int(response.headers["retry-after"]) <= 3600 // self.BUDGET
+
+    async def test_a_known_client_still_signs_in(self, app, client, alice):
+        """alice signed in from the test client's address when her persona was made."""
+        await self.spend(app, alice.email)
+        response = await login(client, alice.email, alice.password)
+        assert response.status_code == 200
+
+    async def test_an_unknown_address_is_slowed_like_a_known_one(self, app, alice):
+        await self.spend(app, alice.email)
+        await self.spend(app, "nobody@example.com")
+        async with client_from(app, "192.0.2.200") as stranger:
+            known = await login(stranger, alice.email, WRONG)
+            unknown = await login(stranger, "nobody@example.com", WRONG)
+        assert _shape(unknown) == _shape(known)
+
+    async def test_a_reset_password_restores_the_budget(self, app, client, mailbox, carol):
+        await self.spend(app, carol)
+        await client.post("/v1/auth/password/forgot", json={"email": carol})
+        await client.post(
+            "/v1/auth/password/reset",
+            json={"email": carol, "code": await mailbox.code_for(carol), "new_password": "a brand new long password"},
+        )
+        async with client_from(app, "192.0.2.200") as elsewhere:
+            response = await login(elsewhere, carol, "a brand new long password")
+        assert response.status_code == 200

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from rapport.identity.models import totp_credentials
 from rapport.kernel.db import system_transaction
-from tests.conftest import problem_type
+from tests.support import problem_type
 
 ME = "/v1/auth/me"
 LOGIN = "/v1/auth/login"
@@ -72,7 +72,7 @@ async def two_factor_enabled(client, persona) -> bool:
 
 
 async def test_confirm_returns_ten_recovery_codes_and_turns_two_factor_on(client, alice):
-    secret, recovery = await enable(client, alice)
+    _, recovery = await enable(client, alice)
 
     assert len(set(recovery)) == 10
     assert await two_factor_enabled(client, alice)
@@ -136,7 +136,59 @@ async def test_a_code_is_accepted_once(client, alice):
     replay = await client.post(LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "code": next_step})
 
     assert (confirming_code.status_code, first.status_code, replay.status_code) == (401, 200, 401)
-    assert problem_type(confirming_code) == problem_type(replay) == "invalid-totp-code"
+    assert problem_type(confirming_code) == problem_type(replay) == "totp-code-already-used"
+
+
+async def test_a_used_code_does_not_count_as_a_guess(client, alice, settings):
+    """Right after enrolment the app still shows the code just used: typing it again is
+    no attack, and must not lock the person out."""
+    await away_from_step_boundary()
+    secret, _ = await enable(client, alice)
+    token = await mfa_token(client, alice)
+    for _ in range(settings.second_factor_guesses_per_account_per_day + 1):
+        replay = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": code(secret)})
+        assert problem_type(replay) == "totp-code-already-used"
+    response = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": code(secret, 1)})
+    assert response.status_code == 200, response.text
+
+
+async def test_a_challenge_token_signs_in_once(client, alice):
+    secret, recovery = await enable(client, alice)
+    token = await mfa_token(client, alice)
+
+    first = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": code(secret, 1)})
+    second = await client.post(LOGIN_TOTP, json={"mfa_token": token, "recovery_code": recovery[0]})
+
+    assert first.status_code == 200, first.text
+    assert (second.status_code, problem_type(second)) == (401, "invalid-token")
+    sessions = (await client.get("/v1/auth/sessions", headers=alice.headers)).json()["items"]
+    assert len(sessions) == 2  # alice's own, and the one the token opened
+    # Refused whole: the recovery code it carried is still good.
+    again = await client.post(
+        LOGIN_TOTP, json={"mfa_token": await mfa_token(client, alice), "recovery_code": recovery[0]}
+    )
+    assert again.status_code == 200, again.text
+
+
+async def test_a_wrong_code_does_not_spend_the_challenge(client, alice):
+    secret, _ = await enable(client, alice)
+    token = await mfa_token(client, alice)
+    await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": wrong_code(secret)})
+    response = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": code(secret, 1)})
+    assert response.status_code == 200, response.text
+
+
+async def test_neither_code_nor_recovery_code_is_422_and_not_counted(client, alice, settings):
+    secret, recovery = await enable(client, alice)
+    token = await mfa_token(client, alice)
+    for _ in range(settings.second_factor_guesses_per_account_per_day + 1):
+        neither = await client.post(LOGIN_TOTP, json={"mfa_token": token})
+        both = await client.post(
+            LOGIN_TOTP, json={"mfa_token": token, "code": code(secret, 1), "recovery_code": recovery[0]}
+        )
+        assert [(r.status_code, problem_type(r)) for r in (neither, both)] == [(422, "validation-error")] * 2
+    response = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": code(secret, 1)})
+    assert response.status_code == 200, response.text
 
 
 async def test_wrong_code_at_login_is_refused_and_recorded(client, alice):
@@ -278,18 +330,29 @@ async def test_malformed_codes_are_validation_errors(client, alice):
     assert {problem_type(r) for r in (at_login, at_confirm)} == {"validation-error"}
 
 
-async def test_repeated_wrong_codes_lock_the_second_step(client, runtime, alice):
+async def test_repeated_wrong_codes_spend_the_accounts_budget(client, runtime, alice):
     secret, _ = await enable(client, alice)
     token = await mfa_token(client, alice)
-    for _ in range(runtime.settings.login_lock_threshold):
+    for _ in range(runtime.settings.second_factor_guesses_per_account_per_day):
         wrong = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": wrong_code(secret)})
         assert wrong.status_code == 401, wrong.text
 
-    locked = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": code(secret, 1)})
+    limited = await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": code(secret, 1)})
 
-    assert locked.status_code == 429
-    assert problem_type(locked) == "login-throttled"
-    assert int(locked.headers["Retry-After"]) > 0
+    assert limited.status_code == 429
+    assert problem_type(limited) == "too-many-attempts"
+    assert int(limited.headers["Retry-After"]) > 0
+
+
+async def test_a_recovery_code_still_works_once_the_budget_is_spent(client, runtime, alice):
+    """A stranger who holds the password can spend the TOTP budget; the owner still has
+    the recovery codes (fifty random bits each: beyond guessing)."""
+    secret, recovery = await enable(client, alice)
+    token = await mfa_token(client, alice)
+    for _ in range(runtime.settings.second_factor_guesses_per_account_per_day):
+        await client.post(LOGIN_TOTP, json={"mfa_token": token, "code": wrong_code(secret)})
+    response = await client.post(LOGIN_TOTP, json={"mfa_token": token, "recovery_code": recovery[0]})
+    assert response.status_code == 200, response.text
 
 
 async def test_an_api_key_may_not_enrol(client, alice):
@@ -308,7 +371,7 @@ async def test_enrolment_alone_changes_nothing_and_the_secret_is_encrypted(clien
     assert not await two_factor_enabled(client, alice)
     login = await client.post(LOGIN, json={"email": alice.email, "password": alice.password})
     assert "access_token" in login.json()
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         stored = (
             await db.execute(
                 select(totp_credentials.c.secret_encrypted).where(totp_credentials.c.user_id == alice.user_id)

@@ -1,5 +1,5 @@
 """The HTTP edge every domain shares: problem+json errors, request ids, body limits,
-health and metrics."""
+health (metrics: tests/kernel/test_edge.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import uuid
 
 import pytest
 
-from tests.conftest import PASSWORD, problem_type
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import PASSWORD, problem_type
+
+pytestmark = pytest.mark.module_database
 
 LOGIN = "/v1/auth/login"
 SECRET = "a-password-that-must-never-be-echoed"
@@ -173,15 +174,3 @@ async def test_413_carries_the_request_id_header(client, settings):
 async def test_healthz_is_200(client):
     response = await client.get("/healthz")
     assert (response.status_code, response.json()["database"]) == (200, "ok")
-
-
-async def test_metrics_count_requests(client):
-    await client.get("/healthz")
-    response = await client.get("/metrics")
-    assert "rapport_http_requests_total" in response.text
-
-
-async def test_metrics_label_by_route_template_not_raw_path(client):
-    await client.get("/v1/nothing-here-abc123")
-    response = await client.get("/metrics")
-    assert "nothing-here-abc123" not in response.text

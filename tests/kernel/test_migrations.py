@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from rapport.kernel import migrate, provisioning
-from rapport.kernel.db import create_engine, system_transaction
+from rapport.kernel.db import create_system_engine, system_transaction
 from rapport.kernel.ids import uuid7
 from rapport.kernel.provisioning import asyncpg_dsn
-from tests.conftest import make_settings
+from tests.support import make_settings
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ async def _schemas(url) -> set[str]:
 
 
 async def _insert_account_with_session(url) -> None:
-    engine = create_engine(url, pool_size=1)
+    engine = create_system_engine(url, pool_size=1)
     try:
         async with system_transaction(engine) as db:
             user_id = uuid7()
@@ -49,7 +49,8 @@ async def _insert_account_with_session(url) -> None:
             )
             await db.execute(
                 text(
-                    "INSERT INTO auth.sessions (id, user_id, expires_at) VALUES (:id, :user_id, now() + interval '1 day')"
+                    "INSERT INTO auth.sessions (id, user_id, expires_at)"
+                    " VALUES (:id, :user_id, now() + interval '1 day')"
                 ),
                 {"id": uuid7(), "user_id": user_id},
             )
@@ -61,7 +62,7 @@ async def test_upgrade_downgrade_upgrade_with_rows(empty_database):
     urls = empty_database
     await migrate.upgrade(urls.owner)
     assert await migrate.current_revision(urls.owner) == migrate.head_revision()
-    await _insert_account_with_session(urls.app)
+    await _insert_account_with_session(urls.worker)
 
     await migrate.downgrade(urls.owner, "base")
     assert await migrate.current_revision(urls.owner) is None
@@ -69,13 +70,13 @@ async def test_upgrade_downgrade_upgrade_with_rows(empty_database):
 
     await migrate.upgrade(urls.owner)
     assert await migrate.current_revision(urls.owner) == migrate.head_revision()
-    await _insert_account_with_session(urls.app)
+    await _insert_account_with_session(urls.worker)
 
 
 async def test_each_step_down_and_up_again_with_rows(empty_database):
     urls = empty_database
     await migrate.upgrade(urls.owner)
-    await _insert_account_with_session(urls.app)
+    await _insert_account_with_session(urls.worker)
     head = migrate.head_revision()
     await migrate.downgrade(urls.owner, "-1")
     assert await migrate.current_revision(urls.owner) not in (None, head)
@@ -86,13 +87,14 @@ async def test_each_step_down_and_up_again_with_rows(empty_database):
 async def test_audit_trigger_records_changes_and_redacts_secrets(empty_database):
     urls = empty_database
     await migrate.upgrade(urls.owner)
-    engine = create_engine(urls.app, pool_size=1)
+    engine = create_system_engine(urls.worker, pool_size=1)
     try:
         user_id = uuid7()
         async with system_transaction(engine) as db:
             await db.execute(
                 text(
-                    "INSERT INTO auth.users (id, email, password_hash, status) VALUES (:id, 'x@example.com', 'secret-hash', 'pending')"
+                    "INSERT INTO auth.users (id, email, password_hash, status)"
+                    " VALUES (:id, 'x@example.com', 'secret-hash', 'pending')"
                 ),
                 {"id": user_id},
             )

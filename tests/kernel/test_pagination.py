@@ -8,8 +8,9 @@ import pytest
 
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import MAX_LIMIT, InvalidCursor, decode_cursor, encode_cursor
-from tests.conftest import problem_type, sign_in
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import problem_type, sign_in
+
+pytestmark = pytest.mark.module_database
 
 SESSIONS = "/v1/auth/sessions"
 

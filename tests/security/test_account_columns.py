@@ -6,14 +6,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from rapport.kernel.db import create_engine, system_transaction, user_transaction
-
-
-@pytest.fixture
-async def app_engine(database):
-    engine = create_engine(database.app, pool_size=1)
-    yield engine
-    await engine.dispose()
+from rapport.kernel.db import system_transaction, user_transaction
 
 
 @pytest.mark.parametrize(
@@ -39,8 +32,8 @@ async def test_a_user_may_change_their_own_password_hash(app_engine, alice):
     assert changed.rowcount == 1
 
 
-async def test_system_work_may_change_status(app_engine, alice):
-    async with system_transaction(app_engine) as db:
+async def test_system_work_may_change_status(runtime, alice):
+    async with system_transaction(runtime.system_engine) as db:
         changed = await db.execute(
             text("UPDATE auth.users SET status = 'suspended' WHERE id = :id"), {"id": alice.user_id}
         )

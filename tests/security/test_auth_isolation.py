@@ -3,7 +3,7 @@ records through the identity API, and gets nothing."""
 
 from __future__ import annotations
 
-from tests.conftest import problem_type
+from tests.support import problem_type
 
 SESSIONS = "/v1/auth/sessions"
 KEYS = "/v1/auth/api-keys"

@@ -6,7 +6,6 @@ query might have. A transaction that names no user sees nothing."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -16,22 +15,23 @@ from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport.kernel.db import create_engine, system_transaction, user_transaction
+from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.models import sensitive_data_access
 from rapport.social import models_parts as m
-from tests.conftest import Persona, problem_type
-from tests.module_scope import app, database, module_database, settings  # noqa: F401
 from tests.social.parts_support import (
     block,
     make_contacts,
-    module_app,  # noqa: F401
     post_expired_status,
     set_visibility,
 )
+from tests.support import Persona, problem_type
+
+pytestmark = pytest.mark.module_database
 
 SHARED_PARTS = [m.user_demographics, m.user_employment, m.user_background]
 SENSITIVE_PARTS = [m.user_health_context, m.user_financials]
-ALL_TABLES = [*SHARED_PARTS, *SENSITIVE_PARTS, m.devices, m.status_updates, m.sensitive_data_access]
+ALL_TABLES = [*SHARED_PARTS, *SENSITIVE_PARTS, m.devices, m.status_updates, sensitive_data_access]
 BODIES = {
     "demographics": {"preferred_name": "Ali", "city": "Lyon"},
     "employment": {"occupation": "Nurse"},
@@ -53,14 +53,6 @@ class World:
 
 
 @pytest.fixture
-async def app_engine(database) -> AsyncIterator[AsyncEngine]:  # noqa: F811 (the module's emptied database)
-    """A pool of its own, connected as rapport_app like the server."""
-    engine = create_engine(database.app, pool_size=2)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
 async def world(client, runtime, make_persona, alice, bob, mallory) -> World:
     """Alice with a row in every table, her profile seen by contacts only; bob and carol
     her contacts, carol blocked by her; mallory a stranger."""
@@ -78,7 +70,7 @@ async def world(client, runtime, make_persona, alice, bob, mallory) -> World:
     await make_contacts(runtime, alice, carol)
     await block(runtime, alice, carol)
     await set_visibility(runtime, alice, "contacts")
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         for table in ALL_TABLES:
             count = (
                 await db.execute(select(func.count()).select_from(table).where(table.c.user_id == UUID(alice.user_id)))
@@ -182,7 +174,7 @@ def _rows_naming(user_id: UUID) -> dict[Table, dict]:
         **{table: {"user_id": user_id} for table in (*SHARED_PARTS, *SENSITIVE_PARTS)},
         m.devices: {"id": uuid7(), "user_id": user_id, "name": "forged", "device_type": "web", "platform": "web"},
         m.status_updates: {"id": uuid7(), "user_id": user_id, "content": "forged"},
-        m.sensitive_data_access: {"user_id": user_id, "table_name": "social.user_health_context", "action": "read"},
+        sensitive_data_access: {"user_id": user_id, "table_name": "social.user_health_context", "action": "read"},
     }
 
 
@@ -275,27 +267,6 @@ async def test_no_user_may_record_access(app_engine, world):
             )
 
     assert _is_refused(caught.value)
-
-
-async def test_every_table_forces_row_level_security(app_engine):
-    async with app_engine.connect() as db:
-        rows = (
-            await db.execute(
-                text(
-                    "SELECT n.nspname || '.' || c.relname AS name, c.relrowsecurity, c.relforcerowsecurity, "
-                    "       pg_get_userbyid(c.relowner) AS owner, "
-                    "       (SELECT count(*) FROM pg_policies p "
-                    "         WHERE p.schemaname = n.nspname AND p.tablename = c.relname) AS policies "
-                    "  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                    " WHERE n.nspname || '.' || c.relname = ANY(:names)"
-                ),
-                {"names": [table.fullname for table in ALL_TABLES]},
-            )
-        ).all()
-
-    assert {row.name for row in rows} == {table.fullname for table in ALL_TABLES}
-    assert [row.name for row in rows if not (row.relrowsecurity and row.relforcerowsecurity and row.policies)] == []
-    assert [row.name for row in rows if row.owner == "rapport_app"] == []
 
 
 # Through the API

@@ -1,46 +1,19 @@
-"""What the tests of profile parts, devices and statuses share: the module's app with the
-parts router (until app.py includes it), and relations between personas made in SQL
-without the contacts API.
-
-Import the fixtures into a test module, after tests.module_scope's:
-
-    from tests.module_scope import app, database, module_database, settings  # noqa: F401
-    from tests.social.parts_support import module_app  # noqa: F401
-"""
+"""What the tests of profile parts, devices and statuses share: relations between
+personas made in SQL without the contacts API."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from uuid import UUID
 
-import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from sqlalchemy import text
 
-from rapport.app import create_app
 from rapport.kernel.db import system_transaction
 from rapport.kernel.ids import uuid7
-from rapport.social.api_parts import router as parts_router
-
-
-def with_parts_router(application: FastAPI) -> FastAPI:
-    """The app with the parts routes, once (app.py may already include them)."""
-    if not any(getattr(route, "path", None) == "/v1/devices" for route in application.routes):
-        application.include_router(parts_router)
-    return application
-
-
-@pytest.fixture(scope="module")
-async def module_app(settings, module_database) -> AsyncIterator[FastAPI]:
-    application = with_parts_router(create_app(settings, database_url=module_database.app))
-    async with LifespanManager(application):
-        yield application
 
 
 async def make_contacts(runtime, a, b) -> None:
     """a and b become contacts, as an accepted request would make them."""
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(
             text(
                 "INSERT INTO social.contact_requests (id, requester_id, addressee_id, status, responded_at) "
@@ -55,7 +28,7 @@ async def make_contacts(runtime, a, b) -> None:
 
 
 async def block(runtime, blocker, blocked) -> None:
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(
             text("INSERT INTO social.blocks (blocker_id, blocked_id) VALUES (:a, :b)"),
             {"a": UUID(blocker.user_id), "b": UUID(blocked.user_id)},
@@ -63,7 +36,7 @@ async def block(runtime, blocker, blocked) -> None:
 
 
 async def set_visibility(runtime, persona, visibility: str) -> None:
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(
             text("UPDATE social.profiles SET profile_visibility = :v WHERE user_id = :id"),
             {"v": visibility, "id": UUID(persona.user_id)},
@@ -73,7 +46,7 @@ async def set_visibility(runtime, persona, visibility: str) -> None:
 async def post_expired_status(runtime, persona, content: str = "yesterday's news") -> UUID:
     """A status posted two days ago that expired a day ago."""
     status_id = uuid7()
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(
             text(
                 "INSERT INTO social.status_updates (id, user_id, content, created_at, expires_at) "
@@ -86,7 +59,7 @@ async def post_expired_status(runtime, persona, content: str = "yesterday's news
 
 async def sensitive_access_rows(runtime, persona) -> list:
     """audit.sensitive_data_access rows about persona's data, oldest first."""
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         return (
             await db.execute(
                 text(

@@ -1,6 +1,7 @@
 """Blocking (PUT /v1/blocks/{user_id}), unblocking (DELETE) and the list of people one
 blocks (GET /v1/blocks). The blocked person is never told, loses the contact, and can no
-longer ask to be one.
+longer ask to be one: to them the blocker is an unknown user (tests/security/
+test_blocks_hide_the_blocker.py checks every route).
 
 Alice blocks bob; mallory is a stranger."""
 
@@ -9,8 +10,9 @@ from __future__ import annotations
 import pytest
 
 from rapport.kernel.ids import uuid7
-from tests.conftest import Persona, problem_type
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import Persona, befriend, problem_type
+
+pytestmark = pytest.mark.module_database
 
 BLOCKS = "/v1/blocks"
 REQUESTS = "/v1/contact-requests"
@@ -34,13 +36,6 @@ async def blocked_ids(client, persona: Persona, **params) -> list[str]:
 
 async def ask(client, requester: Persona, addressee: Persona):
     return await client.post(REQUESTS, headers=requester.headers, json={"user_id": addressee.user_id})
-
-
-async def befriend(client, a: Persona, b: Persona) -> None:
-    asked = await ask(client, a, b)
-    assert asked.status_code == 201, asked.text
-    accepted = await client.post(f"{REQUESTS}/{asked.json()['id']}/accept", headers=b.headers)
-    assert accepted.status_code == 200, accepted.text
 
 
 async def contact_user_ids(client, persona: Persona) -> list[str]:
@@ -96,15 +91,27 @@ async def test_blocking_oneself_is_refused(client, alice):
     assert (response.status_code, problem_type(response)) == (422, "cannot-target-self")
 
 
-async def test_blocking_an_unknown_user_is_not_found(client, alice):
-    response = await block(client, alice, str(uuid7()))
-    assert (response.status_code, problem_type(response)) == (404, "user-not-found")
-
-
 async def test_blocking_someone_whose_profile_is_private(client, alice, bob):
     await client.patch("/v1/profile", headers=bob.headers, json={"profile_visibility": "private"})
     response = await block(client, alice, bob)
     assert response.status_code == 200
+
+
+async def test_blocking_an_id_without_an_account_answers_as_for_a_private_account(client, alice, bob):
+    """Otherwise the answer would tell a stranger which private accounts exist."""
+    await client.patch("/v1/profile", headers=bob.headers, json={"profile_visibility": "private"})
+    nobody = str(uuid7())
+    private, unknown = await block(client, alice, bob, reason="x"), await block(client, alice, nobody, reason="x")
+    assert (unknown.status_code, sorted(unknown.json())) == (private.status_code, sorted(private.json()))
+    assert (unknown.json()["blocked_id"], unknown.json()["reason"]) == (nobody, "x")
+
+
+async def test_a_block_of_an_id_without_an_account_is_listed_and_lifted_like_any(client, alice):
+    nobody = str(uuid7())
+    await block(client, alice, nobody)
+    listed = await blocked_ids(client, alice)
+    response = await unblock(client, alice, nobody)
+    assert (listed, response.status_code, await blocked_ids(client, alice)) == ([nobody], 204, [])
 
 
 @pytest.mark.parametrize(
@@ -150,17 +157,38 @@ async def test_blocking_cancels_the_blockers_pending_request(client, alice, bob)
     assert await request_status(client, alice, request_id, "outgoing") == "cancelled"
 
 
-async def test_blocking_cancels_the_blocked_persons_pending_request(client, alice, bob):
+async def test_the_blocked_persons_pending_request_stays_pending_for_them(client, alice, bob):
+    """Cancelled, it would tell them of the block: only they cancel their requests."""
     request_id = (await ask(client, bob, alice)).json()["id"]
     await block(client, alice, bob)
-    assert await request_status(client, bob, request_id, "outgoing") == "cancelled"
+    assert await request_status(client, bob, request_id, "outgoing") == "pending"
 
 
-async def test_a_request_cancelled_by_a_block_cannot_be_accepted(client, alice, bob):
+async def test_the_blocker_no_longer_sees_the_blocked_persons_request(client, alice, bob):
+    await ask(client, bob, alice)
+    await block(client, alice, bob)
+    assert (await client.get(REQUESTS, headers=alice.headers)).json()["items"] == []
+
+
+async def test_the_request_shows_again_when_the_block_is_lifted(client, alice, bob):
+    request_id = (await ask(client, bob, alice)).json()["id"]
+    await block(client, alice, bob)
+    await unblock(client, alice, bob)
+    assert await request_status(client, alice, request_id, "incoming") == "pending"
+
+
+async def test_a_request_from_the_blocked_person_cannot_be_accepted(client, alice, bob):
     request_id = (await ask(client, alice, bob)).json()["id"]
     await block(client, bob, alice)
     response = await client.post(f"{REQUESTS}/{request_id}/accept", headers=bob.headers)
-    assert (response.status_code, problem_type(response)) == (409, "contact-request-not-pending")
+    assert (response.status_code, problem_type(response)) == (403, "contact-request-not-allowed")
+
+
+async def test_the_blocker_cancelling_the_blocked_persons_request_is_refused(client, alice, bob):
+    request_id = (await ask(client, alice, bob)).json()["id"]
+    await block(client, bob, alice)
+    response = await client.post(f"{REQUESTS}/{request_id}/cancel", headers=bob.headers)
+    assert (response.status_code, problem_type(response)) == (403, "not-request-requester")
 
 
 async def test_blocking_leaves_other_peoples_requests(client, alice, bob, mallory):
@@ -172,7 +200,7 @@ async def test_blocking_leaves_other_peoples_requests(client, alice, bob, mallor
 async def test_the_blocked_person_cannot_ask_to_be_a_contact(client, alice, bob):
     await block(client, alice, bob)
     response = await ask(client, bob, alice)
-    assert (response.status_code, problem_type(response)) == (403, "contact-request-not-allowed")
+    assert (response.status_code, problem_type(response)) == (404, "user-not-found")
 
 
 async def test_the_blocker_cannot_ask_the_blocked_person_either(client, alice, bob):
@@ -231,8 +259,11 @@ async def test_a_block_each_way_is_undone_one_at_a_time(client, alice, bob):
     await block(client, alice, bob)
     await block(client, bob, alice)
     await unblock(client, alice, bob)
-    response = await ask(client, alice, bob)
-    assert (response.status_code, problem_type(response)) == (403, "contact-request-not-allowed")
+    asked_by_alice, asked_by_bob = await ask(client, alice, bob), await ask(client, bob, alice)
+    assert (problem_type(asked_by_alice), problem_type(asked_by_bob)) == (
+        "user-not-found",
+        "contact-request-not-allowed",
+    )
 
 
 # The list, and who sees it

@@ -9,8 +9,9 @@ from __future__ import annotations
 import pytest
 
 from rapport.kernel.ids import uuid7
-from tests.conftest import Persona, problem_type
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import Persona, problem_type
+
+pytestmark = pytest.mark.module_database
 
 REQUESTS = "/v1/contact-requests"
 

@@ -12,9 +12,9 @@ from rapport.kernel.db import system_transaction
 from rapport.kernel.ids import uuid7
 from rapport.social._devices import MAX_DEVICES
 from rapport.social.models_parts import devices
-from tests.conftest import problem_type
-from tests.module_scope import app, database, module_database, settings  # noqa: F401
-from tests.social.parts_support import module_app  # noqa: F401
+from tests.support import problem_type
+
+pytestmark = pytest.mark.module_database
 
 DEVICES = "/v1/devices"
 PHONE = {
@@ -157,11 +157,17 @@ async def test_bad_list_parameters_are_refused(client, alice):
 
 
 async def test_an_account_has_a_bounded_number_of_devices(client, runtime, alice):
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(
             insert(devices),
             [
-                {"id": uuid7(), "user_id": UUID(alice.user_id), "name": f"old {n}", "device_type": "web", "platform": "web"}
+                {
+                    "id": uuid7(),
+                    "user_id": UUID(alice.user_id),
+                    "name": f"old {n}",
+                    "device_type": "web",
+                    "platform": "web",
+                }
                 for n in range(MAX_DEVICES)
             ],
         )

@@ -25,6 +25,6 @@ async def test_an_unverified_registration_is_not_found(client, alice):
 
 async def test_a_suspended_account_is_not_found(client, runtime, alice, bob):
     assert await _found(client, alice, "bob") == ["bob"]
-    async with system_transaction(runtime.engine) as db:
+    async with system_transaction(runtime.system_engine) as db:
         await db.execute(text("UPDATE auth.users SET status = 'suspended' WHERE id = :id"), {"id": bob.user_id})
     assert await _found(client, alice, "bob") == []

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Persona, problem_type
-from tests.module_scope import app, database, module_app, module_database, settings  # noqa: F401
+from tests.support import Persona, problem_type
+
+pytestmark = pytest.mark.module_database
 
 SETTINGS = "/v1/settings"
 DEFAULTS = {
@@ -60,10 +61,10 @@ async def test_patch_leaves_the_settings_not_sent(client, alice):
     assert (await current(client, alice))["theme"] == "dark"
 
 
-async def test_null_leaves_a_setting(client, alice):
+async def test_null_for_a_setting_is_refused(client, alice):
     await patch(client, alice, theme="dark")
-    await patch(client, alice, theme=None)
-    assert (await current(client, alice))["theme"] == "dark"
+    response = await patch(client, alice, theme=None)
+    assert (response.status_code, (await current(client, alice))["theme"]) == (422, "dark")
 
 
 async def test_an_empty_patch_changes_nothing(client, alice):

@@ -15,6 +15,7 @@ from rapport.identity.models import api_keys, users
 from rapport.identity.schemas import ApiKeyCreated, ApiKeyOut
 from rapport.kernel.actor import Actor, Client
 from rapport.kernel.crypto import random_token, sha256
+from rapport.kernel.db import AnyRow
 from rapport.kernel.errors import InvalidToken, ValidationFailed
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
@@ -131,7 +132,7 @@ async def authenticate_api_key(db: AsyncConnection, *, key: str) -> Actor:
     return Actor(user_id=row.user_id, api_key_id=row.id)
 
 
-def _out(row) -> ApiKeyOut:
+def _out(row: AnyRow) -> ApiKeyOut:
     return ApiKeyOut(
         id=row.id,
         name=row.name,

@@ -19,7 +19,6 @@ import httpx
 import jwt
 import structlog
 from sqlalchemy import func, insert, select, text, update
-from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.config import OidcProvider
@@ -40,6 +39,7 @@ from rapport.identity.errors import (
 from rapport.identity.models import identities, users
 from rapport.identity.schemas import Device, MfaChallenge, TokenPair, normalise_email
 from rapport.kernel.actor import Client
+from rapport.kernel.db import AnyRow
 from rapport.kernel.errors import InvalidToken
 from rapport.kernel.ids import uuid7
 from rapport.kernel.runtime import Runtime
@@ -150,7 +150,8 @@ async def _known_identity(
         .where(identities.c.id == row.id)
         .values(last_login_at=func.now(), email=email if email is not None else identities.c.email)
     )
-    return row.user_id
+    user_id: UUID = row.user_id
+    return user_id
 
 
 async def _link_or_create(
@@ -200,10 +201,11 @@ async def _link_or_create(
         client=client,
         details={"provider": provider, "email": email, "password_removed": unproven},
     )
-    return existing.id
+    existing_id: UUID = existing.id
+    return existing_id
 
 
-async def _check_enabled(db: AsyncConnection, *, user: Row, user_id: UUID, provider: str, client: Client) -> None:
+async def _check_enabled(db: AsyncConnection, *, user: AnyRow, user_id: UUID, provider: str, client: Client) -> None:
     """Raises:
     AccountDisabled: the account is suspended, banned or deleted.
     """
@@ -249,6 +251,20 @@ async def _verify_id_token(rt: Runtime, *, name: str, config: OidcProvider, id_t
         InvalidToken: the token does not check out.
         ProviderUnavailable: the provider's keys could not be fetched.
     """
+    key = await _signing_key_for(rt, name=name, config=config, id_token=id_token)
+    claims = _decode(id_token, key, name=name, config=config)
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not 1 <= len(subject) <= 255:
+        raise InvalidToken("The ID token's subject is malformed.")
+    # OpenID Connect Core 3.1.3.7: with several audiences, the authorised party must be us.
+    aud = claims["aud"]
+    if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != config.audience:
+        raise InvalidToken(f"The ID token was issued for another application, not this {name} client.")
+    return claims
+
+
+async def _signing_key_for(rt: Runtime, *, name: str, config: OidcProvider, id_token: str) -> Any:
+    """The provider's published key that signed the token, from its unverified header."""
     try:
         header = jwt.get_unverified_header(id_token)
     except jwt.PyJWTError:
@@ -263,8 +279,13 @@ async def _verify_id_token(rt: Runtime, *, name: str, config: OidcProvider, id_t
     key = await _jwks.signing_key(rt.http, name=name, url=config.jwks_url, kid=kid)
     if key is None:
         raise InvalidToken(f"The ID token was signed with a key {name} does not publish.")
+    return key
+
+
+def _decode(id_token: str, key: Any, *, name: str, config: OidcProvider) -> dict[str, Any]:
+    """The verified claims; each way a token can fail gets a message a person can act on."""
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             id_token,
             key,
             algorithms=config.algorithms,
@@ -285,14 +306,6 @@ async def _verify_id_token(rt: Runtime, *, name: str, config: OidcProvider, id_t
         raise InvalidToken(f"The ID token has no {exc.claim!r} claim.") from None
     except jwt.PyJWTError as exc:
         raise InvalidToken(f"The ID token is invalid: {exc}") from None
-
-    subject = claims.get("sub")
-    if not isinstance(subject, str) or not 1 <= len(subject) <= 255:
-        raise InvalidToken("The ID token's subject is malformed.")
-    # OpenID Connect Core 3.1.3.7: with several audiences, the authorised party must be us.
-    aud = claims["aud"]
-    if isinstance(aud, list) and len(aud) > 1 and claims.get("azp") != config.audience:
-        raise InvalidToken(f"The ID token was issued for another application, not this {name} client.")
     return claims
 
 
@@ -315,7 +328,7 @@ class _JwksCache:
         now = time.monotonic()
         cached = self._keys.get(url)
         fresh = cached is None or now - cached[0] > JWKS_TTL_SECONDS
-        keys = await self._fetch(http, name=name, url=url) if fresh else cached[1]
+        keys = cached[1] if cached is not None and not fresh else await self._fetch(http, name=name, url=url)
         key = _pick(keys, kid)
         if key is None and not fresh and now - self._miss_refetched_at.get(url, -math.inf) > JWKS_MISS_REFETCH_SECONDS:
             self._miss_refetched_at[url] = now

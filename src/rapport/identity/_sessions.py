@@ -8,6 +8,7 @@ session is revoked and the event recorded.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import NoReturn
 from uuid import UUID
 
 from sqlalchemy import and_, func, insert, select, update
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.identity import tokens
 from rapport.identity._records import record_security_event
-from rapport.identity.errors import RefreshTokenReused, SessionNotFound
+from rapport.identity.errors import RefreshTokenReused, SessionNotFound, SessionRequired
 from rapport.identity.models import refresh_tokens, sessions, users
 from rapport.identity.schemas import Device, SessionOut, TokenPair
 from rapport.kernel.actor import Actor, Client
@@ -100,7 +101,7 @@ async def do_refresh(db: AsyncConnection, *, rt: Runtime, refresh_token: str, cl
     return _token_pair(rt, user_id=claimed.user_id, session_id=claimed.session_id, refresh_token=new_token)
 
 
-async def _refuse_refresh(db: AsyncConnection, *, token_hash: bytes, client: Client) -> None:
+async def _refuse_refresh(db: AsyncConnection, *, token_hash: bytes, client: Client) -> NoReturn:
     known = (
         await db.execute(
             select(refresh_tokens.c.session_id, refresh_tokens.c.user_id, refresh_tokens.c.used_at).where(
@@ -168,8 +169,16 @@ async def do_revoke_session(db: AsyncConnection, *, actor: Actor, session_id: UU
 
 
 async def do_logout(db: AsyncConnection, *, actor: Actor) -> None:
-    if actor.session_id is not None:
-        await revoke_sessions(db, user_id=actor.user_id, only=actor.session_id, reason="logout")
+    """End the actor's session.
+
+    Raises:
+        SessionRequired: the actor is an API key, which has no session to end: answering
+            204 would say it was signed out while it keeps working. Keys are revoked with
+            DELETE /v1/auth/api-keys/{id}.
+    """
+    if actor.session_id is None:
+        raise SessionRequired("An API key has no session to end; revoke it with DELETE /v1/auth/api-keys/{id} instead.")
+    await revoke_sessions(db, user_id=actor.user_id, only=actor.session_id, reason="logout")
 
 
 async def revoke_sessions(

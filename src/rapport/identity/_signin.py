@@ -6,29 +6,49 @@ with TOTP, hands back a short-lived challenge token for the second step.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport.identity import _limits as limits
 from rapport.identity import _throttle as throttle
 from rapport.identity import tokens
 from rapport.identity._accounts import DISABLED_STATUSES, get_user_by_email
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._sessions import create_session
-from rapport.identity._totp import check_second_factor, mfa_throttle_key, totp_enabled
+from rapport.identity._totp import SecondFactor, totp_enabled, verify_second_factor
 from rapport.identity.errors import (
     AccountDisabled,
     EmailNotVerified,
     InvalidCredentials,
     InvalidTotpCode,
+    LoginThrottled,
+    TotpCodeAlreadyUsed,
 )
-from rapport.identity.models import users
+from rapport.identity.models import login_history, spent_tokens, users
 from rapport.identity.schemas import Device, MfaChallenge, TokenPair
 from rapport.kernel.actor import Client
+from rapport.kernel.db import AnyRow
 from rapport.kernel.errors import InvalidToken
 from rapport.kernel.runtime import Runtime
+
+# Records a challenge as spent; no row back means it already was. Expired rows of other
+# challenges are swept a few at a time.
+_SPEND_TOKEN = text(
+    """
+    WITH swept AS (
+        DELETE FROM auth.spent_tokens
+         WHERE id IN (SELECT id FROM auth.spent_tokens WHERE expires_at < now() AND id <> :id
+                       ORDER BY expires_at LIMIT 8 FOR UPDATE SKIP LOCKED)
+    )
+    INSERT INTO auth.spent_tokens (id, expires_at) VALUES (:id, to_timestamp(:expires_at))
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+    """
+)
+_CHALLENGE_USED = "This sign-in challenge was already used. Sign in again."
 
 
 async def do_password_login(
@@ -36,24 +56,39 @@ async def do_password_login(
 ) -> TokenPair | MfaChallenge:
     """Check an e-mail and password (system transaction).
 
+    Failures lock this client out of this address (a lock that grows), and slow the
+    address for everyone: past its budget of failures only clients that have signed in
+    to the account before get through (docs/decisions/0003).
+
     Raises:
-        LoginThrottled: too many recent failures for this address or client IP.
+        LoginThrottled: too many recent failures for this address from this client, from
+            this client IP, or for this address from unknown clients.
         InvalidCredentials: unknown address or wrong password (never says which).
         EmailNotVerified: right password, address not yet verified.
         AccountDisabled: right password, account suspended, banned or deleted.
     """
-    keys = [throttle.email_key(email)]
+    pair = throttle.pair_key(rt.keyring, email=email, ip=client.ip)
+    keys = [pair]
     if (ip := throttle.ip_key(client.ip)) is not None:
         keys.append(ip)
     await throttle.check_not_throttled(db, keys=keys, settings=rt.settings)
+    budget = limits.rules(rt).sign_in_failures_per_address
+    address = limits.address(rt, email)
+    wait = await limits.wait_for(db, rule=budget, subject=address)
+    if wait is not None and not await _known_client(db, rt=rt, email=email, ip=client.ip):
+        raise LoginThrottled(
+            "Too many failed sign-ins for this address. Try again later, or from a device that has signed in before.",
+            retry_after=wait,
+        )
 
     user = await get_user_by_email(db, email=email)
     check = await rt.passwords.verify(user.password_hash if user else None, password)
-    if not check.ok:
+    if user is None or not check.ok:
+        await limits.try_take(db, rule=budget, subject=address)
         await _count_failed_password(db, rt=rt, keys=keys, user=user, client=client)
         raise InvalidCredentials()
 
-    await throttle.clear(db, key=keys[0])
+    await throttle.clear(db, key=pair)
     if user.status in DISABLED_STATUSES:
         await record_login(db, user_id=user.id, method="password", client=client, failure_reason="account_disabled")
         raise AccountDisabled()
@@ -76,23 +111,35 @@ async def do_totp_login(
     client: Client,
     device: Device,
 ) -> TokenPair:
-    """The second step: a TOTP code or a recovery code for a challenge token.
+    """The second step: a TOTP code or a recovery code for a challenge token, which
+    works for one sign-in only.
 
     Raises:
-        InvalidToken: the challenge token is invalid or expired.
-        LoginThrottled: too many wrong codes for this account.
+        InvalidToken: the challenge token is invalid, expired or already used.
+        TooManyAttempts: too many wrong codes for this account or from this client.
+        TotpCodeAlreadyUsed: the code of a time step already used (not counted).
         InvalidTotpCode: the code is wrong.
     """
-    user_id, method = tokens.verify_mfa_token(rt.keyring, mfa_token)
-    key = mfa_throttle_key(user_id)
-    await throttle.check_not_throttled(db, keys=[key], settings=rt.settings)
-    user = await _active_user(db, user_id)
-    if not await check_second_factor(db, rt=rt, user_id=user.id, code=code, recovery_code=recovery_code, client=client):
-        await throttle.count_failure(db, key=key, settings=rt.settings)
-        await record_login(db, user_id=user.id, method=f"{method}+totp", client=client, failure_reason="invalid_totp")
+    challenge = tokens.verify_mfa_token(rt.keyring, mfa_token)
+    spent = await db.execute(select(spent_tokens.c.id).where(spent_tokens.c.id == challenge.token_id))
+    if spent.first() is not None:
+        raise InvalidToken(_CHALLENGE_USED)
+    user = await _active_user(db, challenge.user_id)
+    method = f"{challenge.method}+totp"
+    outcome = await verify_second_factor(
+        db, rt=rt, user_id=user.id, code=code, recovery_code=recovery_code, client=client, ip_limited=True
+    )
+    if outcome is SecondFactor.REPLAYED:
+        raise TotpCodeAlreadyUsed("This code was already used. Wait for the next one.")
+    if outcome is SecondFactor.WRONG:
+        await record_login(db, user_id=user.id, method=method, client=client, failure_reason="invalid_totp")
         raise InvalidTotpCode()
-    await throttle.clear(db, key=key)
-    return await _open_session(db, rt=rt, user_id=user.id, method=f"{method}+totp", client=client, device=device)
+    # In the transaction that opens the session: of two concurrent uses one finds the
+    # other's row and is rolled back whole, its recovery code or time step unspent.
+    claimed = await db.execute(_SPEND_TOKEN, {"id": challenge.token_id, "expires_at": challenge.expires_at})
+    if claimed.first() is None:
+        raise InvalidToken(_CHALLENGE_USED)
+    return await _open_session(db, rt=rt, user_id=user.id, method=method, client=client, device=device)
 
 
 async def complete_sign_in(
@@ -120,7 +167,7 @@ async def _open_session(
     return pair
 
 
-async def _active_user(db: AsyncConnection, user_id: UUID) -> Row:
+async def _active_user(db: AsyncConnection, user_id: UUID) -> AnyRow:
     user = (await db.execute(select(users).where(users.c.id == user_id))).one_or_none()
     if user is None or user.deleted_at is not None:
         raise InvalidToken()
@@ -129,29 +176,44 @@ async def _active_user(db: AsyncConnection, user_id: UUID) -> Row:
     return user
 
 
+async def _known_client(db: AsyncConnection, *, rt: Runtime, email: str, ip: str | None) -> bool:
+    """Whether this IP signed in to the address's account lately. The same statement
+    whether or not the address has an account."""
+    if ip is None:
+        return False
+    since = func.now() - timedelta(days=rt.settings.login_known_client_days)
+    query = select(
+        exists().where(
+            login_history.c.user_id == users.c.id,
+            users.c.email == email,
+            users.c.deleted_at.is_(None),
+            login_history.c.succeeded.is_(True),
+            login_history.c.ip_address == ip,
+            login_history.c.created_at > since,
+        )
+    )
+    return bool((await db.execute(query)).scalar_one())
+
+
 async def _count_failed_password(
-    db: AsyncConnection, *, rt: Runtime, keys: list[str], user: Row | None, client: Client
+    db: AsyncConnection, *, rt: Runtime, keys: list[str], user: AnyRow | None, client: Client
 ) -> None:
     locked_until = None
     for key in keys:
         locked_until = await throttle.count_failure(db, key=key, settings=rt.settings) or locked_until
     if user is None:
         return
-    # The account row mirrors the lock so that operators can see it.
+    # The account row counts failures for operators; the locks live in the throttle
+    # table, per client, and lock no one else out.
     await db.execute(
-        update(users)
-        .where(users.c.id == user.id)
-        .values(
-            failed_login_attempts=users.c.failed_login_attempts + 1,
-            locked_until=locked_until if locked_until is not None else users.c.locked_until,
-        )
+        update(users).where(users.c.id == user.id).values(failed_login_attempts=users.c.failed_login_attempts + 1)
     )
     await record_login(db, user_id=user.id, method="password", client=client, failure_reason="invalid_password")
     if locked_until is not None:
         await record_security_event(
             db,
             user_id=user.id,
-            event_type="account_locked",
+            event_type="sign_in_locked",
             severity="warning",
             client=client,
             details={"locked_until": locked_until.isoformat()},

@@ -1,13 +1,14 @@
-"""Brute-force defence, kept in PostgreSQL so every node sees the same counts.
+"""Sign-in locks, kept in PostgreSQL so every node sees the same counts (docs/decisions/0003).
 
-Failures are counted per e-mail typed (hashed: the table never holds addresses) and per
-client IP. Keyed by what was typed rather than by account, an unknown address locks
-exactly like a known one, and the answer tells nothing about which addresses exist.
+Failures are counted per (e-mail typed, client IP) pair, with a lock that grows, and per
+client IP in a window. Keyed by what was typed rather than by account, an unknown address
+locks exactly like a known one, and the answer tells nothing about which addresses exist;
+keyed with the client, one person's failures lock out only that person's client. The
+account as a whole is only slowed (a budget in `_limits`), never locked for everyone.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from datetime import datetime
 
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.config import Settings
 from rapport.identity.errors import LoginThrottled
 from rapport.identity.models import login_throttle
+from rapport.kernel.crypto import Keyring
 
 # A fixed window per IP: the count restarts once the window has passed.
 _COUNT_IP_FAILURE = text(
@@ -50,8 +52,9 @@ _LOCK_KEY = text(
 )
 
 
-def email_key(email: str) -> str:
-    return "email:" + hashlib.sha256(email.encode()).hexdigest()
+def pair_key(keyring: Keyring, *, email: str, ip: str | None) -> str:
+    """The lock of one address typed from one client: an HMAC, so the table holds no address."""
+    return "pair:" + keyring.mac("login-throttle", f"{email}\n{ip or ''}").hex()
 
 
 def ip_key(ip: str | None) -> str | None:
@@ -63,7 +66,8 @@ def lock_seconds(failures: int, settings: Settings) -> int:
     over = failures - settings.login_lock_threshold
     if over < 0:
         return 0
-    return min(settings.login_lock_max_seconds, settings.login_lock_base_seconds * 2 ** min(over, 30))
+    # Doubles with each failure past the threshold: a shift is exact, and stays an int.
+    return min(settings.login_lock_max_seconds, settings.login_lock_base_seconds << min(over, 30))
 
 
 async def check_not_throttled(db: AsyncConnection, *, keys: list[str], settings: Settings) -> None:
@@ -105,7 +109,8 @@ async def count_failure(db: AsyncConnection, *, key: str, settings: Settings) ->
     seconds = lock_seconds(failures, settings)
     if not seconds:
         return None
-    return (await db.execute(_LOCK_KEY, {"key": key, "seconds": seconds})).scalar_one()
+    locked_until: datetime = (await db.execute(_LOCK_KEY, {"key": key, "seconds": seconds})).scalar_one()
+    return locked_until
 
 
 async def clear(db: AsyncConnection, *, key: str) -> None:

@@ -7,6 +7,7 @@ a secret their app never saved). Secrets are encrypted under the server key.
 
 from __future__ import annotations
 
+import enum
 import hmac
 import time
 from uuid import UUID
@@ -16,11 +17,12 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport.identity import _throttle as throttle
+from rapport.identity import _limits as limits
 from rapport.identity._records import record_security_event
 from rapport.identity.errors import (
     InvalidTotpCode,
     TotpAlreadyEnabled,
+    TotpCodeAlreadyUsed,
     TotpNotEnabled,
     TotpNotEnrolled,
 )
@@ -28,6 +30,8 @@ from rapport.identity.models import recovery_codes, totp_credentials, users
 from rapport.identity.schemas import RecoveryCodes, TotpEnrolment
 from rapport.kernel.actor import Actor, Client
 from rapport.kernel.crypto import recovery_code, sha256
+from rapport.kernel.db import AnyRow
+from rapport.kernel.errors import ValidationFailed
 from rapport.kernel.ids import uuid7
 from rapport.kernel.runtime import Runtime
 
@@ -36,6 +40,15 @@ RECOVERY_CODE_COUNT = 10
 _PURPOSE = "totp-secret"
 # Codes from one step either side are accepted: phone clocks drift.
 _VALID_WINDOW = 1
+
+
+class SecondFactor(enum.Enum):
+    """How a second-factor check came out."""
+
+    ACCEPTED = "accepted"
+    WRONG = "wrong"
+    # The right code of a time step already used: spent, not a guess.
+    REPLAYED = "replayed"
 
 
 async def totp_enabled(db: AsyncConnection, *, user_id: UUID) -> bool:
@@ -79,6 +92,7 @@ async def do_confirm_totp(
     Raises:
         TotpNotEnrolled: no enrolment was started.
         TotpAlreadyEnabled: two-factor is already on.
+        TooManyAttempts: the account's wrong codes are used up for now.
         InvalidTotpCode: the code is wrong.
     """
     credential = await _credential(db, actor.user_id)
@@ -86,13 +100,12 @@ async def do_confirm_totp(
         raise TotpNotEnrolled()
     if credential.confirmed_at is not None:
         raise TotpAlreadyEnabled()
-    key = mfa_throttle_key(actor.user_id)
-    await throttle.check_not_throttled(db, keys=[key], settings=rt.settings)
+    rule = limits.rules(rt).second_factor_guesses
+    await limits.take(db, rule=rule, subject=str(actor.user_id))
     step = _matching_step(rt, credential, code)
     if step is None:
-        await throttle.count_failure(db, key=key, settings=rt.settings)
         raise InvalidTotpCode()
-    await throttle.clear(db, key=key)
+    await limits.give_back(db, rule=rule, subject=str(actor.user_id))
     await db.execute(
         update(totp_credentials)
         .where(totp_credentials.c.user_id == actor.user_id)
@@ -109,9 +122,14 @@ async def do_disable_totp(
     """Turn two-factor off; needs a current code or a recovery code.
 
     Raises:
+        ValidationFailed: neither a code nor a recovery code, or both.
         TotpNotEnabled: two-factor is not on.
+        TooManyAttempts: the account's wrong codes are used up for now.
+        TotpCodeAlreadyUsed: the code of a time step already used.
         InvalidTotpCode: the code is wrong.
     """
+    if (code is None) == (recovery_code is None):
+        raise ValidationFailed("Send either `code` or `recovery_code`.")
     if not await totp_enabled(db, user_id=actor.user_id):
         raise TotpNotEnabled()
     await _require_second_factor(
@@ -131,6 +149,8 @@ async def do_regenerate_recovery_codes(
 
     Raises:
         TotpNotEnabled: two-factor is not on.
+        TooManyAttempts: the account's wrong codes are used up for now.
+        TotpCodeAlreadyUsed: the code of a time step already used.
         InvalidTotpCode: the code is wrong.
     """
     if not await totp_enabled(db, user_id=actor.user_id):
@@ -143,19 +163,21 @@ async def do_regenerate_recovery_codes(
 
 async def check_second_factor(
     db: AsyncConnection, *, rt: Runtime, user_id: UUID, code: str | None, recovery_code: str | None, client: Client
-) -> bool:
+) -> SecondFactor:
     """Accept a TOTP code (each time step once) or spend a recovery code."""
     credential = await _credential(db, user_id, lock=True)
     if credential is None or credential.confirmed_at is None:
-        return False
+        return SecondFactor.WRONG
     if code:
         step = _matching_step(rt, credential, code)
-        if step is None or (credential.last_used_step is not None and step <= credential.last_used_step):
-            return False
+        if step is None:
+            return SecondFactor.WRONG
+        if credential.last_used_step is not None and step <= credential.last_used_step:
+            return SecondFactor.REPLAYED
         await db.execute(
             update(totp_credentials).where(totp_credentials.c.user_id == user_id).values(last_used_step=step)
         )
-        return True
+        return SecondFactor.ACCEPTED
     if recovery_code:
         spent = (
             await db.execute(
@@ -170,42 +192,78 @@ async def check_second_factor(
             )
         ).first()
         if spent is None:
-            return False
+            return SecondFactor.WRONG
         await record_security_event(
             db, user_id=user_id, event_type="recovery_code_used", severity="warning", client=client
         )
-        return True
-    return False
+        return SecondFactor.ACCEPTED
+    return SecondFactor.WRONG
 
 
-def mfa_throttle_key(user_id: UUID) -> str:
-    """Wrong second-factor codes count per account, at sign-in and when signed in alike."""
-    return f"mfa:{user_id}"
+async def verify_second_factor(
+    db: AsyncConnection,
+    *,
+    rt: Runtime,
+    user_id: UUID,
+    code: str | None,
+    recovery_code: str | None,
+    client: Client,
+    ip_limited: bool,
+) -> SecondFactor:
+    """Check a second factor within the account's budget of wrong TOTP codes (and, at
+    sign-in, the client's budget of wrong codes); returns WRONG for the caller to refuse,
+    the units it took spent. ACCEPTED and REPLAYED give the units back: a replay is the
+    right code, late, not a guess.
+
+    A recovery code is not charged to the account's budget: fifty random bits are out of
+    reach of guessing, and with them the owner still gets in while a stranger who holds
+    the password has spent the TOTP budget.
+
+    Raises:
+        TooManyAttempts: the account's (or the client's) wrong codes are used up for now.
+    """
+    rules = limits.rules(rt)
+    taken: list[tuple[limits.Rule, str]] = []
+    if ip_limited and client.ip:
+        taken.append((rules.code_guesses_per_ip, client.ip))
+    if code:
+        taken.append((rules.second_factor_guesses, str(user_id)))
+    for rule, subject in taken:
+        await limits.take(db, rule=rule, subject=subject)
+    outcome = await check_second_factor(
+        db, rt=rt, user_id=user_id, code=code, recovery_code=recovery_code, client=client
+    )
+    if outcome is not SecondFactor.WRONG:
+        for rule, subject in taken:
+            await limits.give_back(db, rule=rule, subject=subject)
+    return outcome
 
 
 async def _require_second_factor(
     db: AsyncConnection, *, rt: Runtime, user_id: UUID, code: str | None, recovery_code: str | None, client: Client
 ) -> None:
     """Raises:
-    LoginThrottled: too many wrong codes lately.
-    InvalidTotpCode: the code is wrong (and counts toward the lock).
+    TooManyAttempts: the account's wrong codes are used up for now.
+    TotpCodeAlreadyUsed: the code of a time step already used.
+    InvalidTotpCode: the code is wrong (and counts against the account's budget).
     """
-    key = mfa_throttle_key(user_id)
-    await throttle.check_not_throttled(db, keys=[key], settings=rt.settings)
-    if not await check_second_factor(db, rt=rt, user_id=user_id, code=code, recovery_code=recovery_code, client=client):
-        await throttle.count_failure(db, key=key, settings=rt.settings)
+    outcome = await verify_second_factor(
+        db, rt=rt, user_id=user_id, code=code, recovery_code=recovery_code, client=client, ip_limited=False
+    )
+    if outcome is SecondFactor.REPLAYED:
+        raise TotpCodeAlreadyUsed("This code was already used. Wait for the next one.")
+    if outcome is SecondFactor.WRONG:
         raise InvalidTotpCode()
-    await throttle.clear(db, key=key)
 
 
-async def _credential(db: AsyncConnection, user_id: UUID, *, lock: bool = False):
+async def _credential(db: AsyncConnection, user_id: UUID, *, lock: bool = False) -> AnyRow | None:
     query = select(totp_credentials).where(totp_credentials.c.user_id == user_id)
     if lock:
         query = query.with_for_update()
     return (await db.execute(query)).one_or_none()
 
 
-def _matching_step(rt: Runtime, credential, code: str) -> int | None:
+def _matching_step(rt: Runtime, credential: AnyRow, code: str) -> int | None:
     """The time step whose code matches, within the drift window, or None."""
     secret = rt.keyring.decrypt(_PURPOSE, credential.secret_encrypted).decode()
     totp = pyotp.TOTP(secret)

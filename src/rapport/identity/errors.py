@@ -115,3 +115,23 @@ class EmailTaken(Conflict):
 class EmailRequired(RapportError):
     slug = "email-required"
     title = "The identity provider gave no e-mail address"
+
+
+class TooManyAttempts(TooManyRequests):
+    """A rate limit of codes or mail is spent (docs/decisions/0008)."""
+
+    slug = "too-many-attempts"
+    title = "Too many attempts; wait before trying again"
+
+
+class PasswordUnchanged(WeakPassword):
+    slug = "password-unchanged"
+    title = "The new password is the current one"
+
+
+class TotpCodeAlreadyUsed(Unauthenticated):
+    """The code of a time step already used: right, but spent. Not a guess, so it does
+    not count toward any limit."""
+
+    slug = "totp-code-already-used"
+    title = "This two-factor code was already used; wait for the next one"

@@ -1,8 +1,10 @@
 """The `auth` schema's tables, as SQLAlchemy Core tables for queries.
 
 The migrations create them (with their policies, triggers and comments); these mirror
-the columns the code reads and writes.
+the columns, keys and server defaults (tests/kernel/test_catalogue.py compares them).
 """
+
+import uuid
 
 from sqlalchemy import (
     BigInteger,
@@ -13,13 +15,16 @@ from sqlalchemy import (
     LargeBinary,
     Table,
     Text,
+    UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import INET, JSONB, UUID
 
-from rapport.kernel.models import metadata, timestamp
+from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp
 
 
-def _user_fk() -> Column:
+def _user_fk() -> Column[uuid.UUID]:
     return Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id", ondelete="CASCADE"), nullable=False)
 
 
@@ -29,14 +34,14 @@ users = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("email", Text, nullable=False),
     Column("password_hash", Text),
-    Column("status", Text, nullable=False),
-    Column("is_admin", Boolean, nullable=False),
+    Column("status", Text, nullable=False, server_default="pending"),
+    Column("is_admin", Boolean, nullable=False, server_default=false()),
     timestamp("email_verified_at"),
-    Column("failed_login_attempts", Integer, nullable=False),
+    Column("failed_login_attempts", Integer, nullable=False, server_default=text("0")),
     timestamp("locked_until"),
     timestamp("last_login_at"),
-    timestamp("created_at", nullable=False),
-    timestamp("updated_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    timestamp("updated_at", nullable=False, server_default=NOW),
     timestamp("deleted_at"),
     schema="auth",
 )
@@ -49,8 +54,9 @@ identities = Table(
     Column("provider", Text, nullable=False),
     Column("subject", Text, nullable=False),
     Column("email", Text),
-    timestamp("created_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("last_login_at"),
+    UniqueConstraint("provider", "subject"),
     schema="auth",
 )
 
@@ -59,13 +65,13 @@ sessions = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     _user_fk(),
-    Column("device_type", Text, nullable=False),
+    Column("device_type", Text, nullable=False, server_default="unknown"),
     Column("device_name", Text),
     Column("user_agent", Text),
     Column("ip_address", INET),
-    timestamp("created_at", nullable=False),
-    timestamp("updated_at", nullable=False),
-    timestamp("last_active_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    timestamp("updated_at", nullable=False, server_default=NOW),
+    timestamp("last_active_at", nullable=False, server_default=NOW),
     timestamp("expires_at", nullable=False),
     timestamp("revoked_at"),
     Column("revoked_reason", Text),
@@ -78,8 +84,8 @@ refresh_tokens = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("session_id", UUID(as_uuid=True), ForeignKey("auth.sessions.id", ondelete="CASCADE"), nullable=False),
     _user_fk(),
-    Column("token_hash", LargeBinary, nullable=False),
-    timestamp("created_at", nullable=False),
+    Column("token_hash", LargeBinary, nullable=False, unique=True),
+    timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("expires_at", nullable=False),
     timestamp("used_at"),
     schema="auth",
@@ -93,11 +99,11 @@ otp_verifications = Table(
     Column("purpose", Text, nullable=False),
     Column("identifier", Text, nullable=False),
     Column("code_hash", LargeBinary, nullable=False),
-    Column("attempts", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
     Column("max_attempts", Integer, nullable=False),
     timestamp("expires_at", nullable=False),
     timestamp("consumed_at"),
-    timestamp("created_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
     schema="auth",
 )
 
@@ -108,8 +114,8 @@ totp_credentials = Table(
     Column("secret_encrypted", LargeBinary, nullable=False),
     timestamp("confirmed_at"),
     Column("last_used_step", BigInteger),
-    timestamp("created_at", nullable=False),
-    timestamp("updated_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    timestamp("updated_at", nullable=False, server_default=NOW),
     schema="auth",
 )
 
@@ -120,7 +126,7 @@ recovery_codes = Table(
     _user_fk(),
     Column("code_hash", LargeBinary, nullable=False),
     timestamp("used_at"),
-    timestamp("created_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
     schema="auth",
 )
 
@@ -131,12 +137,12 @@ api_keys = Table(
     _user_fk(),
     Column("name", Text, nullable=False),
     Column("prefix", Text, nullable=False),
-    Column("key_hash", LargeBinary, nullable=False),
+    Column("key_hash", LargeBinary, nullable=False, unique=True),
     timestamp("expires_at"),
     timestamp("last_used_at"),
     timestamp("revoked_at"),
-    timestamp("created_at", nullable=False),
-    timestamp("updated_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    timestamp("updated_at", nullable=False, server_default=NOW),
     schema="auth",
 )
 
@@ -151,7 +157,7 @@ login_history = Table(
     Column("failure_reason", Text),
     Column("ip_address", INET),
     Column("user_agent", Text),
-    timestamp("created_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
     schema="auth",
 )
 
@@ -161,11 +167,11 @@ security_events = Table(
     Column("id", UUID(as_uuid=True), primary_key=True),
     _user_fk(),
     Column("event_type", Text, nullable=False),
-    Column("severity", Text, nullable=False),
+    Column("severity", Text, nullable=False, server_default="info"),
     Column("ip_address", INET),
     Column("user_agent", Text),
-    Column("details", JSONB, nullable=False),
-    timestamp("created_at", nullable=False),
+    Column("details", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    timestamp("created_at", nullable=False, server_default=NOW),
     schema="auth",
 )
 
@@ -173,9 +179,25 @@ login_throttle = Table(
     "login_throttle",
     metadata,
     Column("key", Text, primary_key=True),
-    Column("failures", Integer, nullable=False),
-    timestamp("window_started_at", nullable=False),
+    Column("failures", Integer, nullable=False, server_default=text("0")),
+    timestamp("window_started_at", nullable=False, server_default=NOW),
     timestamp("locked_until"),
-    timestamp("updated_at", nullable=False),
+    timestamp("updated_at", nullable=False, server_default=NOW),
+    schema="auth",
+)
+
+rate_limits = Table(
+    "rate_limits",
+    metadata,
+    Column("key", Text, primary_key=True),
+    timestamp("tat", nullable=False),
+    schema="auth",
+)
+
+spent_tokens = Table(
+    "spent_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    timestamp("expires_at", nullable=False),
     schema="auth",
 )

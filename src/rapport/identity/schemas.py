@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
+from rapport.kernel.schemas import Email, JsonDateTime, Name100, Strict, Text
+from rapport.kernel.schemas import normalise_email as normalise_email
 
-def normalise_email(value: str) -> str:
-    """Trimmed and lower-cased, and shaped like an address; nothing is looked up."""
-    value = value.strip().lower()
-    try:
-        validate_email(value, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid e-mail address: {exc}") from exc
-    return value
-
-
-Email = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
+# Passwords and codes are taken as sent: a password is never normalised (the hash must
+# match whatever was typed), and the strict base refuses what cannot be stored.
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 OneTimeCode = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
@@ -30,27 +22,10 @@ RecoveryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=
 DeviceType = Literal["mobile", "tablet", "desktop", "web", "unknown"]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _storable_text(cls, value: object) -> object:
-        # PostgreSQL text holds neither NUL nor lone UTF-16 surrogates (JSON allows
-        # "\ud800"); refuse them here rather than fail in the database.
-        if isinstance(value, str):
-            if "\x00" in value:
-                raise ValueError("must not contain NUL characters")
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ValueError("must be valid Unicode text (no lone surrogates)") from exc
-        return value
-
-
 class Device(Strict):
     device_type: DeviceType = "unknown"
-    device_name: Annotated[str, StringConstraints(max_length=100)] | None = None
+    # A client may send an empty name; sign-in must not fail over it.
+    device_name: Annotated[str, Text(100, min_length=0)] | None = None
 
 
 class RegisterRequest(Strict):
@@ -73,9 +48,17 @@ class LoginRequest(Device):
 
 
 class TotpLoginRequest(Device):
+    """Exactly one of `code` (from the authenticator app) and `recovery_code`."""
+
     mfa_token: Annotated[str, StringConstraints(max_length=2048)]
     code: TotpCode | None = None
     recovery_code: RecoveryCode | None = None
+
+    @model_validator(mode="after")
+    def _one_factor(self) -> TotpLoginRequest:
+        if (self.code is None) == (self.recovery_code is None):
+            raise ValueError("send either `code` or `recovery_code`, not both and not neither")
+        return self
 
 
 class RefreshRequest(Strict):
@@ -103,8 +86,8 @@ class TotpDisableRequest(Strict):
 
 
 class ApiKeyCreateRequest(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    expires_at: datetime | None = Field(default=None, description="When the key stops working; none means never.")
+    name: Name100
+    expires_at: JsonDateTime | None = Field(default=None, description="When the key stops working; none means never.")
 
 
 class OidcLoginRequest(Device):
@@ -193,5 +176,5 @@ class SecurityEventOut(BaseModel):
     event_type: str
     severity: str
     ip_address: str | None
-    details: dict
+    details: dict[str, Any]
     created_at: datetime

@@ -2,6 +2,7 @@
 
 from rapport.identity._accounts import (
     MailResult,
+    check_password_strength,
     do_change_password,
     do_create_user,
     do_register,
@@ -18,6 +19,7 @@ from rapport.identity._api_keys import (
     do_revoke_api_key,
     list_api_keys,
 )
+from rapport.identity._authenticate import authenticate
 from rapport.identity._history import list_login_history, list_security_events
 from rapport.identity._oidc import OidcIdentity, do_oidc_login, verify_oidc_token
 from rapport.identity._sessions import do_logout, do_refresh, do_revoke_session, list_sessions
@@ -32,7 +34,9 @@ from rapport.identity._totp import (
 __all__ = [
     "MailResult",
     "OidcIdentity",
+    "authenticate",
     "authenticate_api_key",
+    "check_password_strength",
     "do_change_password",
     "do_confirm_totp",
     "do_create_api_key",

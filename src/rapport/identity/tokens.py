@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 import jwt
 
@@ -46,13 +47,15 @@ def issue_mfa_token(keyring: Keyring, *, user_id: UUID, method: str) -> str:
         "typ": "mfa",
         "sub": str(user_id),
         "amr": method,
+        # Single use: the sign-in that completes with it records this id as spent.
+        "jti": str(uuid4()),
         "iat": now,
         "exp": now + MFA_TOKEN_TTL_SECONDS,
     }
     return jwt.encode(claims, _key(keyring), algorithm=ALGORITHM)
 
 
-def _decode(keyring: Keyring, token: str, expected_type: str) -> dict:
+def _decode(keyring: Keyring, token: str, expected_type: str) -> dict[str, Any]:
     try:
         claims = jwt.decode(
             token,
@@ -78,10 +81,29 @@ def verify_access_token(keyring: Keyring, token: str) -> AccessClaims:
         raise InvalidToken("The token is not valid.") from exc
 
 
-def verify_mfa_token(keyring: Keyring, token: str) -> tuple[UUID, str]:
-    """The user and sign-in method a two-factor challenge was issued for."""
+@dataclass(frozen=True)
+class MfaClaims:
+    """What a two-factor challenge was issued for, and its id for spending it once."""
+
+    user_id: UUID
+    method: str
+    token_id: UUID
+    expires_at: int
+
+
+def verify_mfa_token(keyring: Keyring, token: str) -> MfaClaims:
+    """The user and sign-in method a two-factor challenge was issued for.
+
+    Raises:
+        InvalidToken: malformed, forged, expired, or not a two-factor challenge.
+    """
     claims = _decode(keyring, token, "mfa")
     try:
-        return UUID(claims["sub"]), str(claims.get("amr", "password"))
-    except ValueError as exc:
+        return MfaClaims(
+            user_id=UUID(claims["sub"]),
+            method=str(claims.get("amr", "password")),
+            token_id=UUID(claims["jti"]),
+            expires_at=int(claims["exp"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
         raise InvalidToken("The token is not valid.") from exc

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -21,3 +25,25 @@ class Actor:
     user_id: UUID
     session_id: UUID | None = None
     api_key_id: UUID | None = None
+
+
+class Acting(NamedTuple):
+    """A transaction opened as an authenticated actor: `async with ... as (db, actor)`."""
+
+    db: AsyncConnection
+    actor: Actor
+
+
+class Credential(Protocol):
+    """A bearer credential that passed the checks needing no database (an access token's
+    signature and expiry); what remains is checked in the transaction it opens."""
+
+    def transaction(self, *, session_required: bool) -> AbstractAsyncContextManager[Acting]:
+        """A transaction acting as the credential's user, after checking in it that the
+        credential still holds (a revoked session or key fails at once).
+
+        Raises:
+            InvalidToken: the session or key has ended.
+            Forbidden: `session_required` and the credential is not a signed-in session.
+        """
+        ...

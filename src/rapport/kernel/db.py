@@ -1,28 +1,42 @@
-"""The database engine and the two ways to open a transaction.
+"""The database engines and the two ways to open a transaction.
 
 Every transaction states who acts, with `set_config(..., true)`: the setting lives only
 as long as the transaction, so it cannot leak to the next user of a pooled connection and
 it survives PgBouncer in transaction mode. Row-level security policies read it through
 `auth.current_user_id()` and `auth.is_system()`.
+
+User work runs on the main pool, connected as `rapport_app`. System work (sign-in before
+the user is known, token lookups, jobs) runs on a small pool of its own connected as
+`rapport_worker`: `auth.is_system()` is true only for that role, so a statement smuggled
+into a user's transaction cannot turn itself into system work by setting a variable
+(docs/decisions/0001).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
 from uuid import UUID
 
 import orjson
-from sqlalchemy import text
+from sqlalchemy import Row, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rapport.kernel.errors import RapportError
+from rapport.kernel.provisioning import WORKER_ROLE
 
 _SET_USER = text("SELECT set_config('rapport.user_id', :user_id, true)")
 _SET_SYSTEM = text("SELECT set_config('rapport.system', 'on', true)")
+_CLEAR_SYSTEM = text("SELECT set_config('rapport.system', '', true)")
+
+# A result row of any shape, read by column name (`row.user_id`): what `select(table)` and
+# `text(...)` give. A row mapper takes this, not `Row[Any]` (a row of exactly one column).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: URL | str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -31,6 +45,36 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
     )
+
+
+class SystemEngine:
+    """The pool for system work, connected as `rapport_worker`.
+
+    A type of its own so that a system transaction cannot be opened on the user pool by
+    mistake: `system_transaction` takes only this, and only `create_system_engine` makes
+    one, for a URL naming `rapport_worker`.
+    """
+
+    __slots__ = ("engine",)
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def create_system_engine(url: URL | str, *, pool_size: int = 4) -> SystemEngine:
+    """The system pool. Small: sign-in, token refresh and API-key lookups hold a
+    connection only for a few short statements.
+
+    Raises:
+        ValueError: the URL connects as another role than `rapport_worker`.
+    """
+    parsed = make_url(url)
+    if parsed.username != WORKER_ROLE:
+        raise ValueError(f"System work connects as {WORKER_ROLE}, not as {parsed.username!r}.")
+    return SystemEngine(create_engine(parsed, pool_size=pool_size))
 
 
 @asynccontextmanager
@@ -62,12 +106,23 @@ async def user_transaction(engine: AsyncEngine, user_id: UUID) -> AsyncIterator[
         yield conn
 
 
+def _system_pool(engine: object) -> AsyncEngine:
+    # Checked at run time too: tests, scripts and the CLI are not all type-checked.
+    if not isinstance(engine, SystemEngine):
+        raise TypeError("A system transaction runs on Runtime.system_engine (rapport_worker), not the user pool.")
+    return engine.engine
+
+
 @asynccontextmanager
-async def system_transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+async def system_transaction(engine: SystemEngine) -> AsyncIterator[AsyncConnection]:
     """A transaction for work no single user owns: sign-in before the user is known,
-    token lookups, jobs. Policies admit it through `auth.is_system()`.
+    token lookups, jobs. Policies admit it through `auth.is_system()`, which holds only
+    on the system pool's role.
+
+    Raises:
+        TypeError: `engine` is not the system pool.
     """
-    async with _transaction(engine) as conn:
+    async with _transaction(_system_pool(engine)) as conn:
         await conn.execute(_SET_SYSTEM)
         yield conn
 
@@ -76,13 +131,9 @@ async def act_as(conn: AsyncConnection, user_id: UUID) -> None:
     """Switch a system transaction to one user's context once that user is known.
 
     Sign-in starts as system work (the user is unknown until the credentials check
-    out) and continues as the user, so what follows is checked by their policies.
+    out) and continues as the user, so what follows is checked by their policies. The
+    connection is still `rapport_worker`'s: run no request-supplied work on it; a
+    request's own work belongs in a `user_transaction` on the user pool.
     """
     await conn.execute(_SET_USER, {"user_id": str(user_id)})
-    await conn.execute(text("SELECT set_config('rapport.system', '', true)"))
-
-
-async def elevate_to_system(conn: AsyncConnection) -> None:
-    """Turn the rest of a user's transaction into system work, after the caller has been
-    authorised for it (an administrator granting a badge). Policies then admit it."""
-    await conn.execute(_SET_SYSTEM)
+    await conn.execute(_CLEAR_SYSTEM)

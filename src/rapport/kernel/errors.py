@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from sqlalchemy.exc import DBAPIError
+
 # A URN: stable, and claims no web address Rapport does not serve.
 PROBLEM_BASE = "urn:rapport:problem:"
 
@@ -123,7 +125,27 @@ class TooManyRequests(RapportError):
         self.headers["Retry-After"] = str(retry_after)
 
 
+class InvalidCursor(RapportError):
+    slug = "invalid-cursor"
+    title = "The pagination cursor is not valid"
+
+
 class ServiceUnavailable(RapportError):
     slug = "service-unavailable"
     status = 503
     title = "A service Rapport depends on is unavailable"
+
+
+def constraint_of(error: DBAPIError) -> str | None:
+    """The name of the constraint (or unique index) a database error violated, or None.
+
+    Services map an IntegrityError to what it means by this name, which the migrations
+    choose, never by searching the message text, which PostgreSQL words as it likes.
+    """
+    # The asyncpg dialect wraps the driver's exception; asyncpg's carries the name.
+    wrapped = error.orig
+    for candidate in (wrapped, getattr(wrapped, "orig", None), getattr(wrapped, "__cause__", None)):
+        name = getattr(candidate, "constraint_name", None)
+        if isinstance(name, str):
+            return name
+    return None

@@ -1,17 +1,20 @@
-"""The HTTP edge every domain shares: problem+json errors, request ids, body limits and
-request metrics."""
+"""The HTTP edge every domain shares: problem+json errors, request ids, body limits,
+request metrics, the client's address behind trusted proxies, and who may read `/metrics`."""
 
 from __future__ import annotations
 
+import hmac
 import re
 import time
-from typing import Any
+from collections.abc import Iterable, Sequence
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
+from typing import Any, Literal
 
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -86,24 +89,181 @@ async def _on_http_exception(request: Request, exc: StarletteHTTPException) -> R
     return problem_response(error, request)
 
 
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    request_id = request.scope.get("rapport.request_id")
-    log.exception("request.failed", path=request.url.path, request_id=request_id)
-    body = {
-        "type": problem_type("internal-error"),
-        "title": "Internal server error",
-        "status": 500,
-        "detail": "Something went wrong on our side. The request id identifies it in the logs.",
-        "request_id": request_id,
-    }
-    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
-
-
 def install_error_handlers(app: FastAPI) -> None:
+    """The handlers of expected errors. Unexpected ones are UnexpectedErrorMiddleware's:
+    an `Exception` handler here would go to Starlette's outermost middleware, which
+    answers and then re-raises, and the server then drops the keep-alive connection."""
     app.add_exception_handler(RapportError, _on_rapport_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _on_unexpected)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers an exception no handler expected (a bug) with a 500 problem+json, logs it
+    with the request id, and does not re-raise: the answer is complete and well formed,
+    so the connection stays usable for the client's next request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = finished = False
+
+        async def watched_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched_send)
+        except Exception:
+            request_id = scope.get("rapport.request_id")
+            log.exception("request.failed", path=scope.get("path"), request_id=request_id)
+            if started and not finished:
+                # Half an answer is out: only closing the connection tells the client.
+                raise
+            if not started:
+                await _send_internal_error(send, request_id)
+            # Finished (a task after the answer failed): the client has what it asked for.
+
+
+async def _send_internal_error(send: Send, request_id: str | None) -> None:
+    body = orjson.dumps(
+        {
+            "type": problem_type("internal-error"),
+            "title": "Internal server error",
+            "status": 500,
+            "detail": "Something went wrong on our side. The request id identifies it in the logs.",
+            "request_id": request_id,
+        }
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+Network = IPv4Network | IPv6Network
+Address = IPv4Address | IPv6Address
+
+
+def _parse_address(text: str) -> Address | None:
+    """An address as proxies write it: bare, `[v6]`, with a port, or quoted (Forwarded)."""
+    text = text.strip().strip('"')
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    try:
+        address = ip_address(text)
+    except ValueError:
+        return None  # `unknown`, an obfuscated name (RFC 7239), or garbage
+    if isinstance(address, IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _forwarded_for(values: Iterable[str], header: str) -> list[Address | None]:
+    """The addresses of the chain, client first, from every line of the header."""
+    chain: list[Address | None] = []
+    for value in values:
+        for element in value.split(","):
+            if header == "x-forwarded-for":
+                chain.append(_parse_address(element))
+                continue
+            pairs = (pair.partition("=") for pair in element.split(";"))
+            found = [_parse_address(v) for k, _, v in pairs if k.strip().lower() == "for"]
+            chain.append(found[0] if found else None)
+    return chain
+
+
+def resolve_client(
+    peer: str, forwarded: Sequence[str], *, trusted: Sequence[Network], header: str = "x-forwarded-for"
+) -> str:
+    """The client's address: the direct peer unless it is a trusted proxy; then, walking
+    the forwarded chain from the right (the entries trusted proxies appended), the first
+    address that is not itself a trusted proxy. Entries further left are whatever the
+    client sent and are never read."""
+    last_trusted = _parse_address(peer)
+    if last_trusted is None or not _within(last_trusted, trusted):
+        return peer
+    for address in reversed(_forwarded_for(forwarded, header)):
+        if address is None:
+            # A trusted proxy could not name its peer: the nearest hop known is that proxy.
+            return str(last_trusted)
+        if not _within(address, trusted):
+            return str(address)
+        last_trusted = address
+    return str(last_trusted)
+
+
+def _within(address: Address, networks: Sequence[Network]) -> bool:
+    return any(address in network for network in networks)
+
+
+class ClientAddressMiddleware:
+    """Puts the client's address in `scope["client"]`, where every reader finds it
+    (throttles, sessions, sign-in history), and keeps the direct peer in
+    `scope["rapport.peer"]`. Forwarded headers count only from RAPPORT_TRUSTED_PROXIES;
+    the server's own proxy-header handling is off (`rapport serve`), so this is the one
+    place that decides."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted: Sequence[Network],
+        header: Literal["x-forwarded-for", "forwarded"] = "x-forwarded-for",
+    ) -> None:
+        self.app = app
+        self.trusted = tuple(trusted)
+        self.header = header.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            peer = scope.get("client")
+            scope["rapport.peer"] = peer
+            if peer and self.trusted:
+                values = [value.decode("latin-1") for name, value in scope["headers"] if name == self.header]
+                if values:
+                    client = resolve_client(peer[0], values, trusted=self.trusted, header=self.header.decode())
+                    if client != peer[0]:
+                        scope["client"] = (client, 0)
+        await self.app(scope, receive, send)
+
+
+def direct_peer(request: Request) -> str | None:
+    """The address of the connection itself, whatever forwarded headers say."""
+    peer = request.scope.get("rapport.peer", request.scope.get("client"))
+    return str(peer[0]) if peer else None
+
+
+# Headers a reverse proxy adds when it passes a request on.
+_PROXIED = ("x-forwarded-for", "forwarded", "x-real-ip")
+
+
+def may_read_metrics(request: Request, token: str | None) -> bool:
+    """With a token: only `Authorization: Bearer <token>`. Without: only a direct
+    connection from this machine (a scraper on the host, or through an SSH tunnel), and
+    not one a reverse proxy on this machine passed on from elsewhere."""
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+    if any(name in request.headers for name in _PROXIED):
+        return False
+    peer = direct_peer(request)
+    address = _parse_address(peer) if peer else None
+    return address is not None and address.is_loopback
 
 
 class RequestContextMiddleware:

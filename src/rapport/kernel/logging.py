@@ -14,7 +14,7 @@ from rapport.config import Settings
 def configure_logging(settings: Settings) -> None:
     as_json = settings.log_json if settings.log_json is not None else not sys.stderr.isatty()
     level = logging.getLevelName(settings.log_level.upper())
-    shared = [
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -1,31 +1,28 @@
 """Keyset pagination: opaque cursors over (id) of UUIDv7 rows, never OFFSET.
 
 A page is asked for with `limit` and an optional `cursor`; the answer carries `next`,
-the cursor of the following page, or null at the end.
+the cursor of the following page, or null at the end. The FastAPI dependency that reads
+them from the query string is `rapport.kernel.deps.PageDep`: this module knows no framework.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Annotated, Generic, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, TypeVarTuple
 from uuid import UUID
 
-from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Select
 
-from rapport.kernel.errors import RapportError
+from rapport.kernel.errors import InvalidCursor
 
 T = TypeVar("T")
+Columns = TypeVarTuple("Columns")
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-
-
-class InvalidCursor(RapportError):
-    slug = "invalid-cursor"
-    title = "The pagination cursor is not valid"
 
 
 class Page(BaseModel, Generic[T]):
@@ -50,15 +47,7 @@ def decode_cursor(cursor: str) -> UUID:
         raise InvalidCursor("The cursor was not issued by this server.") from exc
 
 
-def page_request(
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = DEFAULT_LIMIT,
-    cursor: Annotated[str | None, Query(max_length=64, description="The `next` value of the previous page.")] = None,
-) -> PageRequest:
-    """FastAPI dependency reading `limit` and `cursor` from the query string."""
-    return PageRequest(limit=limit, after_id=decode_cursor(cursor) if cursor else None)
-
-
-def keyset(query: Select, id_column: ColumnElement, request: PageRequest) -> Select:
+def keyset(query: Select[*Columns], id_column: ColumnElement[UUID], request: PageRequest) -> Select[*Columns]:
     """Newest first by a UUIDv7 id column, starting after the cursor, one row extra."""
     query = query.order_by(id_column.desc()).limit(request.limit + 1)
     if request.after_id is not None:
@@ -66,7 +55,13 @@ def keyset(query: Select, id_column: ColumnElement, request: PageRequest) -> Sel
     return query
 
 
-def make_page(rows: list[T], request: PageRequest, *, id_of=lambda row: row.id) -> Page[T]:
+def _id_attribute(row: Any) -> UUID:
+    # Rows and response models alike carry their key as `id`.
+    row_id: UUID = row.id
+    return row_id
+
+
+def make_page(rows: list[T], request: PageRequest, *, id_of: Callable[[T], UUID] = _id_attribute) -> Page[T]:
     """Build a page from up to limit + 1 rows fetched newest first (the extra row only
     tells that another page exists)."""
     has_more = len(rows) > request.limit

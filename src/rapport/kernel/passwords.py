@@ -4,6 +4,7 @@ and are replaced by argon2id at the next successful sign-in."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 import bcrypt
@@ -57,7 +58,5 @@ class PasswordHashing:
         return PasswordCheck(ok=True, needs_rehash=self._hasher.check_needs_rehash(stored_hash))
 
     def _burn(self, password: str) -> None:
-        try:
+        with contextlib.suppress(VerificationError):
             self._hasher.verify(self._decoy, password + "\x00")
-        except VerificationError:
-            pass

@@ -4,7 +4,10 @@ Three roles, made by Rapport itself, embedded or not:
 - `rapport_owner` owns the schemas and runs migrations;
 - `rapport_app` is what the server connects as: no superuser, no BYPASSRLS, so every
   row it touches passes row-level security;
-- `rapport_worker` runs background jobs.
+- `rapport_worker` does system work (sign-in before the user is known, token lookups,
+  background jobs) on a small pool of its own: `auth.is_system()` is true only for it.
+  `rapport_app` must not be able to become it (no membership, so no SET ROLE), which
+  `provision` checks.
 
 The role named in `RAPPORT_DATABASE_URL` (or the embedded server's superuser) is used
 only here, to create the roles and the database when they are missing.
@@ -66,14 +69,20 @@ def urls_for(admin: URL | str, *, database: str, settings: Settings) -> Database
     def as_role(role: str, password: str | None) -> URL:
         return admin_url.set(username=role, password=password, database=database)
 
-    owner_pw = settings.owner_password.get_secret_value() if settings.owner_password else None
-    app_pw = settings.app_password.get_secret_value() if settings.app_password else None
+    owner_pw, app_pw, worker_pw = _passwords(settings)
     return DatabaseUrls(
         admin=admin_url,
         owner=as_role(OWNER_ROLE, owner_pw),
         app=as_role(APP_ROLE, app_pw),
-        worker=as_role(WORKER_ROLE, app_pw),
+        worker=as_role(WORKER_ROLE, worker_pw),
     )
+
+
+def _passwords(settings: Settings) -> tuple[str | None, str | None, str | None]:
+    owner_pw = settings.owner_password.get_secret_value() if settings.owner_password else None
+    app_pw = settings.app_password.get_secret_value() if settings.app_password else None
+    worker_pw = settings.worker_password.get_secret_value() if settings.worker_password else app_pw
+    return owner_pw, app_pw, worker_pw
 
 
 def asyncpg_dsn(url: URL) -> str:
@@ -91,18 +100,53 @@ def resolve_database(settings: Settings) -> DatabaseUrls:
 
 async def provision(urls: DatabaseUrls, settings: Settings) -> None:
     """Create the roles and the database if they are missing. Safe to run every start."""
-    owner_pw = settings.owner_password.get_secret_value() if settings.owner_password else None
-    app_pw = settings.app_password.get_secret_value() if settings.app_password else None
+    owner_pw, app_pw, worker_pw = _passwords(settings)
     conn = await asyncpg.connect(asyncpg_dsn(urls.admin))
     try:
-        for role, password in ((OWNER_ROLE, owner_pw), (APP_ROLE, app_pw), (WORKER_ROLE, app_pw)):
+        for role, password in ((OWNER_ROLE, owner_pw), (APP_ROLE, app_pw), (WORKER_ROLE, worker_pw)):
             await _ensure_role(conn, role, password)
+        await check_role_separation(conn)
         database = urls.owner.database
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
             await _run_privileged(conn, f'CREATE DATABASE "{database}" OWNER {OWNER_ROLE}')
     finally:
         await conn.close()
+
+
+# Row-level security holds only if neither role that serves requests can step around it:
+# not superuser, not BYPASSRLS, and rapport_app able to become neither rapport_worker
+# (whose system context sees every row) nor rapport_owner (who owns the tables).
+_ROLE_SEPARATION = f"""
+SELECT r.rolname, r.rolsuper, r.rolbypassrls,
+       pg_has_role(r.oid, '{WORKER_ROLE}', 'MEMBER') AND r.rolname <> '{WORKER_ROLE}' AS becomes_worker,
+       pg_has_role(r.oid, '{OWNER_ROLE}', 'MEMBER') AS becomes_owner
+  FROM pg_roles r
+ WHERE r.rolname IN ('{APP_ROLE}', '{WORKER_ROLE}')
+"""
+
+
+async def check_role_separation(conn: asyncpg.Connection) -> None:
+    """Refuse to go on with roles that would let one user reach another's rows.
+
+    Raises:
+        ProvisioningError: a serving role is superuser or BYPASSRLS, rapport_app can
+            become rapport_worker, or either can become rapport_owner.
+    """
+    problems: list[str] = []
+    for row in await conn.fetch(_ROLE_SEPARATION):
+        role = row["rolname"]
+        if row["rolsuper"] or row["rolbypassrls"]:
+            problems.append(f"{role} is a superuser or has BYPASSRLS")
+        if row["becomes_worker"]:
+            problems.append(f"{role} is a member of {WORKER_ROLE}")
+        if row["becomes_owner"]:
+            problems.append(f"{role} is a member of {OWNER_ROLE}")
+    if problems:
+        raise ProvisioningError(
+            "Row-level security would not hold: " + "; ".join(problems) + ". Change these roles "
+            "(ALTER ROLE ... NOSUPERUSER NOBYPASSRLS, REVOKE ... FROM ...; see docs/OPERATIONS.md)."
+        )
 
 
 async def _ensure_role(conn: asyncpg.Connection, role: str, password: str | None) -> None:

@@ -2,31 +2,46 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.config import Settings
+from rapport.kernel.actor import Credential
 from rapport.kernel.crypto import Keyring
+from rapport.kernel.db import SystemEngine
 from rapport.kernel.mail import Mailer
 from rapport.kernel.passwords import PasswordHashing
+
+# Checks a bearer token as far as it can without the database; raises InvalidToken. The
+# kernel's request dependencies call it, and identity provides it when the app is built,
+# so that the kernel never imports a domain (docs/decisions/0011).
+Authenticator = Callable[["Runtime", str], Credential]
 
 
 @dataclass
 class Runtime:
     settings: Settings
     engine: AsyncEngine
+    # rapport_worker's small pool, for system_transaction only (rapport.kernel.db).
+    system_engine: SystemEngine
     passwords: PasswordHashing
     keyring: Keyring
     mailer: Mailer
     http: httpx.AsyncClient
+    authenticate: Authenticator
 
     @classmethod
-    def build(cls, settings: Settings, engine: AsyncEngine) -> Runtime:
+    def build(
+        cls, settings: Settings, engine: AsyncEngine, *, system_engine: SystemEngine, authenticate: Authenticator
+    ) -> Runtime:
         return cls(
             settings=settings,
             engine=engine,
+            system_engine=system_engine,
+            authenticate=authenticate,
             passwords=PasswordHashing(settings),
             keyring=Keyring(settings.resolved_secret_key()),
             mailer=Mailer(settings),
@@ -36,3 +51,4 @@ class Runtime:
     async def close(self) -> None:
         await self.http.aclose()
         await self.engine.dispose()
+        await self.system_engine.dispose()

@@ -1,19 +1,19 @@
-"""Blocking: the blocked person is never told, loses the contact, their pending
-requests end, and every domain asks `social.is_blocked(a, b)` before letting them reach
-the blocker."""
+"""Blocking: the blocked person is never told. The blocker becomes invisible to them
+everywhere, exactly as a private profile is (`social.can_see_profile` asks
+`social.blocked_by`), the contact ends both ways, and every domain asks
+`social.is_blocked(a, b)` before letting one reach the other (docs/decisions/0009)."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
-from rapport.social.errors import CannotTargetSelf, NotBlocked, UserNotFound
+from rapport.social.errors import CannotTargetSelf, NotBlocked
 from rapport.social.models import blocks, contact_requests
 from rapport.social.schemas import BlockOut
 
@@ -25,32 +25,30 @@ async def is_blocked(db: AsyncConnection, *, a: UUID, b: UUID) -> bool:
 
 async def do_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, reason: str | None) -> BlockOut:
     """Block someone (again: the first block stands). Ends the contact both ways and
-    cancels pending requests between the two.
+    cancels the actor's own pending request to them.
+
+    Any id is accepted, an account's or not, and answered alike: telling them apart would
+    tell a stranger which private accounts exist. Their pending request to the actor
+    stays pending, unseen by the actor while the block stands: cancelling it would tell
+    them of the block (docs/decisions/0009).
 
     Raises:
         CannotTargetSelf: blocking oneself.
-        UserNotFound: no such account.
     """
     if user_id == actor.user_id:
         raise CannotTargetSelf("You cannot block yourself.")
-    try:
-        async with db.begin_nested():
-            await db.execute(
-                insert(blocks)
-                .values(blocker_id=actor.user_id, blocked_id=user_id, reason=reason)
-                .on_conflict_do_nothing(index_elements=[blocks.c.blocker_id, blocks.c.blocked_id])
-            )
-    except IntegrityError as exc:  # the foreign key: no such account
-        raise UserNotFound() from exc
+    await db.execute(
+        insert(blocks)
+        .values(blocker_id=actor.user_id, blocked_id=user_id, reason=reason)
+        .on_conflict_do_nothing(index_elements=[blocks.c.blocker_id, blocks.c.blocked_id])
+    )
     await db.execute(text("SELECT social.unpair_contacts(:other)"), {"other": user_id})
     await db.execute(
         update(contact_requests)
         .where(
             contact_requests.c.status == "pending",
-            or_(
-                (contact_requests.c.requester_id == actor.user_id) & (contact_requests.c.addressee_id == user_id),
-                (contact_requests.c.requester_id == user_id) & (contact_requests.c.addressee_id == actor.user_id),
-            ),
+            contact_requests.c.requester_id == actor.user_id,
+            contact_requests.c.addressee_id == user_id,
         )
         .values(status="cancelled", responded_at=func.now())
     )

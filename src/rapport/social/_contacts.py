@@ -4,6 +4,9 @@ when they join (by trigger, on e-mail verification)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.errors import ValidationFailed
+from rapport.kernel.db import AnyRow
+from rapport.kernel.errors import InvalidCursor, ValidationFailed, constraint_of
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.social.errors import ContactExists, ContactGroupExists, ContactGroupNotFound, ContactNotFound
@@ -21,7 +25,7 @@ from rapport.social.models import contact_group_members, contact_groups, contact
 from rapport.social.schemas import ContactCreate, ContactGroupOut, ContactOut, ContactUpdate
 
 
-def _out(row) -> ContactOut:
+def _out(row: AnyRow) -> ContactOut:
     return ContactOut.model_validate(row._mapping)
 
 
@@ -47,7 +51,7 @@ async def list_contacts(
     return make_page([_out(row) for row in rows], page)
 
 
-async def access_contact(db: AsyncConnection, *, actor: Actor, contact_id: UUID):
+async def access_contact(db: AsyncConnection, *, actor: Actor, contact_id: UUID) -> AnyRow:
     """Raises:
     ContactNotFound: not in the actor's list.
     """
@@ -78,7 +82,7 @@ async def do_add_contact(db: AsyncConnection, *, actor: Actor, contact: ContactC
                 )
             ).one()
     except IntegrityError as exc:
-        if "ux_contacts_owner_email" in str(exc.orig):
+        if constraint_of(exc) == "ux_contacts_owner_email":
             raise ContactExists() from exc
         raise
     return _out(row)
@@ -87,15 +91,16 @@ async def do_add_contact(db: AsyncConnection, *, actor: Actor, contact: ContactC
 async def do_update_contact(
     db: AsyncConnection, *, actor: Actor, contact_id: UUID, changes: ContactUpdate
 ) -> ContactOut:
-    """Raises:
-    ContactNotFound: not in the actor's list.
-    ContactExists: the new e-mail is another contact's.
+    """Change the fields sent; null clears an optional one (the schema refuses it for the
+    flags).
+
+    Raises:
+        ContactNotFound: not in the actor's list.
+        ContactExists: the new e-mail is another contact's.
+        ValidationFailed: the contact would be left with no name, e-mail or account.
     """
     await access_contact(db, actor=actor, contact_id=contact_id)
-    values: dict[str, Any] = changes.model_dump(exclude_unset=True)
-    for flag in ("is_favorite", "is_muted"):
-        if values.get(flag, ...) is None:
-            values.pop(flag)
+    values: dict[str, Any] = changes.changes()
     if not values:
         return _out(await access_contact(db, actor=actor, contact_id=contact_id))
     try:
@@ -106,9 +111,10 @@ async def do_update_contact(
                 )
             ).one()
     except IntegrityError as exc:
-        if "ux_contacts_owner_email" in str(exc.orig):
+        violated = constraint_of(exc)
+        if violated == "ux_contacts_owner_email":
             raise ContactExists() from exc
-        if "ck_contacts_someone" in str(exc.orig):
+        if violated == "ck_contacts_someone":
             raise ValidationFailed("A contact needs a name, an e-mail address or an account.") from exc
         raise
     return _out(row)
@@ -127,18 +133,61 @@ async def do_remove_contact(db: AsyncConnection, *, actor: Actor, contact_id: UU
         await db.execute(delete(contacts).where(contacts.c.id == contact_id))
 
 
-async def list_groups(db: AsyncConnection, *, actor: Actor) -> list[ContactGroupOut]:
-    rows = (
-        await db.execute(
-            select(contact_groups)
-            .where(contact_groups.c.owner_id == actor.user_id)
-            .order_by(func.lower(contact_groups.c.name))
-        )
-    ).all()
-    return [ContactGroupOut.model_validate(row._mapping) for row in rows]
+@dataclass(frozen=True)
+class GroupPageRequest:
+    """A page of groups, which are listed by name: the cursor carries the last name seen
+    (in lower case, the order's key; one group per such name and owner), so a page
+    resumes right after it even if that group was renamed or deleted meanwhile."""
+
+    limit: int
+    after_name: str | None = None
 
 
-async def access_group(db: AsyncConnection, *, actor: Actor, group_id: UUID):
+_GROUP_CURSOR_VERSION = b"\x01"
+
+
+def encode_group_cursor(name_key: str) -> str:
+    return base64.urlsafe_b64encode(_GROUP_CURSOR_VERSION + name_key.encode()).decode().rstrip("=")
+
+
+def decode_group_cursor(cursor: str) -> str:
+    """The name key a group cursor carries.
+
+    Raises:
+        InvalidCursor: not a cursor of the group list.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        if raw[:1] != _GROUP_CURSOR_VERSION:
+            raise ValueError("not a group cursor")
+        name_key = raw[1:].decode()
+    except (binascii.Error, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidCursor("The cursor was not issued for this list.") from exc
+    if not name_key or "\x00" in name_key:
+        raise InvalidCursor("The cursor was not issued for this list.")
+    return name_key
+
+
+async def list_groups(db: AsyncConnection, *, actor: Actor, page: GroupPageRequest) -> Page[ContactGroupOut]:
+    """The actor's groups by name (regardless of case), a page at a time."""
+    name_key = func.lower(contact_groups.c.name)
+    query = (
+        select(contact_groups, name_key.label("name_key"))
+        .where(contact_groups.c.owner_id == actor.user_id)
+        .order_by(name_key)
+        .limit(page.limit + 1)
+    )
+    if page.after_name is not None:
+        query = query.where(name_key > page.after_name)
+    rows = (await db.execute(query)).all()
+    items = [ContactGroupOut.model_validate(row._mapping) for row in rows[: page.limit]]
+    has_more = len(rows) > page.limit
+    return Page[ContactGroupOut](
+        items=items, next=encode_group_cursor(rows[page.limit - 1].name_key) if has_more else None
+    )
+
+
+async def access_group(db: AsyncConnection, *, actor: Actor, group_id: UUID) -> AnyRow:
     """Raises:
     ContactGroupNotFound: not one of the actor's groups.
     """
@@ -166,16 +215,22 @@ async def do_create_group(db: AsyncConnection, *, actor: Actor, name: str) -> Co
                 )
             ).one()
     except IntegrityError as exc:
-        raise ContactGroupExists() from exc
+        if constraint_of(exc) == "ux_contact_groups_owner_name":
+            raise ContactGroupExists() from exc
+        raise
     return ContactGroupOut.model_validate(row._mapping)
 
 
-async def do_rename_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, name: str) -> ContactGroupOut:
-    """Raises:
-    ContactGroupNotFound: not one of the actor's groups.
-    ContactGroupExists: another group has this name.
+async def do_rename_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, name: str | None) -> ContactGroupOut:
+    """Rename a group; None (the name left out of a PATCH) leaves it as it is.
+
+    Raises:
+        ContactGroupNotFound: not one of the actor's groups.
+        ContactGroupExists: another group has this name.
     """
-    await access_group(db, actor=actor, group_id=group_id)
+    group = await access_group(db, actor=actor, group_id=group_id)
+    if name is None:
+        return ContactGroupOut.model_validate(group._mapping)
     try:
         async with db.begin_nested():
             row = (
@@ -187,7 +242,9 @@ async def do_rename_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, 
                 )
             ).one()
     except IntegrityError as exc:
-        raise ContactGroupExists() from exc
+        if constraint_of(exc) == "ux_contact_groups_owner_name":
+            raise ContactGroupExists() from exc
+        raise
     return ContactGroupOut.model_validate(row._mapping)
 
 

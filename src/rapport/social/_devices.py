@@ -10,24 +10,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.errors import Conflict, NotFound
+from rapport.kernel.db import AnyRow
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
+from rapport.social.errors import DeviceNotFound, TooManyDevices
 from rapport.social.models_parts import devices
 from rapport.social.schemas_parts import DeviceOut, DeviceRegisterRequest
 
 # Far more than anyone uses; a bound keeps a script from filling the table.
 MAX_DEVICES = 50
-
-
-class DeviceNotFound(NotFound):
-    slug = "device-not-found"
-    title = "No such device"
-
-
-class TooManyDevices(Conflict):
-    slug = "too-many-devices"
-    title = "Remove a device before registering another"
 
 
 async def do_register_device(
@@ -95,7 +86,7 @@ async def do_remove_device(db: AsyncConnection, *, actor: Actor, device_id: UUID
         raise DeviceNotFound
 
 
-def _out(row) -> DeviceOut:
+def _out(row: AnyRow) -> DeviceOut:
     return DeviceOut(
         id=row.id,
         name=row.name,

@@ -11,22 +11,17 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import Table, Text, bindparam, delete, select, text
+from sqlalchemy import RowMapping, Table, Text, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.errors import NotFound
+from rapport.kernel.models import sensitive_data_access
 from rapport.kernel.pagination import Page, PageRequest, make_page
 from rapport.social import models_parts as m
 from rapport.social import schemas_parts as s
-
-
-class ProfilePartNotFound(NotFound):
-    """Another person's part that is sensitive, or whose profile the actor may not see."""
-
-    slug = "profile-part-not-found"
-    title = "No such profile part, or it is not visible to you"
+from rapport.social._profiles import after_bigint, bigint_cursor_id
+from rapport.social.errors import ProfilePartNotFound
 
 
 @dataclass(frozen=True)
@@ -97,29 +92,35 @@ async def do_delete_part(db: AsyncConnection, *, actor: Actor, part: Part) -> No
 
 async def access_user_part(db: AsyncConnection, *, actor: Actor, user_id: UUID, part: Part) -> BaseModel:
     """Another person's non-sensitive part, as the actor may see it. A part they never
-    saved, or one hidden by a block, reads as empty: a blocked person is never told.
+    saved reads as empty; so does one of a person the actor blocks (row-level security
+    hides parts both ways). Someone who blocks the actor has no parts to them at all, as
+    a private profile has none (docs/decisions/0009).
 
     Raises:
         ProfilePartNotFound: the part is sensitive and not the actor's, or the person
-            does not exist or their profile is not visible to the actor.
+            does not exist or their profile is not visible to the actor (someone who
+            blocks the actor included).
     """
     if part.sensitive:
         if user_id != actor.user_id:
             raise ProfilePartNotFound
         return await get_part(db, actor=actor, part=part)
-    row = await _load(db, part, user_id)
-    if row is None and not (await db.execute(_PROFILE_VISIBLE, {"user_id": user_id})).scalar_one():
+    if not (await db.execute(_PROFILE_VISIBLE, {"user_id": user_id})).scalar_one():
         raise ProfilePartNotFound
-    return _out(part, user_id, row)
+    return _out(part, user_id, await _load(db, part, user_id))
 
 
 async def list_sensitive_access(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[s.SensitiveAccessOut]:
-    """Who read or wrote the actor's sensitive parts, and which fields, newest first."""
-    t = m.sensitive_data_access
+    """Who read or wrote the actor's sensitive parts, and which fields, newest first.
+
+    Raises:
+        InvalidCursor: a cursor this list did not issue.
+    """
+    t = sensitive_data_access
     query = select(t).where(t.c.user_id == actor.user_id).order_by(t.c.id.desc()).limit(page.limit + 1)
-    if page.after_id is not None:
-        # The kernel's cursors carry a UUID; this record's ids are bigints, kept in one.
-        query = query.where(t.c.id < page.after_id.int)
+    after = after_bigint(page)
+    if after is not None:
+        query = query.where(t.c.id < after)
     rows = (await db.execute(query)).all()
     items = [
         s.SensitiveAccessOut(
@@ -132,13 +133,17 @@ async def list_sensitive_access(db: AsyncConnection, *, actor: Actor, page: Page
         )
         for row in rows
     ]
-    return make_page(items, page, id_of=lambda item: UUID(int=item.id))
+    return make_page(items, page, id_of=lambda item: bigint_cursor_id(item.id))
 
 
-async def _load(db: AsyncConnection, part: Part, user_id: UUID):
+async def _load(db: AsyncConnection, part: Part, user_id: UUID) -> RowMapping | None:
     return (await db.execute(select(part.table).where(part.table.c.user_id == user_id))).mappings().one_or_none()
 
 
-def _out(part: Part, user_id: UUID, row) -> BaseModel:
+def _out(part: Part, user_id: UUID, row: RowMapping | None) -> BaseModel:
     values = {name: row[name] for name in part.fields} if row is not None else {}
-    return part.response(user_id=user_id, updated_at=row["updated_at"] if row is not None else None, **values)
+    # Built, not validated: the input rules (strict types, ISO codes) judge what comes in,
+    # and a row stored under older rules must still be readable.
+    return part.response.model_construct(
+        user_id=user_id, updated_at=row["updated_at"] if row is not None else None, **values
+    )

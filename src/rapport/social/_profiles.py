@@ -12,13 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.identity import service as identity_service
 from rapport.kernel.actor import Actor
-from rapport.kernel.db import elevate_to_system
+from rapport.kernel.db import AnyRow
+from rapport.kernel.errors import InvalidCursor, constraint_of
+from rapport.kernel.pagination import Page, PageRequest, make_page
 from rapport.social.errors import AdminRequired, ProfileNotFound, UsernameTaken
 from rapport.social.models import activity_log, profiles
 from rapport.social.schemas import ActivityOut, ProfileOut, ProfileUpdate
 
+# The largest bigint: a cursor beyond it was not made from a bigint id.
+_BIGINT_MAX = 2**63 - 1
 
-def _out(row) -> ProfileOut:
+
+def _out(row: AnyRow) -> ProfileOut:
     return ProfileOut.model_validate(row._mapping)
 
 
@@ -49,20 +54,17 @@ async def access_profile(
 
 
 async def do_update_profile(db: AsyncConnection, *, actor: Actor, changes: ProfileUpdate) -> ProfileOut:
-    """Change the fields sent; the activity log records each change (by trigger).
+    """Change the fields sent (null clears an optional one; the schema refuses null for
+    the others); the activity log records each change (by trigger).
 
     Raises:
         UsernameTaken: another profile has that username, in any case.
     """
-    values: dict[str, Any] = changes.model_dump(exclude_unset=True, mode="json")
+    values: dict[str, Any] = changes.changes(mode="json")
     if "birth_date" in values:
         # JSON mode turns URLs and links into plain values but the date into a string,
         # which the driver refuses for a date column.
         values["birth_date"] = changes.birth_date
-    # Required columns cannot be cleared: null for them means "leave as is".
-    for required in ("username", "display_name", "bio", "profile_visibility", "links", "interests"):
-        if values.get(required, ...) is None:
-            values.pop(required)
     if not values:
         return await get_own_profile(db, actor=actor)
     try:
@@ -73,7 +75,7 @@ async def do_update_profile(db: AsyncConnection, *, actor: Actor, changes: Profi
                 )
             ).one()
     except IntegrityError as exc:
-        if "ux_profiles_username_lower" in str(exc.orig):
+        if constraint_of(exc) == "ux_profiles_username_lower":
             raise UsernameTaken(f"The username {values.get('username')!r} is taken.") from exc
         raise
     return _out(row)
@@ -89,10 +91,12 @@ async def do_set_verified_badge(db: AsyncConnection, *, actor: Actor, user_id: U
     me = await identity_service.get_user(db, actor=actor)
     if not me.is_admin:
         raise AdminRequired()
-    await elevate_to_system(db)
+    # The definer function checks again that the acting user is an administrator: the
+    # database, not this check, is what keeps anyone else from granting the badge.
     row = (
         await db.execute(
-            update(profiles).where(profiles.c.user_id == user_id).values(is_verified=is_verified).returning(profiles)
+            text("SELECT * FROM social.set_verified_badge(:user_id, :is_verified)"),
+            {"user_id": user_id, "is_verified": is_verified},
         )
     ).one_or_none()
     if row is None:
@@ -100,13 +104,40 @@ async def do_set_verified_badge(db: AsyncConnection, *, actor: Actor, user_id: U
     return _out(row)
 
 
-async def list_activity(db: AsyncConnection, *, actor: Actor, limit: int) -> list[ActivityOut]:
-    rows = (
-        await db.execute(
-            select(activity_log)
-            .where(activity_log.c.user_id == actor.user_id)
-            .order_by(activity_log.c.id.desc())
-            .limit(limit)
-        )
-    ).all()
-    return [ActivityOut.model_validate(row._mapping) for row in rows]
+def after_bigint(page: PageRequest) -> int | None:
+    """The bigint id a page starts after. The kernel's cursors carry a UUID; lists keyed
+    by a bigint identity keep the id in one.
+
+    Raises:
+        InvalidCursor: the cursor holds no bigint (another list's cursor).
+    """
+    if page.after_id is None:
+        return None
+    after = page.after_id.int
+    if after > _BIGINT_MAX:
+        raise InvalidCursor("The cursor was not issued for this list.")
+    return after
+
+
+def bigint_cursor_id(item_id: int) -> UUID:
+    """A bigint id as the UUID a kernel cursor carries (see after_bigint)."""
+    return UUID(int=item_id)
+
+
+async def list_activity(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[ActivityOut]:
+    """The actor's profile changes, newest first, a page at a time.
+
+    Raises:
+        InvalidCursor: a cursor this list did not issue.
+    """
+    query = (
+        select(activity_log)
+        .where(activity_log.c.user_id == actor.user_id)
+        .order_by(activity_log.c.id.desc())
+        .limit(page.limit + 1)
+    )
+    after = after_bigint(page)
+    if after is not None:
+        query = query.where(activity_log.c.id < after)
+    items = [ActivityOut.model_validate(row._mapping) for row in (await db.execute(query)).all()]
+    return make_page(items, page, id_of=lambda item: bigint_cursor_id(item.id))

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
+from rapport.kernel.db import AnyRow
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.social._blocks import is_blocked
@@ -24,11 +25,11 @@ from rapport.social.errors import (
     RequestNotPending,
     UserNotFound,
 )
-from rapport.social.models import contact_requests, profiles
+from rapport.social.models import blocks, contact_requests, profiles
 from rapport.social.schemas import ContactRequestOut
 
 
-def _out(row) -> ContactRequestOut:
+def _out(row: AnyRow) -> ContactRequestOut:
     return ContactRequestOut.model_validate(row._mapping)
 
 
@@ -44,8 +45,9 @@ async def do_request_contact(
 
     Raises:
         CannotTargetSelf: asking oneself.
-        UserNotFound: no such account, or its profile is invisible to the actor.
-        ContactRequestNotAllowed: one of the two blocks the other.
+        UserNotFound: no such account, or its profile is invisible to the actor (which
+            includes someone who blocks the actor: they are told nothing more).
+        ContactRequestNotAllowed: the actor blocks this person.
         AlreadyContacts: each is in the other's contacts already.
         RequestAlreadyPending: the actor's earlier request is still pending.
     """
@@ -146,6 +148,17 @@ async def list_requests(
     conditions = [side == actor.user_id]
     if status is not None:
         conditions.append(contact_requests.c.status == status)
+    if direction == "incoming":
+        # A pending request from someone the actor blocks waits unseen (cancelling it
+        # would tell its sender of the block); it shows again if the block is lifted.
+        conditions.append(
+            ~(
+                (contact_requests.c.status == "pending")
+                & contact_requests.c.requester_id.in_(
+                    select(blocks.c.blocked_id).where(blocks.c.blocker_id == actor.user_id)
+                )
+            )
+        )
     query = keyset(select(contact_requests).where(and_(*conditions)), contact_requests.c.id, page)
     return make_page([_out(row) for row in (await db.execute(query)).all()], page)
 

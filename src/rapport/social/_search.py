@@ -38,8 +38,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.errors import ValidationFailed
-from rapport.kernel.pagination import InvalidCursor, Page
+from rapport.kernel.errors import InvalidCursor
+from rapport.kernel.pagination import Page
+from rapport.social.errors import InvalidSearchQuery
 
 MAX_QUERY_LENGTH = 100
 MAX_WORDS = 10
@@ -55,11 +56,6 @@ _WORD = re.compile(r"[^\W_]+")
 _USERNAME_PREFIX = re.compile(r"[a-z0-9_.]{1,30}")
 _CURSOR_VERSION = 1
 _CURSOR = struct.Struct(">BiI16s")  # version, score, query checksum, user id
-
-
-class InvalidSearchQuery(ValidationFailed):
-    slug = "invalid-search-query"
-    title = "The search query has nothing to search for"
 
 
 class ProfileMatch(BaseModel):
@@ -139,7 +135,7 @@ SEARCH_STATEMENT = text(
 )
 
 
-def statement_parameters(terms: SearchTerms, *, limit: int, cursor: str | None) -> dict:
+def statement_parameters(terms: SearchTerms, *, limit: int, cursor: str | None) -> dict[str, object]:
     """SEARCH_STATEMENT's parameters for one page (limit + 1 rows: the last tells whether
     another page follows)."""
     after_score, after_user_id = decode_search_cursor(terms, cursor) if cursor else (None, None)

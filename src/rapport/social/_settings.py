@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -16,7 +18,9 @@ async def get_settings(db: AsyncConnection, *, actor: Actor) -> SettingsOut:
 
 
 async def do_update_settings(db: AsyncConnection, *, actor: Actor, changes: SettingsUpdate) -> SettingsOut:
-    values = {key: value for key, value in changes.model_dump(exclude_unset=True).items() if value is not None}
+    """Change the settings sent; `notification_defaults` merges into the current ones.
+    Every setting has a value, so the schema refuses null for each."""
+    values: dict[str, Any] = changes.changes()
     if "notification_defaults" in values:
         # Merge, so a client can change one kind of notification without knowing the rest.
         values["notification_defaults"] = settings.c.notification_defaults.op("||")(values["notification_defaults"])

@@ -10,19 +10,14 @@ from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.errors import NotFound
+from rapport.kernel.db import AnyRow
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
-from rapport.social.errors import ProfileNotFound
+from rapport.social.errors import ProfileNotFound, StatusNotFound
 from rapport.social.models_parts import status_updates
 from rapport.social.schemas_parts import StatusCreateRequest, StatusOut
 
 _PROFILE_VISIBLE = text("SELECT social.profile_visible(:user_id)")
-
-
-class StatusNotFound(NotFound):
-    slug = "status-not-found"
-    title = "No such status update"
 
 
 async def do_post_status(db: AsyncConnection, *, actor: Actor, status: StatusCreateRequest) -> StatusOut:
@@ -77,7 +72,7 @@ async def do_delete_status(db: AsyncConnection, *, actor: Actor, status_id: UUID
         raise StatusNotFound
 
 
-def _out(row) -> StatusOut:
+def _out(row: AnyRow) -> StatusOut:
     return StatusOut(
         id=row.id,
         user_id=row.user_id,

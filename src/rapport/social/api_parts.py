@@ -10,16 +10,15 @@ exact fields; a part name that does not exist is a 404 like any unknown path.
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
+from pydantic import BaseModel
 
-from rapport.identity.deps import CallerDep
-from rapport.kernel.pagination import Page, PageRequest, page_request
-from rapport.social import _devices, _parts, _status
+from rapport.kernel.deps import NO_CONTENT, CallerDep, PageDep
+from rapport.kernel.pagination import Page
 from rapport.social import schemas_parts as s
+from rapport.social import service
 
 router = APIRouter(prefix="/v1", tags=["social"])
-PageDep = Annotated[PageRequest, Depends(page_request)]
-NO_CONTENT = {"status_code": status.HTTP_204_NO_CONTENT, "response_class": Response}
 
 _SENSITIVE_NOTE = (
     " This part is sensitive: only its owner reads or writes it, only with a signed-in session"
@@ -27,25 +26,27 @@ _SENSITIVE_NOTE = (
 )
 
 
-def _add_part_routes(part: _parts.Part) -> None:
-    request_model, response_model = part.request, part.response
+def _add_part_routes(part: service.Part) -> None:
+    response_model = part.response
     note = _SENSITIVE_NOTE if part.sensitive else " Others see it when they may see the profile."
+    # Health and money are not for bots and scripts: a leaked key must not reach them.
+    session_required = part.sensitive
 
-    def acting(caller):
-        # Health and money are not for bots and scripts: a leaked key must not reach them.
-        return caller.require_session() if part.sensitive else caller.actor
+    async def get_own(caller: CallerDep) -> BaseModel:
+        async with caller.transaction(session_required=session_required) as (db, actor):
+            return await service.get_part(db, actor=actor, part=part)
 
-    async def get_own(caller: CallerDep) -> response_model:
-        async with caller.transaction() as db:
-            return await _parts.get_part(db, actor=acting(caller), part=part)
+    async def put_own(body: BaseModel, caller: CallerDep) -> BaseModel:
+        async with caller.transaction(session_required=session_required) as (db, actor):
+            return await service.do_put_part(db, actor=actor, part=part, values=body)
 
-    async def put_own(body: request_model, caller: CallerDep) -> response_model:
-        async with caller.transaction() as db:
-            return await _parts.do_put_part(db, actor=acting(caller), part=part, values=body)
+    # FastAPI reads the body's model from the annotation: this part's own, not BaseModel.
+    # (The answers' models are given to add_api_route as response_model.)
+    put_own.__annotations__["body"] = part.request
 
     async def delete_own(caller: CallerDep) -> None:
-        async with caller.transaction() as db:
-            await _parts.do_delete_part(db, actor=acting(caller), part=part)
+        async with caller.transaction(session_required=session_required) as (db, actor):
+            await service.do_delete_part(db, actor=actor, part=part)
 
     path = f"/profile/parts/{part.name}"
     router.add_api_route(
@@ -78,9 +79,9 @@ def _add_part_routes(part: _parts.Part) -> None:
 
     if not part.sensitive:
 
-        async def get_theirs(user_id: UUID, caller: CallerDep) -> response_model:
-            async with caller.transaction() as db:
-                return await _parts.access_user_part(db, actor=caller.actor, user_id=user_id, part=part)
+        async def get_theirs(user_id: UUID, caller: CallerDep) -> BaseModel:
+            async with caller.transaction() as (db, actor):
+                return await service.access_user_part(db, actor=actor, user_id=user_id, part=part)
 
         router.add_api_route(
             f"/users/{{user_id}}/parts/{part.name}",
@@ -94,7 +95,7 @@ def _add_part_routes(part: _parts.Part) -> None:
         )
 
 
-for _part in _parts.PARTS.values():
+for _part in service.PARTS.values():
     _add_part_routes(_part)
 
 
@@ -102,8 +103,8 @@ for _part in _parts.PARTS.values():
 async def list_sensitive_access(caller: CallerDep, page: PageDep) -> Page[s.SensitiveAccessOut]:
     """Every read and write of your health and financial parts: when, by whom, which
     fields (never their values), newest first."""
-    async with caller.transaction() as db:
-        return await _parts.list_sensitive_access(db, actor=caller.actor, page=page)
+    async with caller.transaction() as (db, actor):
+        return await service.list_sensitive_access(db, actor=actor, page=page)
 
 
 @router.post(
@@ -115,8 +116,8 @@ async def list_sensitive_access(caller: CallerDep, page: PageDep) -> Page[s.Sens
 async def register_device(body: s.DeviceRegisterRequest, caller: CallerDep, response: Response) -> s.DeviceOut:
     """Register the device you use (201), or update the one of the same name and mark it
     seen now (200)."""
-    async with caller.transaction() as db:
-        device, created = await _devices.do_register_device(db, actor=caller.actor, device=body)
+    async with caller.transaction() as (db, actor):
+        device, created = await service.do_register_device(db, actor=actor, device=body)
     if not created:
         response.status_code = status.HTTP_200_OK
     return device
@@ -125,30 +126,30 @@ async def register_device(body: s.DeviceRegisterRequest, caller: CallerDep, resp
 @router.get("/devices", response_model=Page[s.DeviceOut])
 async def list_devices(caller: CallerDep, page: PageDep) -> Page[s.DeviceOut]:
     """Your devices, newest first."""
-    async with caller.transaction() as db:
-        return await _devices.list_devices(db, actor=caller.actor, page=page)
+    async with caller.transaction() as (db, actor):
+        return await service.list_devices(db, actor=actor, page=page)
 
 
 @router.get("/devices/{device_id}", response_model=s.DeviceOut)
 async def get_device(device_id: UUID, caller: CallerDep) -> s.DeviceOut:
     """One of your devices."""
-    async with caller.transaction() as db:
-        return await _devices.access_device(db, actor=caller.actor, device_id=device_id)
+    async with caller.transaction() as (db, actor):
+        return await service.access_device(db, actor=actor, device_id=device_id)
 
 
 @router.delete("/devices/{device_id}", **NO_CONTENT)
 async def remove_device(device_id: UUID, caller: CallerDep) -> None:
     """Forget one of your devices."""
-    async with caller.transaction() as db:
-        await _devices.do_remove_device(db, actor=caller.actor, device_id=device_id)
+    async with caller.transaction() as (db, actor):
+        await service.do_remove_device(db, actor=actor, device_id=device_id)
 
 
 @router.post("/statuses", status_code=status.HTTP_201_CREATED, response_model=s.StatusOut)
 async def post_status(body: s.StatusCreateRequest, caller: CallerDep) -> s.StatusOut:
     """Post a status: text, a picture or both. Whoever may see your profile sees it for
     24 hours, unless either of you blocks the other."""
-    async with caller.transaction() as db:
-        return await _status.do_post_status(db, actor=caller.actor, status=body)
+    async with caller.transaction() as (db, actor):
+        return await service.do_post_status(db, actor=actor, status=body)
 
 
 @router.get("/statuses/me", response_model=Page[s.StatusOut])
@@ -158,19 +159,19 @@ async def list_my_statuses(
     include_expired: Annotated[bool, Query(description="Also those past their 24 hours.")] = False,
 ) -> Page[s.StatusOut]:
     """Your statuses, newest first."""
-    async with caller.transaction() as db:
-        return await _status.list_my_statuses(db, actor=caller.actor, page=page, include_expired=include_expired)
+    async with caller.transaction() as (db, actor):
+        return await service.list_my_statuses(db, actor=actor, page=page, include_expired=include_expired)
 
 
 @router.get("/users/{user_id}/statuses", response_model=Page[s.StatusOut])
 async def list_user_statuses(user_id: UUID, caller: CallerDep, page: PageDep) -> Page[s.StatusOut]:
     """Someone's live statuses, newest first, when you may see their profile."""
-    async with caller.transaction() as db:
-        return await _status.list_user_statuses(db, actor=caller.actor, user_id=user_id, page=page)
+    async with caller.transaction() as (db, actor):
+        return await service.list_user_statuses(db, actor=actor, user_id=user_id, page=page)
 
 
 @router.delete("/statuses/{status_id}", **NO_CONTENT)
 async def delete_status(status_id: UUID, caller: CallerDep) -> None:
     """Remove one of your statuses."""
-    async with caller.transaction() as db:
-        await _status.do_delete_status(db, actor=caller.actor, status_id=status_id)
+    async with caller.transaction() as (db, actor):
+        await service.do_delete_status(db, actor=actor, status_id=status_id)

@@ -6,29 +6,30 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from rapport.identity.deps import CallerDep
+from rapport.kernel.deps import CallerDep
 from rapport.kernel.pagination import Page
-from rapport.social import _search, service
-from rapport.social._search import ProfileMatch
+from rapport.social import service
 
 router = APIRouter(prefix="/v1", tags=["social"])
 
 
-@router.get("/users/search", response_model=Page[ProfileMatch])
+@router.get("/users/search", response_model=Page[service.ProfileMatch])
 async def search_users(
     caller: CallerDep,
     q: Annotated[
         str,
         Query(
             min_length=1,
-            max_length=_search.MAX_QUERY_LENGTH,
+            max_length=service.SEARCH_MAX_QUERY_LENGTH,
             description="Words to find in usernames, display names and bios; each matches "
             "the start of a word. `@name` looks for a username.",
         ),
     ],
-    limit: Annotated[int, Query(ge=1, le=_search.MAX_LIMIT, description="Results per page.")] = _search.DEFAULT_LIMIT,
+    limit: Annotated[
+        int, Query(ge=1, le=service.SEARCH_MAX_LIMIT, description="Results per page.")
+    ] = service.SEARCH_DEFAULT_LIMIT,
     cursor: Annotated[str | None, Query(max_length=64, description="The `next` value of the previous page.")] = None,
-) -> Page[ProfileMatch]:
+) -> Page[service.ProfileMatch]:
     """Find people by username, display name and bio, best match first.
 
     Ranked: username equal to the query, username starting with it, every word a word of
@@ -40,5 +41,5 @@ async def search_users(
 
     Errors: `invalid-search-query` (422) when the query has no letter or digit or more
     than ten words; `invalid-cursor` (400) for a cursor of another query."""
-    async with caller.transaction() as db:
-        return await service.search_profiles(db, actor=caller.actor, query=q, limit=limit, cursor=cursor)
+    async with caller.transaction() as (db, actor):
+        return await service.search_profiles(db, actor=actor, query=q, limit=limit, cursor=cursor)

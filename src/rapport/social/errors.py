@@ -86,3 +86,30 @@ class NotBlocked(NotFound):
 class AdminRequired(Forbidden):
     slug = "admin-required"
     title = "Only administrators may do this"
+
+
+class ProfilePartNotFound(NotFound):
+    """Another person's part that is sensitive, or whose profile the actor may not see."""
+
+    slug = "profile-part-not-found"
+    title = "No such profile part, or it is not visible to you"
+
+
+class DeviceNotFound(NotFound):
+    slug = "device-not-found"
+    title = "No such device"
+
+
+class TooManyDevices(Conflict):
+    slug = "too-many-devices"
+    title = "Remove a device before registering another"
+
+
+class StatusNotFound(NotFound):
+    slug = "status-not-found"
+    title = "No such status update"
+
+
+class InvalidSearchQuery(ValidationFailed):
+    slug = "invalid-search-query"
+    title = "The search query has nothing to search for"

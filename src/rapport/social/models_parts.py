@@ -1,14 +1,18 @@
-"""The extended profile parts, devices, status updates and the record of sensitive reads,
-as SQLAlchemy Core tables for queries; migration 2026_11_21_0004 creates them with their
-policies and triggers."""
+"""The extended profile parts, devices and status updates, as SQLAlchemy Core tables for
+queries; migration 2026_11_21_0004 creates them with their policies and triggers. The
+record of reads of the sensitive parts is the audit schema's:
+`rapport.kernel.models.sensitive_data_access`."""
 
-from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Numeric, SmallInteger, Table, Text
+import uuid
+from typing import Any
+
+from sqlalchemy import Boolean, Column, Date, ForeignKey, Numeric, SmallInteger, Table, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
-from rapport.kernel.models import metadata, timestamp
+from rapport.kernel.models import EMPTY_TEXT_ARRAY, NOW, metadata, timestamp
 
 
-def _owner(*, primary_key: bool = False) -> Column:
+def _owner(*, primary_key: bool = False) -> Column[uuid.UUID]:
     return Column(
         "user_id",
         UUID(as_uuid=True),
@@ -18,14 +22,14 @@ def _owner(*, primary_key: bool = False) -> Column:
     )
 
 
-def _part(name: str, *columns: Column) -> Table:
+def _part(name: str, *columns: Column[Any]) -> Table:
     return Table(
         name,
         metadata,
         _owner(primary_key=True),
         *columns,
-        timestamp("created_at", nullable=False),
-        timestamp("updated_at", nullable=False),
+        timestamp("created_at", nullable=False, server_default=NOW),
+        timestamp("updated_at", nullable=False, server_default=NOW),
         schema="social",
     )
 
@@ -85,20 +89,7 @@ user_background = _part(
     Column("hometown", Text),
     Column("education_level", Text),
     Column("field_of_study", Text),
-    Column("languages", ARRAY(Text), nullable=False),
-)
-
-sensitive_data_access = Table(
-    "sensitive_data_access",
-    metadata,
-    Column("id", BigInteger, primary_key=True),
-    Column("user_id", UUID(as_uuid=True), nullable=False),
-    Column("accessed_by", UUID(as_uuid=True)),
-    Column("table_name", Text, nullable=False),
-    Column("action", Text, nullable=False),
-    Column("fields", ARRAY(Text), nullable=False),
-    timestamp("created_at", nullable=False),
-    schema="audit",
+    Column("languages", ARRAY(Text), nullable=False, server_default=EMPTY_TEXT_ARRAY),
 )
 
 devices = Table(
@@ -111,9 +102,9 @@ devices = Table(
     Column("name", Text, nullable=False),
     Column("app_version", Text),
     Column("os_version", Text),
-    timestamp("last_seen_at", nullable=False),
-    timestamp("created_at", nullable=False),
-    timestamp("updated_at", nullable=False),
+    timestamp("last_seen_at", nullable=False, server_default=NOW),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    timestamp("updated_at", nullable=False, server_default=NOW),
     schema="social",
 )
 
@@ -125,7 +116,7 @@ status_updates = Table(
     Column("content", Text),
     Column("media_url", Text),
     Column("background_color", Text),
-    timestamp("created_at", nullable=False),
-    timestamp("expires_at", nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    timestamp("expires_at", nullable=False, server_default=text("now() + interval '24 hours'")),
     schema="social",
 )

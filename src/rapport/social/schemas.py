@@ -1,68 +1,69 @@
-"""Request and response shapes of the social API."""
+"""Request and response shapes of the social API.
+
+PATCH bodies follow the kernel's one rule (`PatchBody`): a field left out is left alone,
+`null` clears an optional field, and a field that cannot be empty refuses `null`."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints, field_validator
+from pydantic import BaseModel, Field, HttpUrl, StringConstraints, UrlConstraints, field_validator
 
-from rapport.identity.schemas import Strict, normalise_email
+from rapport.kernel.schemas import (
+    Email,
+    JsonDate,
+    JsonUuid,
+    LanguageTag,
+    Line40,
+    Line100,
+    Name60,
+    Name80,
+    Name100,
+    NotNull,
+    PatchBody,
+    Prose500,
+    Prose2000,
+    Strict,
+    Text,
+    TimeZone,
+)
 
 Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9_.]{3,30}$")]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
 Visibility = Literal["public", "contacts", "private"]
 Audience = Literal["everyone", "contacts", "nobody"]
-OptionalEmail = Annotated[str, StringConstraints(max_length=320), AfterValidator(normalise_email)]
+Theme = Literal["system", "light", "dark"]
+# An empty bio is how a bio is cleared: the column cannot be null.
+Bio = Annotated[str, Text(500, min_length=0, multiline=True)]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]*$")]
+Interests = Annotated[list[Line40], Field(max_length=30)]
 
 
 class Link(Strict):
-    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    title: Name60
     url: HttpUrl
 
 
-class ProfileUpdate(Strict):
-    """Only the fields sent change; send null to clear an optional one."""
-
-    username: Username | None = None
-    display_name: DisplayName | None = None
-    bio: Annotated[str, StringConstraints(max_length=500)] | None = None
+class ProfileUpdate(PatchBody):
+    username: NotNull[Username] = None
+    display_name: NotNull[Name80] = None
+    bio: NotNull[Bio] = None
     # The column holds at most 2048 characters; HttpUrl alone allows 2083.
     avatar_url: Annotated[HttpUrl, UrlConstraints(max_length=2048)] | None = None
-    pronouns: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] | None = None
-    birth_date: date | None = None
-    language_code: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] | None = None
-    timezone: Annotated[str, StringConstraints(max_length=64)] | None = None
-    links: Annotated[list[Link], Field(max_length=10)] | None = None
-    interests: (
-        Annotated[
-            list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]],
-            Field(max_length=30),
-        ]
-        | None
-    ) = None
-    profile_visibility: Visibility | None = None
+    pronouns: Line40 | None = None
+    birth_date: JsonDate | None = None
+    language_code: LanguageTag | None = None
+    timezone: TimeZone | None = None
+    links: NotNull[Annotated[list[Link], Field(max_length=10)]] = None
+    interests: NotNull[Interests] = None
+    profile_visibility: NotNull[Visibility] = None
 
     @field_validator("birth_date")
     @classmethod
     def _not_in_future(cls, value: date | None) -> date | None:
         if value is not None and (value > date.today() or value.year < 1900):
             raise ValueError("must be a past date after 1900")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_timezone(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("not an IANA time zone such as Europe/Paris") from exc
         return value
 
 
@@ -76,7 +77,7 @@ class ProfileOut(BaseModel):
     birth_date: date | None
     language_code: str | None
     timezone: str | None
-    links: list[dict]
+    links: list[dict[str, Any]]
     interests: list[str]
     profile_visibility: Visibility
     is_verified: bool
@@ -88,15 +89,15 @@ class VerifiedBadge(Strict):
     is_verified: bool
 
 
-class SettingsUpdate(Strict):
-    last_seen_visibility: Audience | None = None
-    online_status_visibility: Audience | None = None
-    read_receipts_enabled: bool | None = None
-    typing_indicators_enabled: bool | None = None
-    notification_defaults: dict[Annotated[str, StringConstraints(max_length=40)], bool] | None = Field(
-        default=None, max_length=20
+class SettingsUpdate(PatchBody):
+    last_seen_visibility: NotNull[Audience] = None
+    online_status_visibility: NotNull[Audience] = None
+    read_receipts_enabled: NotNull[bool] = None
+    typing_indicators_enabled: NotNull[bool] = None
+    notification_defaults: NotNull[Annotated[dict[Line40, bool], Field(max_length=20)]] = Field(
+        default=None, description="Merged into the current ones: the kinds not sent keep their value."
     )
-    theme: Literal["system", "light", "dark"] | None = None
+    theme: NotNull[Theme] = None
 
 
 class SettingsOut(BaseModel):
@@ -110,8 +111,8 @@ class SettingsOut(BaseModel):
 
 
 class ContactRequestCreate(Strict):
-    user_id: UUID
-    message: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    user_id: JsonUuid
+    message: Prose500 | None = None
 
 
 class ContactRequestOut(BaseModel):
@@ -127,20 +128,18 @@ class ContactRequestOut(BaseModel):
 class ContactCreate(Strict):
     """Someone without an account here (a child, a co-parent by e-mail)."""
 
-    first_name: ShortText | None = None
-    last_name: ShortText | None = None
-    email: OptionalEmail | None = None
-    phone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40, pattern=r"^[0-9+() .-]*$")] | None = (
-        None
-    )
-    relationship: ShortText | None = None
-    nickname: ShortText | None = None
-    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    first_name: Name100 | None = None
+    last_name: Name100 | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    relationship: Line100 | None = None
+    nickname: Name100 | None = None
+    notes: Prose2000 | None = None
 
 
-class ContactUpdate(ContactCreate):
-    is_favorite: bool | None = None
-    is_muted: bool | None = None
+class ContactUpdate(PatchBody, ContactCreate):
+    is_favorite: NotNull[bool] = None
+    is_muted: NotNull[bool] = None
 
 
 class ContactOut(BaseModel):
@@ -160,7 +159,11 @@ class ContactOut(BaseModel):
 
 
 class ContactGroupCreate(Strict):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    name: Name60
+
+
+class ContactGroupUpdate(PatchBody):
+    name: NotNull[Name60] = None
 
 
 class ContactGroupOut(BaseModel):
@@ -170,7 +173,7 @@ class ContactGroupOut(BaseModel):
 
 
 class BlockCreate(Strict):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    reason: Prose500 | None = None
 
 
 class BlockOut(BaseModel):
@@ -182,5 +185,5 @@ class BlockOut(BaseModel):
 class ActivityOut(BaseModel):
     id: int
     action: str
-    changes: dict
+    changes: dict[str, Any]
     created_at: datetime

@@ -5,53 +5,36 @@ with a 422 and never reaches a CHECK constraint (which would be a 500)."""
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator, model_validator
 
-from rapport.identity.schemas import Strict
-
-
-def _storable(value: str) -> str:
-    # NUL cannot be stored in PostgreSQL text, and a lone surrogate cannot be encoded as
-    # UTF-8 for the driver: both would fail in the database rather than here.
-    if any(char == "\x00" or unicodedata.category(char) == "Cs" for char in value):
-        raise ValueError("must not contain NUL characters or unpaired surrogates")
-    return value
-
-
-def _one_line(value: str) -> str:
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-def Line(max_length: int):
-    """A single line of text, trimmed, 1 to max_length characters."""
-    return Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length), AfterValidator(_one_line)
-    ]
-
-
-def Prose(max_length: int):
-    """Free text that may span lines, trimmed, 1 to max_length characters."""
-    return Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length), AfterValidator(_storable)
-    ]
-
+from rapport.kernel.schemas import (
+    CountryCode,
+    CurrencyCode,
+    JsonDate,
+    JsonDecimal,
+    LanguageTag,
+    Line40,
+    Line60,
+    Line100,
+    Line200,
+    Name100,
+    Prose500,
+    Prose700,
+    Prose1000,
+    Prose2000,
+    Strict,
+    Text,
+)
 
 Money = Annotated[
-    Decimal,
+    JsonDecimal,
     Field(
         ge=0, max_digits=12, decimal_places=2, description="An amount with at most two decimals; answered as a string."
     ),
-]
-LanguageTag = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=35, pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 ]
 
 
@@ -60,29 +43,22 @@ class _PartOut(BaseModel):
     updated_at: datetime | None = Field(None, description="Null until the part is first saved.")
 
 
-# Parts: PUT replaces the whole part; a field left out is cleared.
+# Parts: PUT replaces the whole part; a field left out is cleared. Their responses are
+# built from stored rows (see _parts), never validated against these input rules.
 
 
 class DemographicsIn(Strict):
-    preferred_name: Line(100) | None = None
-    pronouns: Line(40) | None = None
-    gender_identity: Line(60) | None = None
-    birthdate: date | None = None
+    preferred_name: Name100 | None = None
+    pronouns: Line40 | None = None
+    gender_identity: Line60 | None = None
+    birthdate: JsonDate | None = None
     relationship_status: (
         Literal["single", "partnered", "married", "separated", "divorced", "widowed", "other"] | None
     ) = None
     number_of_children: Annotated[int, Field(ge=0, le=30)] | None = None
-    city: Line(100) | None = None
-    region: Line(100) | None = None
-    country: (
-        Annotated[
-            str,
-            StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{2}$"),
-            AfterValidator(str.upper),
-            Field(description="ISO 3166-1 alpha-2 code, such as FR."),
-        ]
-        | None
-    ) = None
+    city: Line100 | None = None
+    region: Line100 | None = None
+    country: CountryCode | None = Field(default=None, description="ISO 3166-1 alpha-2 code, such as FR.")
 
     @field_validator("birthdate")
     @classmethod
@@ -101,13 +77,13 @@ class EmploymentIn(Strict):
         Literal["employed", "self_employed", "unemployed", "student", "retired", "homemaker", "unable_to_work", "other"]
         | None
     ) = None
-    occupation: Line(100) | None = None
-    employer: Line(100) | None = None
-    industry: Line(100) | None = None
+    occupation: Line100 | None = None
+    employer: Line100 | None = None
+    industry: Line100 | None = None
     work_schedule: Literal["regular", "shifts", "nights", "weekends", "flexible", "part_time", "irregular"] | None = (
         None
     )
-    schedule_notes: Prose(500) | None = None
+    schedule_notes: Prose500 | None = None
     commute_minutes: Annotated[int, Field(ge=0, le=600)] | None = None
     works_remotely: bool | None = None
 
@@ -117,12 +93,12 @@ class EmploymentOut(_PartOut, EmploymentIn):
 
 
 class HealthIn(Strict):
-    physical_conditions: Prose(2000) | None = None
-    mental_health_conditions: Prose(2000) | None = None
-    medications: Prose(2000) | None = None
-    treatment: Prose(2000) | None = None
-    recovery_notes: Prose(2000) | None = None
-    accessibility_needs: Prose(1000) | None = None
+    physical_conditions: Prose2000 | None = None
+    mental_health_conditions: Prose2000 | None = None
+    medications: Prose2000 | None = None
+    treatment: Prose2000 | None = None
+    recovery_notes: Prose2000 | None = None
+    accessibility_needs: Prose1000 | None = None
 
 
 class HealthOut(_PartOut, HealthIn):
@@ -137,17 +113,9 @@ class FinancialsIn(Strict):
     monthly_housing_cost: Money | None = None
     child_support_status: Literal["none", "pays", "receives", "both"] | None = None
     child_support_amount: Money | None = None
-    currency: (
-        Annotated[
-            str,
-            StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z]{3}$"),
-            AfterValidator(str.upper),
-            Field(description="ISO 4217 code of the amounts, such as EUR."),
-        ]
-        | None
-    ) = None
-    debt_notes: Prose(2000) | None = None
-    financial_notes: Prose(2000) | None = None
+    currency: CurrencyCode | None = Field(default=None, description="ISO 4217 code of the amounts, such as EUR.")
+    debt_notes: Prose2000 | None = None
+    financial_notes: Prose2000 | None = None
 
 
 class FinancialsOut(_PartOut, FinancialsIn):
@@ -155,17 +123,17 @@ class FinancialsOut(_PartOut, FinancialsIn):
 
 
 class BackgroundIn(Strict):
-    culture: Line(200) | None = None
-    ethnicity: Line(200) | None = None
-    religion: Line(100) | None = None
-    hometown: Line(100) | None = None
+    culture: Line200 | None = None
+    ethnicity: Line200 | None = None
+    religion: Line100 | None = None
+    hometown: Line100 | None = None
     education_level: (
         Literal[
             "none", "primary", "secondary", "vocational", "some_college", "bachelor", "master", "doctorate", "other"
         ]
         | None
     ) = None
-    field_of_study: Line(100) | None = None
+    field_of_study: Line100 | None = None
     languages: Annotated[list[LanguageTag], Field(max_length=20, description="Language tags, such as pt-BR.")] = Field(
         default_factory=list
     )
@@ -195,11 +163,11 @@ class SensitiveAccessOut(BaseModel):
 class DeviceRegisterRequest(Strict):
     """A device is known by its name: registering the same name again updates it."""
 
-    name: Line(100)
+    name: Name100
     device_type: Literal["mobile", "tablet", "desktop", "web"]
     platform: Literal["ios", "ipados", "android", "windows", "macos", "linux", "chromeos", "web", "other"]
-    app_version: Line(40) | None = None
-    os_version: Line(40) | None = None
+    app_version: Line40 | None = None
+    os_version: Line40 | None = None
 
 
 class DeviceOut(BaseModel):
@@ -220,11 +188,10 @@ class DeviceOut(BaseModel):
 class StatusCreateRequest(Strict):
     """Text, a picture or both; it expires 24 hours after it is posted."""
 
-    content: Prose(700) | None = None
-    media_url: (
-        Annotated[str, StringConstraints(max_length=2048, pattern=r"^https://[^\s]+$"), AfterValidator(_one_line)]
-        | None
-    ) = None
+    content: Prose700 | None = None
+    media_url: Annotated[str, Text(2048, pattern=r"^https://\S+$")] | None = Field(
+        default=None, description="An https address of the picture."
+    )
     background_color: (
         Annotated[
             str,

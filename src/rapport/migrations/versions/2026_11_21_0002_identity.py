@@ -19,7 +19,10 @@ depends_on = None
 
 def run_sql(script: str) -> None:
     """Run a multi-statement script as one simple query (asyncpg prepares one statement at a time)."""
-    await_only(op.get_bind().connection.driver_connection.execute(script))
+    # The raw asyncpg connection: None only once the connection is closed, never in a migration.
+    connection = op.get_bind().connection.driver_connection
+    assert connection is not None
+    await_only(connection.execute(script))
 
 
 # Tables whose rows belong to one user, by the column naming that user.
@@ -69,7 +72,7 @@ def upgrade() -> None:
             'argon2id (PHC string); bcrypt ($2b$) hashes still verify and are rehashed on sign-in. '
             'NULL for accounts that sign in only through an external provider.';
         COMMENT ON COLUMN auth.users.locked_until IS 'Sign-in refused until then after repeated failures.';
-        -- Serves identity.queries.get_user_by_email (sign-in, registration, reset).
+        -- Serves rapport.identity._accounts.get_user_by_email (sign-in, registration, reset).
         CREATE UNIQUE INDEX ux_users_email_live ON auth.users (email) WHERE deleted_at IS NULL;
 
         CREATE TABLE auth.identities (
@@ -114,7 +117,7 @@ def upgrade() -> None:
                 'refresh_token_reuse', 'account_disabled'))
         );
         COMMENT ON TABLE auth.sessions IS 'One signed-in device: its refresh tokens rotate within it.';
-        -- Serves identity.queries.list_sessions: one user's sessions, newest first (ids are UUIDv7).
+        -- Serves rapport.identity._sessions.list_sessions: one user's sessions, newest first (ids are UUIDv7).
         CREATE INDEX ix_sessions_user_id ON auth.sessions (user_id, id DESC);
 
         CREATE TABLE auth.refresh_tokens (
@@ -163,7 +166,7 @@ def upgrade() -> None:
         COMMENT ON TABLE auth.otp_verifications IS
             'One-time codes sent by e-mail, stored as HMAC-SHA256 under the server key.';
         COMMENT ON COLUMN auth.otp_verifications.identifier IS 'The address the code was sent to.';
-        -- Serves identity.queries: the newest live code of one purpose for one user.
+        -- Serves rapport.identity._accounts._spend_code: the newest live code of one purpose for one user.
         CREATE INDEX ix_otp_verifications_user_purpose
             ON auth.otp_verifications (user_id, purpose, created_at DESC);
 
@@ -218,7 +221,7 @@ def upgrade() -> None:
         COMMENT ON TABLE auth.api_keys IS
             'Keys for bots and scripts; shown once, stored as SHA-256.';
         COMMENT ON COLUMN auth.api_keys.prefix IS 'The first characters of the key, to tell keys apart.';
-        -- Serves identity.queries.list_api_keys: one user's keys, newest first.
+        -- Serves rapport.identity._api_keys.list_api_keys: one user's keys, newest first.
         CREATE INDEX ix_api_keys_user_id ON auth.api_keys (user_id, id DESC);
 
         CREATE TABLE auth.login_history (
@@ -238,7 +241,7 @@ def upgrade() -> None:
                 REFERENCES auth.sessions (id) ON DELETE SET NULL
         );
         COMMENT ON TABLE auth.login_history IS 'Every sign-in attempt on an existing account.';
-        -- Serves identity.queries.list_login_history: one user's attempts, newest first.
+        -- Serves rapport.identity._history.list_login_history: one user's attempts, newest first.
         CREATE INDEX ix_login_history_user_id ON auth.login_history (user_id, id DESC);
         -- Serves the foreign key (session deletion).
         CREATE INDEX ix_login_history_session_id ON auth.login_history (session_id)
@@ -260,7 +263,7 @@ def upgrade() -> None:
         );
         COMMENT ON TABLE auth.security_events IS
             'What changed an account''s security: password, two-factor, keys, token reuse, locks.';
-        -- Serves identity.queries.list_security_events: one user's events, newest first.
+        -- Serves rapport.identity._history.list_security_events: one user's events, newest first.
         CREATE INDEX ix_security_events_user_id ON auth.security_events (user_id, id DESC);
 
         CREATE TABLE auth.login_throttle (

@@ -21,7 +21,10 @@ depends_on = None
 
 def run_sql(script: str) -> None:
     """Run a multi-statement script as one simple query (asyncpg prepares one statement at a time)."""
-    await_only(op.get_bind().connection.driver_connection.execute(script))
+    # The raw asyncpg connection: None only once the connection is closed, never in a migration.
+    connection = op.get_bind().connection.driver_connection
+    assert connection is not None
+    await_only(connection.execute(script))
 
 
 def upgrade() -> None:
@@ -31,6 +34,7 @@ def upgrade() -> None:
         COMMENT ON SCHEMA social IS 'Profiles, settings, contacts, blocks: the social graph.';
         GRANT USAGE ON SCHEMA social TO rapport_app, rapport_worker;
 
+        -- The kernel's: 2026_11_29_0009_schema_owners holds its definition now.
         -- True inside a SECURITY DEFINER function owned by rapport_owner. Policies use it so
         -- that the few functions which must look across users (is a block in either
         -- direction? are two people contacts?) can, while rapport_app itself cannot.
@@ -79,7 +83,8 @@ def upgrade() -> None:
         COMMENT ON COLUMN social.profiles.username IS 'Unique regardless of case; shown as typed.';
         COMMENT ON COLUMN social.profiles.is_verified IS 'The verified badge: set by administrators only.';
         COMMENT ON COLUMN social.profiles.search_vector IS 'Serves profile search: username and name weigh most.';
-        -- Serves social.queries.get_profile_by_username and uniqueness regardless of case.
+        -- Serves social.user_id_for_username (rapport.social._profiles.access_profile by username)
+        -- and uniqueness regardless of case.
         CREATE UNIQUE INDEX ux_profiles_username_lower ON social.profiles (lower(username));
         -- Serves profile search: username prefix ("ali" finds alice) in index order.
         CREATE INDEX ix_profiles_username_prefix ON social.profiles (lower(username) text_pattern_ops);
@@ -142,9 +147,9 @@ def upgrade() -> None:
         -- One open request per direction; serves the mutual auto-accept lookup.
         CREATE UNIQUE INDEX ux_contact_requests_pending ON social.contact_requests (requester_id, addressee_id)
             WHERE status = 'pending';
-        -- Serves social.queries.list_contact_requests (incoming), newest first.
+        -- Serves rapport.social._requests.list_requests (incoming), newest first.
         CREATE INDEX ix_contact_requests_addressee_id ON social.contact_requests (addressee_id, id DESC);
-        -- Serves list_contact_requests (outgoing) and the foreign key.
+        -- Serves rapport.social._requests.list_requests (outgoing) and the foreign key.
         CREATE INDEX ix_contact_requests_requester_id ON social.contact_requests (requester_id, id DESC);
 
         CREATE TABLE social.contacts (
@@ -186,7 +191,7 @@ def upgrade() -> None:
         -- One offline contact per address in a list (seed 000's unique (user_id, contact_email)).
         CREATE UNIQUE INDEX ux_contacts_owner_email ON social.contacts (owner_id, email)
             WHERE contact_user_id IS NULL AND email IS NOT NULL;
-        -- Serves social.queries.list_contacts: one owner's list, newest first.
+        -- Serves rapport.social._contacts.list_contacts: one owner's list, newest first.
         CREATE INDEX ix_contacts_owner_id ON social.contacts (owner_id, id DESC);
         -- Serves the foreign key and linking when a person joins.
         CREATE INDEX ix_contacts_contact_user_id ON social.contacts (contact_user_id) WHERE contact_user_id IS NOT NULL;
@@ -238,7 +243,7 @@ def upgrade() -> None:
         );
         COMMENT ON TABLE social.activity_log IS
             'Profile changes, written by social.log_profile_changes(): field, old and new value.';
-        -- Serves social.queries.list_activity: one user's log, newest first.
+        -- Serves rapport.social._profiles.list_activity: one user's log, newest first.
         CREATE INDEX ix_activity_log_user_id ON social.activity_log (user_id, id DESC);
 
         -- Whether either of two people blocks the other. Every domain asks this.
@@ -583,6 +588,7 @@ CREATE FUNCTION social.unpair_contacts(other uuid) RETURNS integer
 COMMENT ON FUNCTION social.unpair_contacts(uuid) IS
     'The acting user and other stop being each other''s contacts (both rows go).';
 
+-- The kernel's: 2026_11_29_0009_schema_owners holds its definition now.
 -- UUIDv7 made in SQL, for rows that definer functions insert (the application makes
 -- every other id).
 CREATE FUNCTION kernel.uuid7_like() RETURNS uuid

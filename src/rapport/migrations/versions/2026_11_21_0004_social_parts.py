@@ -20,7 +20,10 @@ depends_on = None
 
 def run_sql(script: str) -> None:
     """Run a multi-statement script as one simple query (asyncpg prepares one statement at a time)."""
-    await_only(op.get_bind().connection.driver_connection.execute(script))
+    # The raw asyncpg connection: None only once the connection is closed, never in a migration.
+    connection = op.get_bind().connection.driver_connection
+    assert connection is not None
+    await_only(connection.execute(script))
 
 
 # Parts that whoever may see the profile may read; only their owner writes them.
@@ -171,6 +174,7 @@ def upgrade() -> None:
         COMMENT ON TABLE social.user_background IS
             'Culture, faith, education and languages (seed 000): seen as the profile is.';
 
+        -- The audit schema's (the kernel's): 2026_11_29_0009_schema_owners holds its definition now.
         CREATE TABLE audit.sensitive_data_access (
             id bigint GENERATED ALWAYS AS IDENTITY,
             user_id uuid NOT NULL,
@@ -193,7 +197,7 @@ def upgrade() -> None:
         COMMENT ON COLUMN audit.sensitive_data_access.accessed_by IS 'The acting user; NULL for system work.';
         COMMENT ON COLUMN audit.sensitive_data_access.fields IS
             'Read: the fields that held a value. Write: the fields whose value changed.';
-        -- Serves social.list_sensitive_access: one person's record, newest first.
+        -- Serves rapport.social._parts.list_sensitive_access: one person's record, newest first.
         CREATE INDEX ix_sensitive_data_access_user_id ON audit.sensitive_data_access (user_id, id DESC);
 
         CREATE TABLE social.devices (
@@ -219,9 +223,9 @@ def upgrade() -> None:
         COMMENT ON TABLE social.devices IS
             'The devices a person uses Rapport on (seed 004 users.devices); push tokens join later.';
         COMMENT ON COLUMN social.devices.name IS 'Unique per person regardless of case: registering it again updates it.';
-        -- Serves social.list_devices (one person's devices, newest first) and the foreign key.
+        -- Serves rapport.social._devices.list_devices (one person's devices, newest first) and the foreign key.
         CREATE INDEX ix_devices_user_id ON social.devices (user_id, id DESC);
-        -- One device per name per person; serves the upsert of social.do_register_device.
+        -- One device per name per person; serves the upsert of rapport.social._devices.do_register_device.
         CREATE UNIQUE INDEX ux_devices_user_name ON social.devices (user_id, lower(name));
 
         CREATE TABLE social.status_updates (
@@ -244,7 +248,8 @@ def upgrade() -> None:
         COMMENT ON TABLE social.status_updates IS
             'WhatsApp-style statuses (seed 004 users.status_history): seen as the profile is, '
             'never by a blocked person, until they expire. Their owner sees them after too.';
-        -- Serves social.list_statuses: one person's live statuses, newest first (expiry is
+        -- Serves rapport.social._status.list_my_statuses and list_user_statuses: one person's
+        -- live statuses, newest first (expiry is
         -- filtered on the few rows of one person).
         CREATE INDEX ix_status_updates_user_id ON social.status_updates (user_id, id DESC) INCLUDE (expires_at);
         -- Serves the retention job removing expired statuses.
@@ -262,6 +267,7 @@ def upgrade() -> None:
         COMMENT ON FUNCTION social.profile_visible(uuid) IS
             'Whether the acting user may see owner''s profile (false when there is none).';
 
+        -- The audit schema's (the kernel's): 2026_11_29_0009_schema_owners holds its definition now.
         -- Reads of sensitive data cannot be seen by a trigger: the service records each one
         -- through this function, in the transaction that reads. Only the data's owner (or
         -- system work) may record, so nobody can fill another's record with forged rows.
@@ -289,6 +295,7 @@ def upgrade() -> None:
         GRANT EXECUTE ON FUNCTION audit.record_sensitive_access(uuid, text, text, text[])
             TO rapport_app, rapport_worker;
 
+        -- The audit schema's (the kernel's): 2026_11_29_0009_schema_owners holds its definition now.
         -- Every write of a sensitive part, whatever path it takes: which fields changed,
         -- never their values (audit.record_change would copy them, so it is not used here).
         CREATE FUNCTION audit.record_sensitive_write() RETURNS trigger

@@ -44,7 +44,10 @@ depends_on = None
 
 def run_sql(script: str) -> None:
     """Run a multi-statement script as one simple query (asyncpg prepares one statement at a time)."""
-    await_only(op.get_bind().connection.driver_connection.execute(script))
+    # The raw asyncpg connection: None only once the connection is closed, never in a migration.
+    connection = op.get_bind().connection.driver_connection
+    assert connection is not None
+    await_only(connection.execute(script))
 
 
 def upgrade() -> None:

@@ -1,0 +1,182 @@
+"""The demo: three accounts that already know each other, so that `make serve` shows a
+living system. Alice and Bob are contacts, and so are Bob and Carol; Carol has asked
+Alice, who has not answered yet; Alice keeps Bob in her group "Friends". Each has a
+display name and a bio.
+
+Safe to run at every start: an account is made only when missing, a profile is filled
+in only while it still holds what registration put there, and two people are introduced
+only when they have never had a contact request between them, so nothing anyone changed
+since (a bio, a rejected request, a removed contact) is undone. The credentials printed
+are only those that sign in: the demo password of an account this run made, or of one
+whose password still is the demo password.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport.config import Settings
+from rapport.identity import service as identity_service
+from rapport.kernel.actor import Actor
+from rapport.kernel.db import create_engine, create_system_engine, system_transaction, user_transaction
+from rapport.kernel.pagination import PageRequest
+from rapport.kernel.provisioning import DatabaseUrls
+from rapport.kernel.runtime import Runtime
+from rapport.social import schemas as social_schemas
+from rapport.social import service as social_service
+
+DEMO_PASSWORD = "rapport-demo-password"
+GROUP_NAME = "Friends"
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    email: str
+    display_name: str
+    bio: str
+    pronouns: str
+
+
+PEOPLE = (
+    DemoPerson(
+        "alice@example.com",
+        "Alice Martin",
+        "Product designer in Lyon. Trail running at dawn, too many houseplants.",
+        "she/her",
+    ),
+    DemoPerson(
+        "bob@example.com",
+        "Bob Okafor",
+        "Backend developer and weekend baker. Ask me about sourdough or PostgreSQL.",
+        "he/him",
+    ),
+    DemoPerson(
+        "carol@example.com",
+        "Carol Nguyen",
+        "Nurse on night shifts, co-parent of two, board games on Sundays.",
+        "she/her",
+    ),
+)
+ALICE, BOB, CAROL = (person.email for person in PEOPLE)
+# Who becomes whose contact (the first asks, the second accepts), and who only asks.
+CONTACTS = ((ALICE, BOB), (BOB, CAROL))
+PENDING = ((CAROL, ALICE),)
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    """One demo account as the run left it. `password` is the one that signs in, or None
+    when its owner changed it (or the account cannot sign in with one)."""
+
+    email: str
+    user_id: UUID
+    password: str | None
+    state: str
+
+
+async def seed_demo(runtime: Runtime) -> list[DemoAccount]:
+    """Make what is missing of the demo (see the module's docstring); the accounts."""
+    accounts = [await _ensure_account(runtime, person) for person in PEOPLE]
+    ids = {account.email: account.user_id for account in accounts}
+    for person in PEOPLE:
+        async with user_transaction(runtime.engine, ids[person.email]) as db:
+            await _fill_in_profile(db, Actor(user_id=ids[person.email]), person)
+    for asker, asked in CONTACTS:
+        if await _introduce(runtime, ids[asker], ids[asked], accept=True) and (asker, asked) == (ALICE, BOB):
+            async with user_transaction(runtime.engine, ids[ALICE]) as db:
+                await _group_with(db, Actor(user_id=ids[ALICE]), ids[BOB])
+    for asker, asked in PENDING:
+        await _introduce(runtime, ids[asker], ids[asked], accept=False)
+    return accounts
+
+
+async def run_demo(settings: Settings, urls: DatabaseUrls) -> list[DemoAccount]:
+    """seed_demo with a runtime of its own, for the `rapport demo` and `serve` commands."""
+    runtime = Runtime.build(
+        settings,
+        create_engine(urls.app, pool_size=1),
+        system_engine=create_system_engine(urls.worker, pool_size=1),
+        authenticate=identity_service.authenticate,
+    )
+    try:
+        return await seed_demo(runtime)
+    finally:
+        await runtime.close()
+
+
+def print_accounts(accounts: Sequence[DemoAccount], console: Console) -> None:
+    table = Table(title="Demo accounts (POST /v1/auth/login)")
+    for column in ("e-mail", "password", ""):
+        table.add_column(column)
+    for account in accounts:
+        table.add_row(account.email, account.password or "(not the demo password any more)", account.state)
+    console.print(table)
+
+
+async def _ensure_account(runtime: Runtime, person: DemoPerson) -> DemoAccount:
+    async with system_transaction(runtime.system_engine) as db:
+        user = await identity_service.get_user_by_email(db, email=person.email)
+        if user is None:
+            user_id = await identity_service.do_create_user(
+                db, rt=runtime, email=person.email, password=DEMO_PASSWORD, verified=True
+            )
+            return DemoAccount(person.email, user_id, DEMO_PASSWORD, "created")
+    # Never claim a password that does not work: its owner may have changed it.
+    signs_in = user.status == "active" and (await runtime.passwords.verify(user.password_hash, DEMO_PASSWORD)).ok
+    if not signs_in:
+        return DemoAccount(person.email, user.id, None, "exists, password changed")
+    return DemoAccount(person.email, user.id, DEMO_PASSWORD, "exists")
+
+
+async def _fill_in_profile(db: AsyncConnection, actor: Actor, person: DemoPerson) -> None:
+    profile = await social_service.get_own_profile(db, actor=actor)
+    # What registration made: the address's local part, no bio. Anything else is the owner's.
+    if profile.display_name != person.email.split("@")[0] or profile.bio:
+        return
+    changes = social_schemas.ProfileUpdate.model_validate(
+        {"display_name": person.display_name, "bio": person.bio, "pronouns": person.pronouns}
+    )
+    await social_service.do_update_profile(db, actor=actor, changes=changes)
+
+
+async def _introduce(runtime: Runtime, asker: UUID, asked: UUID, *, accept: bool) -> bool:
+    """`asker` asks `asked` to be a contact, and `asked` accepts if `accept`, unless the
+    two ever had a request between them. Whether it happened now."""
+    async with user_transaction(runtime.engine, asker) as db:
+        if await _ever_asked(db, Actor(user_id=asker), asked):
+            return False
+        request = await social_service.do_request_contact(db, actor=Actor(user_id=asker), user_id=asked, message=None)
+    if accept:
+        async with user_transaction(runtime.engine, asked) as db:
+            await social_service.do_answer_request(
+                db, actor=Actor(user_id=asked), request_id=request.id, answer="accept"
+            )
+    return True
+
+
+async def _ever_asked(db: AsyncConnection, actor: Actor, other: UUID) -> bool:
+    page = PageRequest(limit=200, after_id=None)
+    directions: tuple[Literal["incoming", "outgoing"], ...] = ("incoming", "outgoing")
+    for direction in directions:
+        requests = await social_service.list_requests(db, actor=actor, direction=direction, status=None, page=page)
+        if any(other in (r.requester_id, r.addressee_id) for r in requests.items):
+            return True
+    return False
+
+
+async def _group_with(db: AsyncConnection, actor: Actor, contact_user_id: UUID) -> None:
+    groups = await social_service.list_groups(db, actor=actor, page=social_service.GroupPageRequest(limit=200))
+    if any(group.name.lower() == GROUP_NAME.lower() for group in groups.items):
+        return
+    group = await social_service.do_create_group(db, actor=actor, name=GROUP_NAME)
+    contacts = await social_service.list_contacts(db, actor=actor, page=PageRequest(limit=200, after_id=None))
+    for contact in contacts.items:
+        if contact.contact_user_id == contact_user_id:
+            await social_service.do_add_to_group(db, actor=actor, group_id=group.id, contact_id=contact.id)

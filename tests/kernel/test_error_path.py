@@ -1,0 +1,75 @@
+"""An unexpected exception (a bug) is answered with a 500 problem+json, and the
+connection it came on stays open and usable: checked against a real server, since only
+a server shows what happens to the connection."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI, Request
+
+from rapport.app import create_app
+from rapport.config import Settings
+from rapport.kernel.provisioning import DatabaseUrls
+from tests.kernel.live_server import live_server
+from tests.support import problem_type
+
+
+class Bug(Exception):
+    pass
+
+
+@pytest.fixture
+async def buggy_app(settings: Settings, database: DatabaseUrls) -> AsyncIterator[FastAPI]:
+    """The app with a route that fails as a bug would, and one that names the connection."""
+    application = create_app(settings, database_url=database.app, system_database_url=database.worker)
+
+    @application.get("/test/bug")
+    async def bug() -> None:
+        raise Bug("a bug")
+
+    @application.get("/test/connection")
+    async def connection(request: Request) -> dict[str, int]:
+        assert request.client is not None
+        return {"port": request.client.port}
+
+    async with LifespanManager(application):
+        yield application
+
+
+@pytest.fixture
+async def server(buggy_app: FastAPI, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """One keep-alive connection at most, to a running server."""
+    async with live_server(buggy_app, settings) as url:
+        limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+        async with httpx.AsyncClient(base_url=url, limits=limits) as http:
+            yield http
+
+
+async def test_a_bug_is_a_500_problem_with_the_request_id(server: httpx.AsyncClient) -> None:
+    response = await server.get("/test/bug", headers={"X-Request-ID": "find-me"})
+
+    assert (response.status_code, problem_type(response)) == (500, "internal-error")
+    assert response.json()["request_id"] == response.headers["x-request-id"] == "find-me"
+
+
+async def test_the_connection_stays_open_after_a_500(server: httpx.AsyncClient) -> None:
+    before = (await server.get("/test/connection")).json()["port"]
+    failed = await server.get("/test/bug")
+    after = await server.get("/test/connection")
+
+    assert failed.status_code == 500
+    assert failed.headers.get("connection") != "close"
+    assert after.status_code == 200
+    assert after.json()["port"] == before
+
+
+async def test_two_bugs_in_a_row_on_one_connection(server: httpx.AsyncClient) -> None:
+    first = await server.get("/test/bug")
+    second = await server.get("/test/bug")
+
+    assert [first.status_code, second.status_code] == [500, 500]
+    assert problem_type(second) == "internal-error"

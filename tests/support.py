@@ -1,0 +1,192 @@
+"""What test modules share besides fixtures: the personas' shape, settings for tests, and
+the few API steps many tests take (signing in, becoming contacts, answering problems).
+
+Fixtures live in tests/conftest.py; plain functions and types live here, imported by name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import httpx
+
+from rapport.config import Settings
+from rapport.kernel.runtime import Runtime
+
+PASSWORD = "correct horse battery staple"
+LOGIN = "/v1/auth/login"
+
+
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "secret_key": "test-secret-key-that-is-long-enough-for-hmac",
+        # Cheap argon2id: the tests exercise the flows, not the cost.
+        "password_time_cost": 1,
+        "password_memory_cost_kib": 1024,
+        "password_parallelism": 1,
+        "log_json": True,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Mailbox:
+    """What the SMTP server received."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    # aiosmtpd calls its handler's hooks by these names.
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+    async def wait_for(self, address: str, *, count: int = 1, within: float = 5.0) -> list[Message]:
+        """The messages to this address, once at least `count` have arrived: mail leaves
+        through the job queue, a moment after the request that asked for it."""
+        deadline = asyncio.get_running_loop().time() + within
+        while len(self.to(address)) < count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"{len(self.to(address))} of {count} messages reached {address}")
+            await asyncio.sleep(0.02)
+        return self.to(address)
+
+    async def code_for(self, address: str, *, count: int = 1) -> str:
+        """The six-digit code in the newest message to this address, waiting for the
+        `count`-th message to arrive."""
+        await self.wait_for(address, count=count)
+        return self.last_code(address)
+
+    def last_code(self, address: str) -> str:
+        """The six-digit code in the newest message to this address."""
+        for message in reversed(self.to(address)):
+            payload = message.get_payload(decode=True)
+            match = re.search(r"\b(\d{6})\b", payload.decode() if isinstance(payload, bytes) else "")
+            if match:
+                return match.group(1)
+        raise AssertionError(f"no code was mailed to {address}")
+
+
+@dataclass
+class Persona:
+    """A named user with a verified account, signed in through the API."""
+
+    name: str
+    email: str
+    password: str
+    user_id: str = ""
+    access_token: str = ""
+    refresh_token: str = ""
+    session_id: str = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return bearer(self.access_token)
+
+
+def bearer(token: str) -> dict[str, str]:
+    """The Authorization header for an access token or an API key."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def problem_type(response: httpx.Response) -> str:
+    """The stable problem type slug of an error answer."""
+    assert response.headers["content-type"].startswith("application/problem+json"), response.text
+    return str(response.json()["type"]).rsplit(":", 1)[-1]
+
+
+async def create_verified_user(runtime: Runtime, email: str, password: str = PASSWORD) -> str:
+    """A verified account made as the system would, without mail; its user id."""
+    from rapport.identity import service
+    from rapport.kernel.db import system_transaction
+
+    async with system_transaction(runtime.system_engine) as db:
+        return str(await service.do_create_user(db, rt=runtime, email=email, password=password, verified=True))
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD, **device: Any) -> httpx.Response:
+    """POST /v1/auth/login, whatever it answers."""
+    return await client.post(LOGIN, json={"email": email, "password": password, **device})
+
+
+async def sign_in(client: httpx.AsyncClient, persona: Persona, **device: Any) -> Persona:
+    """The persona with the tokens of a new session."""
+    response = await login(client, persona.email, persona.password, **device)
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    persona.access_token = tokens["access_token"]
+    persona.refresh_token = tokens["refresh_token"]
+    persona.session_id = tokens["session_id"]
+    persona.user_id = tokens["user_id"]
+    return persona
+
+
+async def befriend(client: httpx.AsyncClient, a: Persona, b: Persona) -> None:
+    """a asks b, b accepts: each is in the other's contacts."""
+    asked = await client.post("/v1/contact-requests", headers=a.headers, json={"user_id": b.user_id})
+    assert asked.status_code == 201, asked.text
+    accepted = await client.post(f"/v1/contact-requests/{asked.json()['id']}/accept", headers=b.headers)
+    assert accepted.status_code == 200, accepted.text
+
+
+async def register_persona(client: httpx.AsyncClient, mailbox: Mailbox, name: str) -> Persona:
+    """A persona made as a person would: registered, verified with the mailed code, and so
+    signed in. For servers whose runtime a test cannot reach."""
+    persona = Persona(name=name, email=f"{name}@example.com", password=PASSWORD)
+    # The mailbox may hold older mail to this address, from earlier tests.
+    earlier = len(mailbox.to(persona.email))
+    registered = await client.post("/v1/auth/register", json={"email": persona.email, "password": PASSWORD})
+    assert registered.status_code == 202, registered.text
+    code = await mailbox.code_for(persona.email, count=earlier + 1)
+    verified = await client.post("/v1/auth/verify-email", json={"email": persona.email, "code": code})
+    assert verified.status_code == 200, verified.text
+    tokens = verified.json()
+    persona.access_token, persona.refresh_token = tokens["access_token"], tokens["refresh_token"]
+    persona.session_id, persona.user_id = tokens["session_id"], tokens["user_id"]
+    return persona
+
+
+async def populate(client: httpx.AsyncClient, alice: Persona, bob: Persona, carol: Persona, mallory: Persona) -> None:
+    """Rows in the tables the API writes, through the API: alice and bob are contacts
+    (in alice's group "Family"), carol's request to alice waits, alice keeps a contact
+    without an account, has an API key, a device, a status and demographics, and blocks
+    mallory. Sweeps over the API then reach handlers with ids that exist."""
+    await befriend(client, alice, bob)
+    steps: list[tuple[Persona, str, str, Any]] = [
+        (carol, "POST", "/v1/contact-requests", {"user_id": alice.user_id}),
+        (alice, "POST", "/v1/contacts", {"first_name": "Lily", "relationship": "My Child"}),
+        (alice, "POST", "/v1/auth/api-keys", {"name": "deploy bot"}),
+        (alice, "POST", "/v1/devices", {"name": "Alice's phone", "device_type": "mobile", "platform": "ios"}),
+        (alice, "POST", "/v1/statuses", {"content": "Out walking"}),
+        (alice, "PUT", "/v1/profile/parts/demographics", {}),
+        (alice, "PATCH", "/v1/profile", {"display_name": "Alice", "bio": "Gardener"}),
+        (alice, "PUT", f"/v1/blocks/{mallory.user_id}", None),
+    ]
+    for persona, method, path, body in steps:
+        response = await client.request(method, path, headers=persona.headers, json=body)
+        assert response.status_code < 300, (method, path, response.text)
+    group = await client.post("/v1/contact-groups", headers=alice.headers, json={"name": "Family"})
+    assert group.status_code == 201, group.text
+    contacts = (await client.get("/v1/contacts", headers=alice.headers)).json()["items"]
+    [bobs] = [c for c in contacts if c["contact_user_id"] == bob.user_id]
+    member = await client.put(f"/v1/contact-groups/{group.json()['id']}/members/{bobs['id']}", headers=alice.headers)
+    assert member.status_code == 204, member.text
