@@ -108,6 +108,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def wrong(code: str) -> str:
+    """A six-digit code that is surely not `code`."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
 def problem_type(response: httpx.Response) -> str:
     """The stable problem type slug of an error answer."""
     assert response.headers["content-type"].startswith("application/problem+json"), response.text

@@ -238,20 +238,14 @@ async def _with_runtime(
     settings: Settings, urls: DatabaseUrls, work: Callable[[AsyncConnection, Runtime], Awaitable[T]]
 ) -> T:
     from rapport.identity import service
-    from rapport.kernel.db import create_engine, create_system_engine, system_transaction
-    from rapport.kernel.runtime import Runtime
+    from rapport.kernel.db import system_transaction
+    from rapport.kernel.runtime import one_off_runtime
 
-    runtime = Runtime.build(
-        settings,
-        create_engine(urls.app, pool_size=1),
-        system_engine=create_system_engine(urls.worker, pool_size=1),
-        authenticate=service.authenticate,
-    )
-    try:
-        async with system_transaction(runtime.system_engine) as db:
-            return await work(db, runtime)
-    finally:
-        await runtime.close()
+    async with (
+        one_off_runtime(settings, urls, authenticate=service.authenticate) as runtime,
+        system_transaction(runtime.system_engine) as db,
+    ):
+        return await work(db, runtime)
 
 
 async def _create_user(settings: Settings, urls: DatabaseUrls, email: str, password: str, *, is_admin: bool) -> UUID:

@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.config import Settings
 from rapport.identity import service as identity_service
 from rapport.kernel.actor import Actor
-from rapport.kernel.db import create_engine, create_system_engine, system_transaction, user_transaction
+from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.pagination import PageRequest
 from rapport.kernel.provisioning import DatabaseUrls
-from rapport.kernel.runtime import Runtime
+from rapport.kernel.runtime import Runtime, one_off_runtime
 from rapport.social import schemas as social_schemas
 from rapport.social import service as social_service
 
@@ -99,16 +99,8 @@ async def seed_demo(runtime: Runtime) -> list[DemoAccount]:
 
 async def run_demo(settings: Settings, urls: DatabaseUrls) -> list[DemoAccount]:
     """seed_demo with a runtime of its own, for the `rapport demo` and `serve` commands."""
-    runtime = Runtime.build(
-        settings,
-        create_engine(urls.app, pool_size=1),
-        system_engine=create_system_engine(urls.worker, pool_size=1),
-        authenticate=identity_service.authenticate,
-    )
-    try:
+    async with one_off_runtime(settings, urls, authenticate=identity_service.authenticate) as runtime:
         return await seed_demo(runtime)
-    finally:
-        await runtime.close()
 
 
 def print_accounts(accounts: Sequence[DemoAccount], console: Console) -> None:

@@ -15,7 +15,7 @@ from rapport.identity import _limits as limits
 from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
 from tests.conftest import Mailbox
-from tests.support import Persona, make_settings, problem_type
+from tests.support import Persona, make_settings, problem_type, wrong
 
 pytestmark = pytest.mark.module_database
 
@@ -26,10 +26,6 @@ VERIFY = "/v1/auth/verify-email"
 RESEND = "/v1/auth/verify-email/resend"
 NEW_PASSWORD = "a brand new long password"
 ZOE = "zoe@example.com"
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 async def reset(client: httpx.AsyncClient, email: str, code: str) -> httpx.Response:

@@ -24,7 +24,7 @@ CAROL = "carol@example.com"
 
 
 @pytest.fixture
-async def carol(runtime) -> str:
+async def unsigned_carol(runtime) -> str:
     """A verified account that has not signed in yet."""
     await create_verified_user(runtime, CAROL)
     return CAROL
@@ -43,31 +43,31 @@ async def set_password_hash(runtime, email: str, value: str) -> None:
 # Success
 
 
-async def test_login_gives_a_bearer_token_pair(client, carol):
+async def test_login_gives_a_bearer_token_pair(client, unsigned_carol):
     body = (await login(client, CAROL)).json()
     assert body["token_type"] == "bearer" and body["access_token"] and body["refresh_token"].startswith("rt_")
 
 
-async def test_access_token_names_the_account(client, carol):
+async def test_access_token_names_the_account(client, unsigned_carol):
     token = (await login(client, CAROL)).json()["access_token"]
     assert (await client.get(ME, headers=bearer(token))).json()["email"] == CAROL
 
 
-async def test_access_token_expiry_is_announced(client, carol, settings):
+async def test_access_token_expiry_is_announced(client, unsigned_carol, settings):
     assert (await login(client, CAROL)).json()["expires_in"] == settings.access_token_ttl_seconds
 
 
-async def test_login_accepts_the_address_in_any_case(client, carol):
+async def test_login_accepts_the_address_in_any_case(client, unsigned_carol):
     response = await login(client, "  Carol@EXAMPLE.com")
     assert response.status_code == 200
 
 
-async def test_login_records_last_login(client, carol):
+async def test_login_records_last_login(client, unsigned_carol):
     token = (await login(client, CAROL)).json()["access_token"]
     assert (await client.get(ME, headers=bearer(token))).json()["last_login_at"] is not None
 
 
-async def test_login_records_the_device(client, carol):
+async def test_login_records_the_device(client, unsigned_carol):
     token = (await login(client, CAROL, device_type="desktop", device_name="Carol's laptop")).json()["access_token"]
     [session] = (await client.get("/v1/auth/sessions", headers=bearer(token))).json()["items"]
     assert (session["device_type"], session["device_name"], session["ip_address"]) == (
@@ -77,7 +77,7 @@ async def test_login_records_the_device(client, carol):
     )
 
 
-async def test_login_records_the_user_agent(client, carol):
+async def test_login_records_the_user_agent(client, unsigned_carol):
     response = await client.post(
         LOGIN, json={"email": CAROL, "password": PASSWORD}, headers={"User-Agent": "RapportTest/1.0"}
     )
@@ -88,7 +88,7 @@ async def test_login_records_the_user_agent(client, carol):
 # Refusals, and what they do not reveal
 
 
-async def test_wrong_password_is_401_invalid_credentials(client, carol):
+async def test_wrong_password_is_401_invalid_credentials(client, unsigned_carol):
     response = await login(client, CAROL, password="not carol's password")
     assert (response.status_code, problem_type(response)) == (401, "invalid-credentials")
 
@@ -110,21 +110,21 @@ def _shape(response) -> tuple:
     )
 
 
-async def test_wrong_password_and_unknown_email_answer_identically(client, carol):
+async def test_wrong_password_and_unknown_email_answer_identically(client, unsigned_carol):
     wrong_password = await login(client, CAROL, password="not carol's password")
     unknown_email = await login(client, "nobody@example.com", password="not carol's password")
     assert _shape(wrong_password) == _shape(unknown_email)
 
 
 @pytest.mark.parametrize("status", ["suspended", "banned"])
-async def test_disabled_account_is_403_account_disabled(client, carol, runtime, status):
+async def test_disabled_account_is_403_account_disabled(client, unsigned_carol, runtime, status):
     async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(users).where(users.c.email == CAROL).values(status=status))
     response = await login(client, CAROL)
     assert (response.status_code, problem_type(response)) == (403, "account-disabled")
 
 
-async def test_disabled_account_with_a_wrong_password_is_invalid_credentials(client, carol, runtime):
+async def test_disabled_account_with_a_wrong_password_is_invalid_credentials(client, unsigned_carol, runtime):
     """Only the right password learns that the account is disabled."""
     async with system_transaction(runtime.system_engine) as db:
         await db.execute(update(users).where(users.c.email == CAROL).values(status="suspended"))
@@ -132,12 +132,12 @@ async def test_disabled_account_with_a_wrong_password_is_invalid_credentials(cli
     assert problem_type(response) == "invalid-credentials"
 
 
-async def test_password_is_case_sensitive(client, carol):
+async def test_password_is_case_sensitive(client, unsigned_carol):
     response = await login(client, CAROL, password=PASSWORD.upper())
     assert problem_type(response) == "invalid-credentials"
 
 
-async def test_account_without_a_password_cannot_sign_in_with_one(client, carol, runtime):
+async def test_account_without_a_password_cannot_sign_in_with_one(client, unsigned_carol, runtime):
     await set_password_hash(runtime, CAROL, None)
     response = await login(client, CAROL)
     assert problem_type(response) == "invalid-credentials"
@@ -157,17 +157,17 @@ async def test_account_without_a_password_cannot_sign_in_with_one(client, carol,
         pytest.param({"email": CAROL, "password": PASSWORD, "remember": True}, id="extra-field"),
     ],
 )
-async def test_invalid_login_is_422(client, carol, body):
+async def test_invalid_login_is_422(client, unsigned_carol, body):
     response = await client.post(LOGIN, json=body)
     assert (response.status_code, problem_type(response)) == (422, "validation-error")
 
 
-async def test_device_name_of_100_is_accepted(client, carol):
+async def test_device_name_of_100_is_accepted(client, unsigned_carol):
     response = await login(client, CAROL, device_name="d" * 100)
     assert response.status_code == 200
 
 
-async def test_device_name_with_a_nul_character_is_422(client, carol):
+async def test_device_name_with_a_nul_character_is_422(client, unsigned_carol):
     """PostgreSQL text cannot hold U+0000: refused at the edge, not a 500 from the database."""
     response = await login(client, CAROL, device_name="Carol\u0000's phone")
     assert (response.status_code, problem_type(response)) == (422, "validation-error")
@@ -181,25 +181,25 @@ async def test_malformed_login_is_400(client):
 # Imported bcrypt hashes
 
 
-async def test_bcrypt_hash_still_verifies(client, carol, runtime):
+async def test_bcrypt_hash_still_verifies(client, unsigned_carol, runtime):
     await set_password_hash(runtime, CAROL, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode())
     response = await login(client, CAROL)
     assert response.status_code == 200
 
 
-async def test_bcrypt_hash_is_replaced_by_argon2id_at_sign_in(client, carol, runtime):
+async def test_bcrypt_hash_is_replaced_by_argon2id_at_sign_in(client, unsigned_carol, runtime):
     await set_password_hash(runtime, CAROL, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode())
     await login(client, CAROL)
     assert (await password_hash(runtime, CAROL)).startswith("$argon2id$")
 
 
-async def test_bcrypt_hash_refuses_a_wrong_password(client, carol, runtime):
+async def test_bcrypt_hash_refuses_a_wrong_password(client, unsigned_carol, runtime):
     await set_password_hash(runtime, CAROL, bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode())
     response = await login(client, CAROL, password="not carol's password")
     assert problem_type(response) == "invalid-credentials"
 
 
-async def test_bcrypt_hash_is_kept_after_a_failed_sign_in(client, carol, runtime):
+async def test_bcrypt_hash_is_kept_after_a_failed_sign_in(client, unsigned_carol, runtime):
     stored = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
     await set_password_hash(runtime, CAROL, stored)
     await login(client, CAROL, password="not carol's password")

@@ -11,7 +11,7 @@ from sqlalchemy import func, update
 
 from rapport.identity.models import otp_verifications
 from rapport.kernel.db import system_transaction
-from tests.support import Persona, login, problem_type, sign_in
+from tests.support import Persona, login, problem_type, sign_in, wrong
 
 pytestmark = pytest.mark.module_database
 
@@ -21,10 +21,6 @@ CHANGE = "/v1/auth/password/change"
 ME = "/v1/auth/me"
 NEW_PASSWORD = "a brand new long password"
 ALICE = "alice@example.com"
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 async def forgot(client, email: str):

@@ -11,7 +11,7 @@ from sqlalchemy import func, update
 
 from rapport.identity.models import otp_verifications
 from rapport.kernel.db import system_transaction
-from tests.support import PASSWORD, bearer, problem_type
+from tests.support import PASSWORD, bearer, problem_type, wrong
 
 pytestmark = pytest.mark.module_database
 
@@ -28,10 +28,6 @@ async def register(client, email: str = ZOE, password: str = ZOE_PASSWORD):
 
 async def verify(client, code: str, email: str = ZOE, **device):
     return await client.post(VERIFY, json={"email": email, "code": code, **device})
-
-
-def wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def body_of(message) -> str:

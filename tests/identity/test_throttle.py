@@ -50,7 +50,7 @@ async def mallory_client(app) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def carol(runtime) -> str:
+async def unsigned_carol(runtime) -> str:
     email = "carol@example.com"
     await create_verified_user(runtime, email)
     return email
@@ -59,36 +59,36 @@ async def carol(runtime) -> str:
 # The lock per e-mail
 
 
-async def test_right_password_is_refused_once_locked(client, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold)
-    response = await login(client, carol)
+async def test_right_password_is_refused_once_locked(client, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
+    response = await login(client, unsigned_carol)
     assert (response.status_code, problem_type(response)) == (429, "login-throttled")
 
 
-async def test_lock_says_when_to_retry(client, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold)
-    response = await login(client, carol)
+async def test_lock_says_when_to_retry(client, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
+    response = await login(client, unsigned_carol)
     assert 0 < int(response.headers["retry-after"]) <= settings.login_lock_base_seconds
 
 
-async def test_fewer_failures_than_the_threshold_do_not_lock(client, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold - 1)
-    response = await login(client, carol)
+async def test_fewer_failures_than_the_threshold_do_not_lock(client, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold - 1)
+    response = await login(client, unsigned_carol)
     assert response.status_code == 200
 
 
-async def test_success_starts_the_count_again(client, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold - 1)
-    await login(client, carol)
-    await fail(client, carol, settings.login_lock_threshold - 1)
-    response = await login(client, carol)
+async def test_success_starts_the_count_again(client, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold - 1)
+    await login(client, unsigned_carol)
+    await fail(client, unsigned_carol, settings.login_lock_threshold - 1)
+    response = await login(client, unsigned_carol)
     assert response.status_code == 200
 
 
-async def test_unknown_email_locks_like_a_known_one(client, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold)
+async def test_unknown_email_locks_like_a_known_one(client, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
     await fail(client, "nobody@example.com", settings.login_lock_threshold)
-    known = await login(client, carol, WRONG)
+    known = await login(client, unsigned_carol, WRONG)
     unknown = await login(client, "nobody@example.com", WRONG)
     assert _shape(unknown) == _shape(known)
 
@@ -103,38 +103,38 @@ async def test_unknown_email_is_locked_after_the_threshold(client, settings):
     assert (response.status_code, problem_type(response)) == (429, "login-throttled")
 
 
-async def test_lock_is_per_address(client, carol, alice, settings):
-    await fail(client, carol, settings.login_lock_threshold)
+async def test_lock_is_per_address(client, unsigned_carol, alice, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
     response = await login(client, alice.email, alice.password)
     assert response.status_code == 200
 
 
-async def test_lock_matches_the_address_in_any_case(client, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold)
-    response = await login(client, carol.upper())
+async def test_lock_matches_the_address_in_any_case(client, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
+    response = await login(client, unsigned_carol.upper())
     assert problem_type(response) == "login-throttled"
 
 
-async def test_lock_lifts_when_it_runs_out(client, carol, settings, runtime):
-    await fail(client, carol, settings.login_lock_threshold)
+async def test_lock_lifts_when_it_runs_out(client, unsigned_carol, settings, runtime):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
     await lift_locks(runtime)
-    response = await login(client, carol)
+    response = await login(client, unsigned_carol)
     assert response.status_code == 200
 
 
-async def test_each_failure_past_the_threshold_doubles_the_lock(client, carol, settings, runtime):
-    await fail(client, carol, settings.login_lock_threshold)
+async def test_each_failure_past_the_threshold_doubles_the_lock(client, unsigned_carol, settings, runtime):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
     await lift_locks(runtime)
-    await fail(client, carol, 1)
-    response = await login(client, carol)
+    await fail(client, unsigned_carol, 1)
+    response = await login(client, unsigned_carol)
     assert int(response.headers["retry-after"]) > settings.login_lock_base_seconds
 
 
-async def test_attempts_while_locked_do_not_lengthen_the_lock(client, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold)
+async def test_attempts_while_locked_do_not_lengthen_the_lock(client, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
     for _ in range(3):
-        await login(client, carol, WRONG)
-    response = await login(client, carol)
+        await login(client, unsigned_carol, WRONG)
+    response = await login(client, unsigned_carol)
     assert int(response.headers["retry-after"]) <= settings.login_lock_base_seconds
 
 
@@ -168,14 +168,18 @@ async def test_lock_does_not_end_live_sessions(client, alice, settings):
     assert (await client.get("/v1/auth/me", headers=alice.headers)).status_code == 200
 
 
-async def test_password_reset_lifts_the_lock(client, mailbox, carol, settings):
-    await fail(client, carol, settings.login_lock_threshold)
-    await client.post("/v1/auth/password/forgot", json={"email": carol})
+async def test_password_reset_lifts_the_lock(client, mailbox, unsigned_carol, settings):
+    await fail(client, unsigned_carol, settings.login_lock_threshold)
+    await client.post("/v1/auth/password/forgot", json={"email": unsigned_carol})
     await client.post(
         "/v1/auth/password/reset",
-        json={"email": carol, "code": await mailbox.code_for(carol), "new_password": "a brand new long password"},
+        json={
+            "email": unsigned_carol,
+            "code": await mailbox.code_for(unsigned_carol),
+            "new_password": "a brand new long password",
+        },
     )
-    response = await login(client, carol, "a brand new long password")
+    response = await login(client, unsigned_carol, "a brand new long password")
     assert response.status_code == 200
 
 
@@ -211,31 +215,31 @@ class TestPerClientAddress:
         for n in range(count):
             await fail(client, f"target{n}@example.com", 1)
 
-    async def test_right_password_is_refused_once_the_address_is_capped(self, client, carol):
+    async def test_right_password_is_refused_once_the_address_is_capped(self, client, unsigned_carol):
         await self.spray(client, self.MAX)
-        response = await login(client, carol)
+        response = await login(client, unsigned_carol)
         assert (response.status_code, problem_type(response)) == (429, "login-throttled")
 
-    async def test_cap_says_when_to_retry(self, client, carol, settings):
+    async def test_cap_says_when_to_retry(self, client, unsigned_carol, settings):
         await self.spray(client, self.MAX)
-        response = await login(client, carol)
+        response = await login(client, unsigned_carol)
         assert 0 < int(response.headers["retry-after"]) <= settings.login_ip_window_seconds
 
-    async def test_fewer_failures_than_the_cap_are_let_through(self, client, carol):
+    async def test_fewer_failures_than_the_cap_are_let_through(self, client, unsigned_carol):
         await self.spray(client, self.MAX - 1)
-        response = await login(client, carol)
+        response = await login(client, unsigned_carol)
         assert response.status_code == 200
 
-    async def test_another_address_is_not_capped(self, client, other_client, carol):
+    async def test_another_address_is_not_capped(self, client, other_client, unsigned_carol):
         await self.spray(client, self.MAX)
-        response = await login(other_client, carol)
+        response = await login(other_client, unsigned_carol)
         assert response.status_code == 200
 
-    async def test_success_does_not_reset_the_cap(self, client, carol):
+    async def test_success_does_not_reset_the_cap(self, client, unsigned_carol):
         await self.spray(client, self.MAX - 1)
-        await login(client, carol)
+        await login(client, unsigned_carol)
         await fail(client, "one-more@example.com", 1)
-        response = await login(client, carol)
+        response = await login(client, unsigned_carol)
         assert problem_type(response) == "login-throttled"
 
 
@@ -286,13 +290,17 @@ class TestBudgetPerAddress:
             unknown = await login(stranger, "nobody@example.com", WRONG)
         assert _shape(unknown) == _shape(known)
 
-    async def test_a_reset_password_restores_the_budget(self, app, client, mailbox, carol):
-        await self.spend(app, carol)
-        await client.post("/v1/auth/password/forgot", json={"email": carol})
+    async def test_a_reset_password_restores_the_budget(self, app, client, mailbox, unsigned_carol):
+        await self.spend(app, unsigned_carol)
+        await client.post("/v1/auth/password/forgot", json={"email": unsigned_carol})
         await client.post(
             "/v1/auth/password/reset",
-            json={"email": carol, "code": await mailbox.code_for(carol), "new_password": "a brand new long password"},
+            json={
+                "email": unsigned_carol,
+                "code": await mailbox.code_for(unsigned_carol),
+                "new_password": "a brand new long password",
+            },
         )
         async with client_from(app, "192.0.2.200") as elsewhere:
-            response = await login(elsewhere, carol, "a brand new long password")
+            response = await login(elsewhere, unsigned_carol, "a brand new long password")
         assert response.status_code == 200

@@ -16,7 +16,7 @@ import types
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import asyncpg
 import pydantic
@@ -43,20 +43,21 @@ NOT_IN_CORE = {
 }
 
 # CHECK enumerations spelled as a Literal under another name or in another package than
-# the table's models.
+# the table's models: (module, pydantic model, field), or (module, function, parameter or
+# "return") where no request or response shows the value and the code that writes it is
+# what the Literal types.
 LITERAL_ELSEWHERE = {
     "audit.sensitive_data_access.action": ("rapport.social.schemas_parts", "SensitiveAccessOut", "action"),
+    # identity.schemas.Accepted has a `status` of its own ("accepted"), not an account's.
+    "auth.users.status": ("rapport.identity.schemas", "UserOut", "status"),
+    "auth.sessions.revoked_reason": ("rapport.identity._sessions", "revoke_sessions", "reason"),
+    "auth.otp_verifications.purpose": ("rapport.identity._accounts", "_code_mail", "purpose"),
+    "kernel.jobs.status": ("rapport.kernel.jobs._queue", "fail", "return"),
 }
 
 # CHECK enumerations no request or response spells as a Literal, with the reason.
 NO_LITERAL = {
-    "audit.record_changes.operation": "written by the audit trigger from TG_OP; no API shows it",
-    "auth.users.status": "changed by system work only; answered as plain text",
-    "auth.sessions.revoked_reason": "chosen by the server; no API shows it",
-    "auth.otp_verifications.purpose": "chosen by the server; no API shows it",
-    "auth.security_events.severity": "chosen by the server; answered as plain text",
-    "social.contact_requests.status": "chosen by the server; only the list filter of social.api spells it (a query)",
-    "kernel.jobs.status": "the job worker's own bookkeeping; no API shows it",
+    "audit.record_changes.operation": "written by the audit trigger from TG_OP; no Python code names the values",
 }
 
 # Schemas whose owner is not plain from their name: their tables are defined there alone.
@@ -303,6 +304,18 @@ def _literals_of(package: str, field: str) -> dict[str, set[str]]:
     return literals
 
 
+def _literal_elsewhere(module: str, owner: str, field: str) -> dict[str, set[str]]:
+    """The Literal values of a pydantic model's field, or of a function's parameter or
+    return annotation, keyed by its dotted name (empty when it has no Literal)."""
+    target = getattr(importlib.import_module(module), owner)
+    if isinstance(target, type) and issubclass(target, pydantic.BaseModel):
+        annotation = target.model_fields[field].annotation if field in target.model_fields else None
+    else:
+        annotation = get_type_hints(target).get(field)
+    values = _literal_values(annotation)
+    return {} if values is None else {f"{module}.{owner}.{field}": values}
+
+
 async def test_check_enumerations_match_the_literals(catalogue: Catalogue) -> None:
     """Every `CHECK (column IN (...))` is spelled, value for value, by the Literal of
     each request or response field of that name in the owning package (or where
@@ -315,12 +328,7 @@ async def test_check_enumerations_match_the_literals(catalogue: Catalogue) -> No
             continue
         table, column = key.rsplit(".", 1)
         if key in LITERAL_ELSEWHERE:
-            module, model, field = LITERAL_ELSEWHERE[key]
-            found = {
-                name: values
-                for name, values in _literals_of(module.rsplit(".", 1)[0], field).items()
-                if name == f"{module}.{model}.{field}"
-            }
+            found = _literal_elsewhere(*LITERAL_ELSEWHERE[key])
         else:
             found = {}
             for package in PACKAGES_OF.get(table, set()):

@@ -31,7 +31,7 @@ from rapport.identity.errors import (
     WeakPassword,
 )
 from rapport.identity.models import totp_credentials, users
-from rapport.identity.schemas import Device, TokenPair, UserOut
+from rapport.identity.schemas import CodePurpose, Device, TokenPair, UserOut, UserStatus
 from rapport.kernel.actor import Actor, Client
 from rapport.kernel.crypto import numeric_code
 from rapport.kernel.db import AnyRow
@@ -39,7 +39,10 @@ from rapport.kernel.ids import uuid7
 from rapport.kernel.mail import Mail
 from rapport.kernel.runtime import Runtime
 
-DISABLED_STATUSES = ("suspended", "banned", "deleted")
+DISABLED_STATUSES: tuple[UserStatus, ...] = ("suspended", "banned", "deleted")
+# What an account whose address is proven becomes.
+_ACTIVE: UserStatus = "active"
+_PENDING: UserStatus = "pending"
 # zxcvbn's scale: 3 is "safely unguessable: moderate protection from an offline attack".
 _MIN_PASSWORD_SCORE = 3
 # zxcvbn refuses longer input (its cost grows fast); the first 72 characters decide.
@@ -50,13 +53,13 @@ _CODE_REFUSED = "The code is wrong or has expired. Check it, or ask for a new on
 
 # Who may be sent a code of each purpose, as a condition on auth.users (alias u). Fixed
 # text chosen by purpose, never built from input.
-_MAY_RECEIVE = {
+_MAY_RECEIVE: dict[CodePurpose, str] = {
     "email_verification": "u.status = 'pending' AND u.email_verified_at IS NULL",
     "password_reset": "u.status NOT IN ('suspended', 'banned', 'deleted')",
 }
 # Whose code of each purpose is checked. A disabled account's verification code is still
 # checked, so that only the right code learns that the account is disabled.
-_MAY_CHECK = {
+_MAY_CHECK: dict[CodePurpose, str] = {
     "email_verification": "true",
     "password_reset": _MAY_RECEIVE["password_reset"],
 }
@@ -196,7 +199,7 @@ async def insert_user(
             id=user_id,
             email=email,
             password_hash=await rt.passwords.hash(password) if password is not None else None,
-            status="active" if verified else "pending",
+            status=_ACTIVE if verified else _PENDING,
             is_admin=is_admin,
             email_verified_at=func.now() if verified else None,
         )
@@ -276,7 +279,7 @@ async def do_verify_email(
         .where(users.c.id == user_id)
         .values(
             email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
-            status="active",
+            status=_ACTIVE,
             last_login_at=func.now(),
         )
     )
@@ -321,7 +324,7 @@ async def do_reset_password(
         .values(
             password_hash=await rt.passwords.hash(new_password),
             email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
-            status="active",
+            status=_ACTIVE,
             failed_login_attempts=0,
             locked_until=None,
         )
@@ -390,7 +393,7 @@ async def _admit_mail(db: AsyncConnection, *, rt: Runtime, email: str, client: C
 
 
 async def _code_mail(
-    db: AsyncConnection, *, rt: Runtime, email: str, purpose: str, send: bool, contested: bool = False
+    db: AsyncConnection, *, rt: Runtime, email: str, purpose: CodePurpose, send: bool, contested: bool = False
 ) -> MailResult:
     """Issue a code of `purpose` if the address may receive one, and the mail carrying it.
 
@@ -438,7 +441,9 @@ async def _code_mail(
     return MailResult(Mail(to=email, subject="Your Rapport verification code", body=body))
 
 
-async def _spend_code(db: AsyncConnection, *, rt: Runtime, email: str, purpose: str, code: str, client: Client) -> UUID:
+async def _spend_code(
+    db: AsyncConnection, *, rt: Runtime, email: str, purpose: CodePurpose, code: str, client: Client
+) -> UUID:
     """Spend the newest live code of the address and purpose if it matches; returns its
     account. Every miss counts, against the code and against the address's and the
     client's budgets of wrong guesses, whether or not the address has an account.
@@ -493,6 +498,6 @@ def _no_reset_code(email: str) -> Mail:
 _NO_CODE_MAILS = {"email_verification": _no_verification_code, "password_reset": _no_reset_code}
 
 
-def _code_hash(rt: Runtime, *, email: str, purpose: str, code: str) -> bytes:
+def _code_hash(rt: Runtime, *, email: str, purpose: CodePurpose, code: str) -> bytes:
     # Bound to the address and purpose: a code mailed for one never passes for another.
     return rt.keyring.mac("otp", f"{email}:{purpose}:{code}")

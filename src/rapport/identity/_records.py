@@ -9,6 +9,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.identity.models import login_history, security_events
+from rapport.identity.schemas import Severity
 from rapport.kernel.actor import Client
 from rapport.kernel.ids import uuid7
 
@@ -19,7 +20,7 @@ async def record_security_event(
     user_id: UUID,
     event_type: str,
     client: Client,
-    severity: str = "info",
+    severity: Severity = "info",
     details: dict[str, Any] | None = None,
 ) -> None:
     await db.execute(

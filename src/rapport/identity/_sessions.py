@@ -18,7 +18,7 @@ from rapport.identity import tokens
 from rapport.identity._records import record_security_event
 from rapport.identity.errors import RefreshTokenReused, SessionNotFound, SessionRequired
 from rapport.identity.models import refresh_tokens, sessions, users
-from rapport.identity.schemas import Device, SessionOut, TokenPair
+from rapport.identity.schemas import Device, SessionOut, SessionRevokedReason, TokenPair
 from rapport.kernel.actor import Actor, Client
 from rapport.kernel.crypto import random_token, sha256
 from rapport.kernel.errors import InvalidToken
@@ -185,7 +185,7 @@ async def revoke_sessions(
     db: AsyncConnection,
     *,
     user_id: UUID,
-    reason: str,
+    reason: SessionRevokedReason,
     only: UUID | None = None,
     keep: UUID | None = None,
 ) -> list[UUID]:

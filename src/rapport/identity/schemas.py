@@ -20,6 +20,14 @@ OneTimeCode = Annotated[
 TotpCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{6}$")]
 RecoveryCode = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=10, max_length=11)]
 DeviceType = Literal["mobile", "tablet", "desktop", "web", "unknown"]
+# The values auth's CHECK enumerations allow, named once for the code that writes them
+# and the answers that show them (tests/kernel/test_catalogue.py compares them).
+UserStatus = Literal["pending", "active", "suspended", "banned", "deleted"]
+Severity = Literal["info", "warning", "critical"]
+SessionRevokedReason = Literal[
+    "logout", "revoked", "password_changed", "password_reset", "refresh_token_reuse", "account_disabled"
+]
+CodePurpose = Literal["email_verification", "password_reset"]
 
 
 class Device(Strict):
@@ -97,7 +105,7 @@ class OidcLoginRequest(Device):
 class UserOut(BaseModel):
     id: UUID
     email: str
-    status: str
+    status: UserStatus
     email_verified: bool
     is_admin: bool
     two_factor_enabled: bool
@@ -174,7 +182,7 @@ class LoginHistoryOut(BaseModel):
 class SecurityEventOut(BaseModel):
     id: UUID
     event_type: str
-    severity: str
+    severity: Severity
     ip_address: str | None
     details: dict[str, Any]
     created_at: datetime

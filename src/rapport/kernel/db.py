@@ -20,7 +20,7 @@ from typing import Any, TypeAlias
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Row, text
+from sqlalchemy import Row, Table, delete, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -137,3 +137,10 @@ async def act_as(conn: AsyncConnection, user_id: UUID) -> None:
     """
     await conn.execute(_SET_USER, {"user_id": str(user_id)})
     await conn.execute(_CLEAR_SYSTEM)
+
+
+async def delete_owned(db: AsyncConnection, table: Table, *, row_id: UUID, user_id: UUID) -> bool:
+    """Delete the row of `table` with this `id` if its `user_id` is `user_id`; returns
+    whether it did (a row of someone else's and no row at all look the same)."""
+    statement = delete(table).where(table.c.id == row_id, table.c.user_id == user_id).returning(table.c.id)
+    return (await db.execute(statement)).one_or_none() is not None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import httpx
@@ -11,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rapport.config import Settings
 from rapport.kernel.actor import Credential
 from rapport.kernel.crypto import Keyring
-from rapport.kernel.db import SystemEngine
+from rapport.kernel.db import SystemEngine, create_engine, create_system_engine
 from rapport.kernel.mail import Mailer
 from rapport.kernel.passwords import PasswordHashing
+from rapport.kernel.provisioning import DatabaseUrls
 
 # Checks a bearer token as far as it can without the database; raises InvalidToken. The
 # kernel's request dependencies call it, and identity provides it when the app is built,
@@ -52,3 +54,21 @@ class Runtime:
         await self.http.aclose()
         await self.engine.dispose()
         await self.system_engine.dispose()
+
+
+@asynccontextmanager
+async def one_off_runtime(
+    settings: Settings, urls: DatabaseUrls, *, authenticate: Authenticator
+) -> AsyncIterator[Runtime]:
+    """A runtime with one connection of each kind, for a command that does its work and
+    ends (`rapport demo`, the admin commands); closed on the way out."""
+    runtime = Runtime.build(
+        settings,
+        create_engine(urls.app, pool_size=1),
+        system_engine=create_system_engine(urls.worker, pool_size=1),
+        authenticate=authenticate,
+    )
+    try:
+        yield runtime
+    finally:
+        await runtime.close()

@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Executable
 
 from rapport.kernel.actor import Actor
 from rapport.kernel.db import AnyRow
@@ -205,20 +206,9 @@ async def do_create_group(db: AsyncConnection, *, actor: Actor, name: str) -> Co
     """Raises:
     ContactGroupExists: a group with this name (in any case) exists.
     """
-    try:
-        async with db.begin_nested():
-            row = (
-                await db.execute(
-                    contact_groups.insert()
-                    .values(id=uuid7(), owner_id=actor.user_id, name=name)
-                    .returning(contact_groups)
-                )
-            ).one()
-    except IntegrityError as exc:
-        if constraint_of(exc) == "ux_contact_groups_owner_name":
-            raise ContactGroupExists() from exc
-        raise
-    return ContactGroupOut.model_validate(row._mapping)
+    return await _write_group(
+        db, contact_groups.insert().values(id=uuid7(), owner_id=actor.user_id, name=name).returning(contact_groups)
+    )
 
 
 async def do_rename_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, name: str | None) -> ContactGroupOut:
@@ -231,16 +221,17 @@ async def do_rename_group(db: AsyncConnection, *, actor: Actor, group_id: UUID, 
     group = await access_group(db, actor=actor, group_id=group_id)
     if name is None:
         return ContactGroupOut.model_validate(group._mapping)
+    return await _write_group(
+        db, update(contact_groups).where(contact_groups.c.id == group_id).values(name=name).returning(contact_groups)
+    )
+
+
+async def _write_group(db: AsyncConnection, statement: Executable) -> ContactGroupOut:
+    """Insert or rename a group in a savepoint, so that a name taken by another of the
+    owner's groups is a ContactGroupExists and the transaction goes on."""
     try:
         async with db.begin_nested():
-            row = (
-                await db.execute(
-                    update(contact_groups)
-                    .where(contact_groups.c.id == group_id)
-                    .values(name=name)
-                    .returning(contact_groups)
-                )
-            ).one()
+            row = (await db.execute(statement)).one()
     except IntegrityError as exc:
         if constraint_of(exc) == "ux_contact_groups_owner_name":
             raise ContactGroupExists() from exc

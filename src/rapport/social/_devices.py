@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import delete, func, literal_column, select
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.db import AnyRow
+from rapport.kernel.db import AnyRow, delete_owned
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.social.errors import DeviceNotFound, TooManyDevices
@@ -77,12 +77,7 @@ async def do_remove_device(db: AsyncConnection, *, actor: Actor, device_id: UUID
     Raises:
         DeviceNotFound: no device with this id belongs to the actor.
     """
-    removed = (
-        await db.execute(
-            delete(devices).where(devices.c.id == device_id, devices.c.user_id == actor.user_id).returning(devices.c.id)
-        )
-    ).one_or_none()
-    if removed is None:
+    if not await delete_owned(db, devices, row_id=device_id, user_id=actor.user_id):
         raise DeviceNotFound
 
 

@@ -26,7 +26,7 @@ from rapport.social.errors import (
     UserNotFound,
 )
 from rapport.social.models import blocks, contact_requests, profiles
-from rapport.social.schemas import ContactRequestOut
+from rapport.social.schemas import ContactRequestOut, ContactRequestStatus
 
 
 def _out(row: AnyRow) -> ContactRequestOut:
@@ -124,7 +124,7 @@ async def do_answer_request(
         if await is_blocked(db, a=request.requester_id, b=request.addressee_id):
             raise ContactRequestNotAllowed()
         return await _accept(db, actor=actor, request_id=request_id)
-    status = "rejected" if answer == "reject" else "cancelled"
+    status: ContactRequestStatus = "rejected" if answer == "reject" else "cancelled"
     row = (
         await db.execute(
             update(contact_requests)
@@ -141,7 +141,7 @@ async def list_requests(
     *,
     actor: Actor,
     direction: Literal["incoming", "outgoing"],
-    status: str | None,
+    status: ContactRequestStatus | None,
     page: PageRequest,
 ) -> Page[ContactRequestOut]:
     side = contact_requests.c.addressee_id if direction == "incoming" else contact_requests.c.requester_id

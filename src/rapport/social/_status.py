@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.db import AnyRow
+from rapport.kernel.db import AnyRow, delete_owned
 from rapport.kernel.ids import uuid7
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.social.errors import ProfileNotFound, StatusNotFound
@@ -61,14 +61,7 @@ async def do_delete_status(db: AsyncConnection, *, actor: Actor, status_id: UUID
     Raises:
         StatusNotFound: no status with this id belongs to the actor.
     """
-    removed = (
-        await db.execute(
-            delete(status_updates)
-            .where(status_updates.c.id == status_id, status_updates.c.user_id == actor.user_id)
-            .returning(status_updates.c.id)
-        )
-    ).one_or_none()
-    if removed is None:
+    if not await delete_owned(db, status_updates, row_id=status_id, user_id=actor.user_id):
         raise StatusNotFound
 
 

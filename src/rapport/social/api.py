@@ -86,9 +86,7 @@ async def list_contact_requests(
     caller: CallerDep,
     page: PageDep,
     direction: Literal["incoming", "outgoing"] = "incoming",
-    request_status: Annotated[
-        Literal["pending", "accepted", "rejected", "cancelled"] | None, Query(alias="status")
-    ] = "pending",
+    request_status: Annotated[s.ContactRequestStatus | None, Query(alias="status")] = "pending",
 ) -> Page[s.ContactRequestOut]:
     """Requests to the caller (`incoming`) or from the caller (`outgoing`), newest first."""
     async with caller.transaction() as (db, actor):

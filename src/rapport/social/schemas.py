@@ -110,6 +110,9 @@ class SettingsOut(BaseModel):
     updated_at: datetime
 
 
+ContactRequestStatus = Literal["pending", "accepted", "rejected", "cancelled"]
+
+
 class ContactRequestCreate(Strict):
     user_id: JsonUuid
     message: Prose500 | None = None
@@ -119,7 +122,7 @@ class ContactRequestOut(BaseModel):
     id: UUID
     requester_id: UUID
     addressee_id: UUID
-    status: str
+    status: ContactRequestStatus
     message: str | None
     created_at: datetime
     responded_at: datetime | None

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.ids import uuid7
 from rapport.kernel.jobs._tasks import Job, Task
+from rapport.kernel.jobs.models import JobStatus
 
 _ENQUEUE = text(
     "INSERT INTO kernel.jobs (id, queue, task, payload, run_at, max_attempts) "
@@ -134,7 +135,7 @@ async def complete(db: AsyncConnection, job: Job, *, worker: str) -> None:
     await db.execute(_COMPLETE, {"id": job.id, "worker": worker})
 
 
-async def fail(db: AsyncConnection, job: Job, *, worker: str, error: str, delay_seconds: float) -> str | None:
+async def fail(db: AsyncConnection, job: Job, *, worker: str, error: str, delay_seconds: float) -> JobStatus | None:
     """Record a failed attempt; returns the job's new status ('queued' or 'dead'), or None
     when the worker no longer held the job."""
     row = await db.execute(_FAIL, {"id": job.id, "worker": worker, "error": error, "delay": delay_seconds})
@@ -149,7 +150,7 @@ async def heartbeat(db: AsyncConnection, ids: Sequence[UUID], *, worker: str) ->
     await db.execute(_HEARTBEAT, {"ids": list(ids), "worker": worker})
 
 
-async def reap(db: AsyncConnection, *, lock_timeout_seconds: float) -> list[tuple[UUID, str]]:
+async def reap(db: AsyncConnection, *, lock_timeout_seconds: float) -> list[tuple[UUID, JobStatus]]:
     rows = await db.execute(_REAP, {"timeout": lock_timeout_seconds})
     return [(row.id, row.status) for row in rows]
 

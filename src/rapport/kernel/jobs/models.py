@@ -3,10 +3,15 @@ policies and trigger live there only). The queue's statements are in `_queue`.""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from sqlalchemy import Column, Integer, Table, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp
+
+# The values ck_jobs_status allows: waiting, held by a worker, out of attempts.
+JobStatus = Literal["queued", "running", "dead"]
 
 # Readable and writable by rapport_worker only; rapport_app may insert fresh jobs.
 jobs = Table(
