@@ -46,8 +46,10 @@ class Settings(BaseSettings):
     # the app's password is used.
     worker_password: SecretStr | None = None
     database_pool_size: int = 10
-    # The system work's own pool, connected as rapport_worker (docs/decisions/0001).
-    database_system_pool_size: int = 4
+    # The system work's own pool, connected as rapport_worker (docs/decisions/0001). Token
+    # refresh, the hottest path there is, runs on it: sized like the request pool, with no
+    # overflow (docs/PERFORMANCE.md).
+    database_system_pool_size: int = 10
 
     # Signs access tokens and keys the HMAC of one-time codes. Generated into the data
     # folder when not given, so a development server keeps its sessions across restarts.
