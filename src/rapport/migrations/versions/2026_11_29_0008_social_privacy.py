@@ -97,9 +97,14 @@ def upgrade() -> None:
 
         -- A blocker is invisible to the person blocked, whatever their visibility; the
         -- blocker still sees the person they block (to know whom they block, and unblock).
+        -- No SET search_path: a function with one is never inlined, and inlined into the
+        -- row-level security qual this rule costs a quarter of a call per row (1.8 ms for
+        -- a page of 21 profiles at 1M, 0.5 ms inlined). It is not a definer function, so
+        -- it runs with the caller's rights anyway, and every name in it is qualified
+        -- (pg_catalog is searched first; pg_temp is never searched for functions or
+        -- operators).
         CREATE OR REPLACE FUNCTION social.can_see_profile(owner uuid, visibility text) RETURNS boolean
             LANGUAGE sql STABLE
-            SET search_path = pg_catalog, pg_temp
             AS $$
                 SELECT auth.is_system()
                     OR owner = auth.current_user_id()
