@@ -326,7 +326,6 @@ async def do_reset_password(
             email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
             status=_ACTIVE,
             failed_login_attempts=0,
-            locked_until=None,
         )
     )
     # Whoever reads the mailbox is the owner: their client's lock and the address's

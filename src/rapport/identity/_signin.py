@@ -159,9 +159,7 @@ async def _open_session(
 ) -> TokenPair:
     pair = await create_session(db, rt=rt, user_id=user_id, client=client, device=device)
     await db.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(last_login_at=func.now(), failed_login_attempts=0, locked_until=None)
+        update(users).where(users.c.id == user_id).values(last_login_at=func.now(), failed_login_attempts=0)
     )
     await record_login(db, user_id=user_id, method=method, client=client, session_id=pair.session_id)
     return pair

@@ -38,6 +38,8 @@ users = Table(
     Column("is_admin", Boolean, nullable=False, server_default=false()),
     timestamp("email_verified_at"),
     Column("failed_login_attempts", Integer, nullable=False, server_default=text("0")),
+    # Seed 004's account lock. Rapport never locks an account (locks hold one client, in
+    # auth.login_throttle: docs/decisions/0003), so it stays empty for operators' tools.
     timestamp("locked_until"),
     timestamp("last_login_at"),
     timestamp("created_at", nullable=False, server_default=NOW),
