@@ -28,6 +28,15 @@ bench: $(STAMP)
 bench-search: $(STAMP)
 	$(BIN)/python -m bench.profile_search
 
+# Messaging (docs/PERFORMANCE.md): sending through HTTP beside a raw INSERT in pgbench, and
+# reading at 10M messages (the dataset is generated on the first run, then reused).
+.PHONY: bench-messaging bench-messaging-read
+bench-messaging: $(STAMP)
+	$(BIN)/python -m bench.messaging_send
+
+bench-messaging-read: $(STAMP)
+	$(BIN)/python -m bench.messaging_read
+
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache
 

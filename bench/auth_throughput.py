@@ -342,6 +342,9 @@ def server_env(data_dir: Path, port: int) -> dict[str, str]:
         RAPPORT_PORT=str(port),
         RAPPORT_LOG_LEVEL="WARNING",
         RAPPORT_ENVIRONMENT="development",
+        # One process: the figures recorded so far are one event loop's, and the CPU meter
+        # reads the server's own pid (with several, the work is in its children).
+        RAPPORT_WORKERS="1",
     )
     return env
 

@@ -7,6 +7,7 @@ Fixtures live in tests/conftest.py; plain functions and types live here, importe
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 from dataclasses import dataclass, field
@@ -15,8 +16,10 @@ from email.message import Message
 from typing import Any
 
 import httpx
+from sqlalchemy.engine import URL
 
 from rapport.config import Settings
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
 
 PASSWORD = "correct horse battery staple"
@@ -44,6 +47,21 @@ def make_settings(**overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def rapport_env(admin_url: URL, database: DatabaseUrls, **settings: str) -> dict[str, str]:
+    """The environment of a `rapport` command against the test's database: this
+    environment without any RAPPORT_ setting of the developer's, and these."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAPPORT_")}
+    env.update(
+        RAPPORT_DATABASE_URL=admin_url.render_as_string(hide_password=False),
+        RAPPORT_DATABASE_NAME=str(database.owner.database),
+        RAPPORT_ENVIRONMENT="test",
+        RAPPORT_SECRET_KEY="test-secret-key-that-is-long-enough-for-hmac",
+        RAPPORT_LOG_LEVEL="WARNING",
+        **settings,
+    )
+    return env
 
 
 @dataclass
@@ -174,7 +192,8 @@ async def populate(client: httpx.AsyncClient, alice: Persona, bob: Persona, caro
     """Rows in the tables the API writes, through the API: alice and bob are contacts
     (in alice's group "Family"), carol's request to alice waits, alice keeps a contact
     without an account, has an API key, a device, a status and demographics, and blocks
-    mallory. Sweeps over the API then reach handlers with ids that exist."""
+    mallory; alice, bob and carol talk in a group (see _converse). Sweeps over the API then
+    reach handlers with ids that exist."""
     await befriend(client, alice, bob)
     steps: list[tuple[Persona, str, str, Any]] = [
         (carol, "POST", "/v1/contact-requests", {"user_id": alice.user_id}),
@@ -195,3 +214,33 @@ async def populate(client: httpx.AsyncClient, alice: Persona, bob: Persona, caro
     [bobs] = [c for c in contacts if c["contact_user_id"] == bob.user_id]
     member = await client.put(f"/v1/contact-groups/{group.json()['id']}/members/{bobs['id']}", headers=alice.headers)
     assert member.status_code == 204, member.text
+    await _converse(client, alice, bob, carol)
+
+
+async def _converse(client: httpx.AsyncClient, alice: Persona, bob: Persona, carol: Persona) -> None:
+    """Alice's group with bob and carol, with messages, a thread, a pin, a reaction, a
+    draft, an invite link and a call; and her public channel."""
+    made = await client.post(
+        "/v1/conversations",
+        headers=alice.headers,
+        json={"type": "group", "name": "Weekend", "participant_ids": [bob.user_id, carol.user_id]},
+    )
+    assert made.status_code == 201, made.text
+    room = f"/v1/conversations/{made.json()['id']}"
+    first = await client.post(f"{room}/messages", headers=alice.headers, json={"content": "Saturday?"})
+    assert first.status_code == 201, first.text
+    message = f"{room}/messages/{first.json()['id']}"
+    steps: list[tuple[Persona, str, str, Any]] = [
+        (bob, "POST", f"{room}/messages", {"content": "Yes!", "reply_to": first.json()["id"]}),
+        (bob, "PUT", f"{message}/reactions/👍", None),
+        (alice, "PUT", f"{room}/pins/{first.json()['id']}", None),
+        (alice, "POST", f"{room}/threads", {"root_message_id": first.json()["id"]}),
+        (carol, "PUT", f"{room}/draft", {"content": "Maybe"}),
+        (alice, "POST", f"{room}/invites", {"max_uses": 5}),
+        (alice, "POST", f"{room}/calls", {"type": "audio"}),
+        (bob, "POST", f"{room}/read", {"message_id": first.json()["id"]}),
+        (alice, "POST", "/v1/conversations", {"type": "channel", "name": "Gardening"}),
+    ]
+    for persona, method, path, body in steps:
+        response = await client.request(method, path, headers=persona.headers, json=body)
+        assert response.status_code < 300, (method, path, response.text)

@@ -35,8 +35,10 @@ from rapport.kernel.jobs import Worker
 from rapport.kernel.logging import configure_logging
 from rapport.kernel.openapi import document_problems
 from rapport.kernel.parameters import refuse_unstorable_parameters
+from rapport.kernel.partitions import PartitionUpkeep
 from rapport.kernel.provisioning import WORKER_ROLE
 from rapport.kernel.runtime import Runtime
+from rapport.messaging.api import router as messaging_router
 from rapport.social.api import router as social_router
 from rapport.social.api_parts import router as social_parts_router
 from rapport.social.api_search import router as social_search_router
@@ -71,10 +73,17 @@ def system_url_for(database_url: URL | str, settings: Settings) -> URL:
     return url.set(username=WORKER_ROLE, password=password)
 
 
-def create_app(settings: Settings, *, database_url: URL | str, system_database_url: URL | str | None = None) -> FastAPI:
+def create_app(
+    settings: Settings,
+    *,
+    database_url: URL | str,
+    system_database_url: URL | str | None = None,
+    run_jobs: bool = True,
+) -> FastAPI:
     """The app, connecting as `rapport_app` to `database_url` when it starts, and as
     `rapport_worker` for system work to `system_database_url` (by default the same
-    server and database as `database_url`)."""
+    server and database as `database_url`). With `run_jobs` off it never runs the job
+    worker, whatever RAPPORT_WORKER_IN_PROCESS says: of several server processes, one does."""
     configure_logging(settings)
     system_url = system_database_url if system_database_url is not None else system_url_for(database_url, settings)
 
@@ -85,13 +94,15 @@ def create_app(settings: Settings, *, database_url: URL | str, system_database_u
         app.state.runtime = Runtime.build(
             settings, engine, system_engine=system_engine, authenticate=identity_service.authenticate
         )
+        partitions = await PartitionUpkeep.start(system_engine)
         # The job worker runs in this process unless `rapport worker` runs it elsewhere.
         app.state.worker = Worker(app.state.runtime, concurrency=settings.worker_concurrency)
-        if settings.worker_in_process:
+        if settings.worker_in_process and run_jobs:
             app.state.worker.start()
         try:
             yield
         finally:
+            await partitions.stop()
             await app.state.worker.stop()
             await app.state.runtime.close()
 
@@ -127,6 +138,7 @@ def create_app(settings: Settings, *, database_url: URL | str, system_database_u
     app.include_router(social_router)
     app.include_router(social_parts_router)
     app.include_router(social_search_router)
+    app.include_router(messaging_router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

@@ -51,30 +51,54 @@ def prepare_database(settings: Settings, *, upgrade: bool = True) -> DatabaseUrl
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [RAPPORT_HOST].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [RAPPORT_PORT].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Server processes, each with its own socket [RAPPORT_WORKERS].")
+    ] = None,
     demo: Annotated[bool, typer.Option(help="Seed the demo accounts when missing (not in production).")] = True,
 ) -> None:
-    """Start the database if needed, apply migrations and serve the API."""
-    import uvicorn
+    """Start the database if needed, apply migrations and serve the API from several
+    processes (docs/OPERATIONS.md, "Worker processes")."""
+    from functools import partial
 
     from rapport.app import create_app
+    from rapport.kernel import serving
+    from rapport.kernel.logging import configure_logging
 
     settings = get_settings()
     urls = prepare_database(settings)
     if demo and settings.environment != "production":
         _show_demo(settings, urls)
+    # Made (or read) once here: workers starting together would each generate a different
+    # key when none exists yet, and sign tokens the others refuse.
+    settings.resolved_secret_key()
     host = host or settings.host
     port = port or settings.port
-    console.print(f"Rapport on http://{host}:{port}  (docs at http://{host}:{port}/docs)")
-    # uvicorn shuts down gracefully on SIGTERM and then re-raises it under the handler it
-    # found; exiting through Python then lets the embedded PostgreSQL stop with us.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    uvicorn.run(
-        create_app(settings, database_url=urls.app, system_database_url=urls.worker),
+    count = workers or settings.workers
+    spec = serving.ServeSpec(
+        partial(
+            create_app, serving.share_of_pools(settings, count), database_url=urls.app, system_database_url=urls.worker
+        ),
         host=host,
         port=port,
-        loop="uvloop",
-        **server_options(settings),
+        options=server_options(settings),
     )
+    processes = "1 process" if count == 1 else f"{count} processes"
+    console.print(f"Rapport on http://{host}:{port} with {processes}  (docs at http://{host}:{port}/docs)")
+    # Stopping ends with SystemExit rather than death by the signal, so that the embedded
+    # PostgreSQL stops with us: uvicorn (one process) stops gracefully on SIGTERM and then
+    # raises it again under this handler; several processes return from run_workers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if count == 1:
+            serving.serve(spec)
+            return
+        configure_logging(settings)
+        status = serving.run_workers(spec, count)
+    except OSError as exc:
+        console.print(f"[red]Cannot listen on {host}:{port}: {exc.strerror or exc}[/red]")
+        raise typer.Exit(1) from exc
+    if status:
+        raise typer.Exit(status)
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -188,6 +212,27 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     urls = prepare_database(settings, upgrade=False)
     asyncio.run(migrate.upgrade(urls.owner, revision))
     console.print(f"At revision {asyncio.run(migrate.current_revision(urls.owner))}.")
+
+
+@db_app.command("maintain")
+def db_maintain() -> None:
+    """Make the monthly partitions that are missing ahead (the server also does this at
+    every start and once a day); prints how many it made."""
+    from rapport.kernel.db import create_system_engine
+    from rapport.kernel.partitions import make_partitions_ahead
+
+    settings = get_settings()
+    urls = prepare_database(settings, upgrade=False)
+
+    async def maintain() -> int:
+        system = create_system_engine(urls.worker, pool_size=1)
+        try:
+            return await make_partitions_ahead(system)
+        finally:
+            await system.dispose()
+
+    made = asyncio.run(maintain())
+    typer.echo(f"made {made} partition{'' if made == 1 else 's'}")
 
 
 @db_app.command("downgrade")

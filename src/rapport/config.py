@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
@@ -32,6 +33,9 @@ class Settings(BaseSettings):
     environment: Literal["development", "production", "test"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Server processes `rapport serve` runs, each with its own listening socket on the same
+    # port (SO_REUSEPORT) and its own pools: one event loop per core (docs/OPERATIONS.md).
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
 
     # Where the embedded PostgreSQL keeps its data, and the generated secret key.
     data_dir: Path = Path(".rapport")

@@ -1,7 +1,7 @@
 """The demo: three accounts that already know each other, so that `make serve` shows a
 living system. Alice and Bob are contacts, and so are Bob and Carol; Carol has asked
-Alice, who has not answered yet; Alice keeps Bob in her group "Friends". Each has a
-display name and a bio.
+Alice, who has not answered yet; Alice keeps Bob in her group "Friends"; Alice and Bob
+have a direct conversation with a first exchange. Each has a display name and a bio.
 
 Safe to run at every start: an account is made only when missing, a profile is filled
 in only while it still holds what registration put there, and two people are introduced
@@ -29,11 +29,18 @@ from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.pagination import PageRequest
 from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime, one_off_runtime
+from rapport.messaging import service as messaging_service
 from rapport.social import schemas as social_schemas
 from rapport.social import service as social_service
 
 DEMO_PASSWORD = "rapport-demo-password"
 GROUP_NAME = "Friends"
+# Alice (0) and Bob (1) in their direct conversation.
+DIRECT_MESSAGES = (
+    (0, "Hi Bob! Are we still on for the trail run on Saturday?"),
+    (1, "Yes! 7am at the usual spot. I'll bring the sourdough for after."),
+    (0, "Perfect, see you there."),
+)
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,23 @@ async def seed_demo(runtime: Runtime) -> list[DemoAccount]:
                 await _group_with(db, Actor(user_id=ids[ALICE]), ids[BOB])
     for asker, asked in PENDING:
         await _introduce(runtime, ids[asker], ids[asked], accept=False)
+    await _start_conversation(runtime, ids[ALICE], ids[BOB])
     return accounts
+
+
+async def _start_conversation(runtime: Runtime, alice: UUID, bob: UUID) -> None:
+    """Alice and Bob's direct conversation, with a first exchange, when it is new: a
+    conversation either of them has since used or left is theirs."""
+    async with user_transaction(runtime.engine, alice) as db:
+        conversation, made = await messaging_service.do_open_direct(db, actor=Actor(user_id=alice), user_id=bob)
+    if not made or conversation.last_seq > 0:
+        return
+    for sender, content in DIRECT_MESSAGES:
+        author = (alice, bob)[sender]
+        async with user_transaction(runtime.engine, author) as db:
+            await messaging_service.do_post_message(
+                db, actor=Actor(user_id=author), conversation_id=conversation.id, content=content
+            )
 
 
 async def run_demo(settings: Settings, urls: DatabaseUrls) -> list[DemoAccount]:

@@ -69,7 +69,10 @@ class Inputs:
         self.ids = ids
         self.emails = emails
 
-    def resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+    def resolve(self, schema: dict[str, Any] | bool) -> dict[str, Any]:
+        # `true` is JSON Schema's "anything" (a free-form object's values).
+        if isinstance(schema, bool):
+            return {}
         while "$ref" in schema:
             schema = self.spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
         return schema

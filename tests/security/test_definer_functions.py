@@ -22,13 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.runtime import Runtime
+from tests.messaging.support import make_conversation
 from tests.support import Persona, befriend
 
 pytestmark = pytest.mark.module_database
 
 DENIED = "permission denied"  # no EXECUTE privilege
 REFUSED = "refused"  # the function ran and raised insufficient_privilege
-SCHEMAS = ("auth", "social", "kernel", "audit")
+SCHEMAS = ("auth", "social", "kernel", "audit", "messaging")
 
 # Trigger functions run only as triggers; nobody is granted them.
 TRIGGER_FUNCTIONS = {
@@ -38,6 +39,13 @@ TRIGGER_FUNCTIONS = {
     "social.link_contacts_on_verification()",
     "social.log_profile_changes()",
     "social.forget_blocks_of_deleted_user()",
+    "messaging.sequence_message()",
+    "messaging.guard_message_update()",
+    "messaging.count_members()",
+    "messaging.compile_blocked_terms()",
+    "messaging.ring_call()",
+    "messaging.close_call()",
+    "messaging.follow_call()",
 }
 # The others, each with the test(s) below that call it out of its context.
 CALLED_FUNCTIONS = {
@@ -52,6 +60,21 @@ CALLED_FUNCTIONS = {
     "social.set_verified_badge(uuid,boolean)": "test_set_verified_badge_needs_an_administrator",
     "audit.record_sensitive_access(uuid,text,text,text[])": "test_record_sensitive_access_records_only_for_the_owner",
     "social.generate_unique_username(text)": "test_generate_unique_username_is_nobodys_to_call",
+    "kernel.ensure_partitions()": "test_ensure_partitions_is_system_work_alone",
+    "messaging.participant_role(uuid)": "test_participant_role_is_the_callers_own",
+    "messaging.may_invite(uuid)": "test_may_invite_answers_for_the_caller_alone",
+    "messaging.flags(text)": "test_flags_tells_about_one_text_never_the_list",
+    "messaging.shares_read_receipts(uuid)": "test_shares_read_receipts_answers_only_about_fellow_participants",
+    "messaging.add_participant(uuid,uuid,text,boolean)": "test_add_participant_out_of_context",
+    "messaging.change_participant(uuid,uuid,text,text,boolean,boolean,boolean)": (
+        "test_change_participant_acts_only_below_the_callers_rank"
+    ),
+    "messaging.join_by_invite(bytea)": "test_join_by_invite_needs_a_live_link_and_leaves_the_caller_as_they_were",
+    "messaging.delete_conversation(uuid)": "test_delete_conversation_is_the_owners_alone",
+    "messaging.direct_with(uuid)": "test_direct_with_finds_only_the_callers_own_direct_conversation",
+    "messaging.delete_as_platform_admin(uuid,uuid)": "test_delete_as_platform_admin_needs_a_platform_administrator",
+    "messaging.search_messages(tsquery,uuid,uuid,timestamp with time zone,timestamp with time zone,text,integer,real,"
+    "uuid,integer,interval)": "test_search_messages_finds_only_the_callers_own_messages",
 }
 
 _DEFINER_FUNCTIONS = text(
@@ -305,3 +328,287 @@ async def test_generate_unique_username_is_nobodys_to_call(app_engine: AsyncEngi
     """It would tell anyone which usernames exist, private profiles' included."""
     outcome = await call(app_engine, world.mallory, "SELECT social.generate_unique_username('alice')")
     assert outcome == DENIED
+
+
+async def test_ensure_partitions_is_system_work_alone(runtime: Runtime, app_engine: AsyncEngine, world: World) -> None:
+    """It runs as the owner of every partitioned table: the server's role may neither call
+    it nor choose what it partitions, and the worker's role only in a system transaction."""
+    asked = "SELECT kernel.ensure_partitions()"
+    by_mallory = await call(app_engine, world.mallory, asked)
+    by_nobody = await call(app_engine, None, asked)
+    registered = await call(
+        app_engine, world.mallory, "INSERT INTO kernel.monthly_partitions (parent) VALUES ('auth.users') RETURNING 1"
+    )
+    listed = await call(app_engine, world.mallory, "SELECT count(*) FROM kernel.monthly_partitions")
+    worker_outside_system_work = await call(runtime.system_engine.engine, None, asked)
+    by_the_system = await system_value(runtime, asked)
+    assert (by_mallory, by_nobody, registered, listed) == (DENIED, DENIED, DENIED, DENIED)
+    assert worker_outside_system_work == REFUSED
+    assert isinstance(by_the_system, int)
+
+
+async def test_search_messages_finds_only_the_callers_own_messages(
+    client: httpx.AsyncClient, app_engine: AsyncEngine, world: World
+) -> None:
+    """It reads every conversation's messages: it answers only from the caller's own
+    participations, whatever conversation it is asked about, and never for a query that
+    only excludes words (no index could serve it)."""
+    conversation = await make_conversation(app_engine, world.alice, world.bob)
+    sent = await client.post(
+        f"/v1/conversations/{conversation}/messages", json={"content": "the secret plan"}, headers=world.bob.headers
+    )
+    assert sent.status_code == 201, sent.text
+    asked = (
+        "SELECT coalesce(sum(cardinality(message_ids)), 0)"
+        " FROM messaging.search_messages(messaging.message_query(:q), :conversation)"
+    )
+    by_alice = await call(app_engine, world.alice, asked, q="secret", conversation=conversation)
+    by_mallory = await call(app_engine, world.mallory, asked, q="secret", conversation=conversation)
+    by_mallory_anywhere = await call(app_engine, world.mallory, asked, q="secret", conversation=None)
+    by_nobody = await call(app_engine, None, asked, q="secret", conversation=None)
+    excluding_only = await call(app_engine, world.alice, asked, q="-nothing", conversation=None)
+    assert (by_alice, by_mallory, by_mallory_anywhere, by_nobody, excluding_only) == (1, 0, 0, 0, 0)
+
+
+# Messaging (migration 2026_11_29_0014): alice owns a group with bob in it; mallory and
+# dave (whom alice blocks) are not in it. The membership functions refuse with the
+# SQLSTATE and slug of the problem the API answers with.
+
+GONE = "RM404 conversation-not-found"
+NOT_ALLOWED = "RM403 not-allowed"
+NO_INVITE = "RM404 invite-not-found"
+
+
+async def messaging_call(engine: AsyncEngine, user: Persona | None, statement: str, **params: Any) -> Any:
+    """As `call`, where a refusal a messaging function raises reads as its SQLSTATE and slug."""
+    try:
+        if user is None:
+            async with engine.begin() as db:
+                return (await db.execute(text(statement), params)).scalar()
+        async with user_transaction(engine, UUID(user.user_id)) as db:
+            return (await db.execute(text(statement), params)).scalar()
+    except DBAPIError as error:
+        cause = error.orig.__cause__ if error.orig is not None else None
+        if isinstance(cause, asyncpg.PostgresError) and str(cause.sqlstate).startswith("RM"):
+            return f"{cause.sqlstate} {cause}"
+        return _outcome(error)
+
+
+async def _group(engine: AsyncEngine, world: World) -> UUID:
+    return await make_conversation(engine, world.alice, world.bob)
+
+
+async def _participants(runtime: Runtime, conversation: UUID) -> list[str]:
+    """Who takes part, in which role and status, as the system sees it."""
+    async with system_transaction(runtime.system_engine) as db:
+        rows = await db.execute(
+            text("SELECT role || ' ' || status FROM messaging.participants WHERE conversation_id = :c ORDER BY role"),
+            {"c": conversation},
+        )
+        return list(rows.scalars())
+
+
+async def test_participant_role_is_the_callers_own(app_engine: AsyncEngine, world: World) -> None:
+    group = await _group(app_engine, world)
+    asked = "SELECT messaging.participant_role(:c)"
+    roles = [await messaging_call(app_engine, who, asked, c=group) for who in (world.alice, world.bob, world.mallory)]
+    by_nobody = await messaging_call(app_engine, None, asked, c=group)
+    await messaging_call(
+        app_engine,
+        world.bob,
+        "SELECT messaging.change_participant(:c, :bob, NULL, 'left', NULL, NULL, NULL)",
+        c=group,
+        bob=world.bob.user_id,
+    )
+    after_leaving = await messaging_call(app_engine, world.bob, asked, c=group)
+    assert (roles, by_nobody, after_leaving) == (["owner", "member", None], None, None)
+
+
+async def test_may_invite_answers_for_the_caller_alone(app_engine: AsyncEngine, world: World) -> None:
+    group = await _group(app_engine, world)
+    asked = "SELECT messaging.may_invite(:c)"
+    answers = [await messaging_call(app_engine, who, asked, c=group) for who in (world.alice, world.bob, world.mallory)]
+    by_nobody = await messaging_call(app_engine, None, asked, c=group)
+    assert (answers, by_nobody) == ([True, False, False], False)
+
+
+async def test_flags_tells_about_one_text_never_the_list(
+    runtime: Runtime, app_engine: AsyncEngine, world: World
+) -> None:
+    """Whether one text holds a blocked term, which sending it shows anyway: never the
+    list nor its pattern, and nothing to a caller who names no user."""
+    async with system_transaction(runtime.system_engine) as db:
+        await db.execute(text("INSERT INTO messaging.blocked_terms (id, term) VALUES (gen_random_uuid(), 'forbidden')"))
+    asked = "SELECT messaging.flags('so FORBIDDEN')"
+    by_mallory = await messaging_call(app_engine, world.mallory, asked)
+    clean = await messaging_call(app_engine, world.mallory, "SELECT messaging.flags('all fine')")
+    by_nobody = await messaging_call(app_engine, None, asked)
+    pattern = await messaging_call(app_engine, world.mallory, "SELECT pattern FROM messaging.moderation")
+    terms = await messaging_call(app_engine, world.mallory, "SELECT count(*) FROM messaging.blocked_terms")
+    assert (by_mallory, clean, by_nobody) == (True, False, False)
+    assert (pattern, terms) == (DENIED, 0)
+
+
+async def test_shares_read_receipts_answers_only_about_fellow_participants(
+    client: httpx.AsyncClient, app_engine: AsyncEngine, world: World
+) -> None:
+    """Mallory cannot learn whether alice shares read receipts: she shares no conversation
+    with her, and the answer is no whatever alice's setting."""
+    await _group(app_engine, world)
+    asked = "SELECT messaging.shares_read_receipts(:alice)"
+    ids = {"alice": world.alice.user_id}
+    shared = [await messaging_call(app_engine, who, asked, **ids) for who in (world.bob, world.mallory, None)]
+    changed = await client.patch("/v1/settings", json={"read_receipts_enabled": False}, headers=world.alice.headers)
+    assert changed.status_code == 200, changed.text
+    withheld = [await messaging_call(app_engine, who, asked, **ids) for who in (world.bob, world.mallory)]
+    assert (shared, withheld) == ([True, False, None], [False, False])
+
+
+async def test_add_participant_out_of_context(runtime: Runtime, app_engine: AsyncEngine, world: World) -> None:
+    group = await _group(app_engine, world)
+    add = "SELECT messaging.add_participant(:c, :member, :role)"
+    alice, bob, dave, mallory = world.alice, world.bob, world.dave, world.mallory
+    outcomes = {
+        "mallory adds herself": await messaging_call(
+            app_engine, mallory, add, c=group, member=mallory.user_id, role="member"
+        ),
+        "mallory makes herself owner": await messaging_call(
+            app_engine, mallory, add, c=group, member=mallory.user_id, role="owner"
+        ),
+        "nobody adds mallory": await messaging_call(
+            app_engine, None, add, c=group, member=mallory.user_id, role="member"
+        ),
+        "bob, a member, adds mallory": await messaging_call(
+            app_engine, bob, add, c=group, member=mallory.user_id, role="member"
+        ),
+        "alice adds a second owner": await messaging_call(
+            app_engine, alice, add, c=group, member=mallory.user_id, role="owner"
+        ),
+        "alice adds dave, whom she blocks": await messaging_call(
+            app_engine, alice, add, c=group, member=dave.user_id, role="member"
+        ),
+    }
+    assert outcomes == {
+        "mallory adds herself": GONE,
+        "mallory makes herself owner": GONE,
+        "nobody adds mallory": GONE,
+        "bob, a member, adds mallory": NOT_ALLOWED,
+        "alice adds a second owner": NOT_ALLOWED,
+        "alice adds dave, whom she blocks": "RM404 user-not-found",
+    }
+    assert await _participants(runtime, group) == ["member active", "owner active"]
+
+
+async def test_change_participant_acts_only_below_the_callers_rank(
+    runtime: Runtime, app_engine: AsyncEngine, world: World
+) -> None:
+    group = await _group(app_engine, world)
+    change = "SELECT messaging.change_participant(:c, :member, :role, :status, NULL, NULL, NULL)"
+    alice, bob = world.alice.user_id, world.bob.user_id
+    outcomes = {
+        "mallory removes bob": await messaging_call(
+            app_engine, world.mallory, change, c=group, member=bob, role=None, status="removed"
+        ),
+        "nobody removes bob": await messaging_call(
+            app_engine, None, change, c=group, member=bob, role=None, status="removed"
+        ),
+        "bob removes alice": await messaging_call(
+            app_engine, world.bob, change, c=group, member=alice, role=None, status="removed"
+        ),
+        "bob demotes alice": await messaging_call(
+            app_engine, world.bob, change, c=group, member=alice, role="member", status=None
+        ),
+        "bob makes himself an admin": await messaging_call(
+            app_engine, world.bob, change, c=group, member=bob, role="admin", status=None
+        ),
+    }
+    assert outcomes == {
+        "mallory removes bob": GONE,
+        "nobody removes bob": GONE,
+        "bob removes alice": NOT_ALLOWED,
+        "bob demotes alice": NOT_ALLOWED,
+        "bob makes himself an admin": NOT_ALLOWED,
+    }
+    assert await _participants(runtime, group) == ["member active", "owner active"]
+
+
+async def test_join_by_invite_needs_a_live_link_and_leaves_the_caller_as_they_were(
+    app_engine: AsyncEngine, world: World
+) -> None:
+    """The function acts as the link's maker to add the caller; once done, the transaction
+    acts for the caller again, with none of the maker's rights."""
+    group = await _group(app_engine, world)
+    made = await messaging_call(
+        app_engine,
+        world.alice,
+        "INSERT INTO messaging.invites (id, conversation_id, token_hash, created_by) "
+        "VALUES (gen_random_uuid(), :c, sha256(convert_to('live-link', 'UTF8')), :alice) RETURNING 1",
+        c=group,
+        alice=world.alice.user_id,
+    )
+    assert made == 1
+    join = "SELECT messaging.join_by_invite(sha256(convert_to(:token, 'UTF8')))"
+    refused = [
+        await messaging_call(app_engine, None, join, token="live-link"),
+        await messaging_call(app_engine, world.mallory, join, token="wrong-link"),
+        await messaging_call(app_engine, world.dave, join, token="live-link"),
+    ]
+    async with user_transaction(app_engine, UUID(world.mallory.user_id)) as db:
+        joined = (await db.execute(text(join), {"token": "live-link"})).scalar()
+        acting_for = (await db.execute(text("SELECT auth.current_user_id()::text"))).scalar()
+        invites = (await db.execute(text("SELECT count(*) FROM messaging.invites"))).scalar()
+    assert refused == [NO_INVITE, NO_INVITE, NO_INVITE]
+    assert (joined, acting_for, invites) == (group, world.mallory.user_id, 0)
+
+
+async def test_delete_conversation_is_the_owners_alone(runtime: Runtime, app_engine: AsyncEngine, world: World) -> None:
+    group = await _group(app_engine, world)
+    asked = "SELECT messaging.delete_conversation(:c)"
+    outcomes = [await messaging_call(app_engine, who, asked, c=group) for who in (world.mallory, None, world.bob)]
+    there = await system_value(runtime, "SELECT deleted_at IS NULL FROM messaging.conversations WHERE id = :c", c=group)
+    assert (outcomes, there) == ([GONE, GONE, NOT_ALLOWED], True)
+
+
+async def test_direct_with_finds_only_the_callers_own_direct_conversation(
+    app_engine: AsyncEngine, world: World
+) -> None:
+    direct = await make_conversation(app_engine, world.alice, world.bob, type="direct")
+    asked = "SELECT messaging.direct_with(:other)"
+    by_bob = await messaging_call(app_engine, world.bob, asked, other=world.alice.user_id)
+    by_mallory = [
+        await messaging_call(app_engine, world.mallory, asked, other=other.user_id)
+        for other in (world.alice, world.bob)
+    ]
+    by_nobody = await messaging_call(app_engine, None, asked, other=world.alice.user_id)
+    assert (by_bob, by_mallory, by_nobody) == (direct, [None, None], None)
+
+
+async def test_delete_as_platform_admin_needs_a_platform_administrator(
+    client: httpx.AsyncClient, runtime: Runtime, app_engine: AsyncEngine, world: World
+) -> None:
+    """Not a stranger, not a member, not even the conversation's owner: only a platform
+    administrator deletes through it, where row-level security shows them no message."""
+    group = await _group(app_engine, world)
+    sent = await client.post(
+        f"/v1/conversations/{group}/messages", json={"content": "keep me"}, headers=world.alice.headers
+    )
+    assert sent.status_code == 201, sent.text
+    message = sent.json()["id"]
+    asked = "SELECT messaging.delete_as_platform_admin(:c, :m)"
+    refused = [
+        await messaging_call(app_engine, who, asked, c=group, m=message)
+        for who in (world.mallory, None, world.bob, world.alice)
+    ]
+    kept = await system_value(
+        runtime,
+        "SELECT deleted_at IS NULL FROM messaging.messages WHERE conversation_id = :c AND id = :m",
+        c=group,
+        m=message,
+    )
+    async with system_transaction(runtime.system_engine) as db:
+        await db.execute(
+            text("UPDATE auth.users SET is_admin = true WHERE id = :id"), {"id": UUID(world.mallory.user_id)}
+        )
+    by_an_administrator = await messaging_call(app_engine, world.mallory, asked, c=group, m=message)
+    assert (refused, kept) == ([NOT_ALLOWED] * 4, True)
+    assert by_an_administrator == 1

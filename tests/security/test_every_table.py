@@ -1,7 +1,12 @@
 """Every table in every schema Rapport owns, found in the catalogue rather than listed:
 row-level security is on and FORCE'd, with at least one policy, the server's role owns
 none, and some test in tests/security attacks it by name. A table added by any later
-migration, in any schema, is held to this the day it lands."""
+migration, in any schema, is held to this the day it lands.
+
+Partitions (the monthly ones kernel.ensure_partitions() makes ahead) are reached through
+their parent, whose policies and grants apply and whose name the attacks use: a partition
+needs no test of its own, but forces row-level security and grants nothing to the serving
+roles, so that no one reads or writes it around its parent."""
 
 from __future__ import annotations
 
@@ -30,6 +35,29 @@ SELECT format('%I.%I', n.nspname, c.relname) AS name,
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspowner = $1::text::regrole AND c.relkind IN ('r', 'p') AND NOT c.relispartition
  ORDER BY 1
+"""
+
+
+_PARTITIONS = """
+SELECT format('%I.%I', n.nspname, c.relname) AS name,
+       c.relrowsecurity AS enabled, c.relforcerowsecurity AS forced,
+       pg_get_userbyid(c.relowner) AS owner,
+       has_table_privilege($2, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') AS app_may,
+       has_table_privilege($3, c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') AS worker_may
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspowner = $1::text::regrole AND c.relkind IN ('r', 'p') AND c.relispartition
+ ORDER BY 1
+"""
+
+# A table registered for monthly partitions, made as a domain's migration would, so that
+# the partition check below always has partitions to look at, whichever domains exist.
+_PARTITIONED = """
+CREATE TABLE kernel.partitioned_probe (id uuid NOT NULL, created_at timestamptz NOT NULL)
+    PARTITION BY RANGE (created_at);
+ALTER TABLE kernel.partitioned_probe ENABLE ROW LEVEL SECURITY;
+ALTER TABLE kernel.partitioned_probe FORCE ROW LEVEL SECURITY;
+INSERT INTO kernel.monthly_partitions (parent) VALUES ('kernel.partitioned_probe');
+SELECT kernel.ensure_partitions();
 """
 
 
@@ -101,3 +129,29 @@ async def test_the_exemptions_name_tables_that_exist_and_say_why(database):
     names = {row["name"] for row in await _catalogue(database)}
 
     assert [name for name, reason in NO_USER_DATA.items() if name not in names or not reason.strip()] == []
+
+
+async def test_every_partition_forces_row_level_security_and_grants_nothing(database):
+    owner = await asyncpg.connect(asyncpg_dsn(database.owner))
+    try:
+        await owner.execute(_PARTITIONED)
+    finally:
+        await owner.close()
+    conn = await asyncpg.connect(asyncpg_dsn(database.app))
+    try:
+        rows = await conn.fetch(_PARTITIONS, provisioning.OWNER_ROLE, provisioning.APP_ROLE, provisioning.WORKER_ROLE)
+    finally:
+        await conn.close()
+
+    # Their parent is what the other checks (and the attacks) look at.
+    assert {row["name"] for row in rows} & {row["name"] for row in await _catalogue(database)} == set()
+    assert any(row["name"].startswith("kernel.partitioned_probe_p") for row in rows)
+    exposed = [
+        row["name"]
+        for row in rows
+        if not (row["enabled"] and row["forced"])
+        or row["app_may"]
+        or row["worker_may"]
+        or row["owner"] == provisioning.APP_ROLE
+    ]
+    assert exposed == []

@@ -29,6 +29,9 @@ class _AccessToken:
     runtime: Runtime
     claims: tokens.AccessClaims
 
+    async def actor(self) -> Actor:
+        return Actor(user_id=self.claims.user_id, session_id=self.claims.session_id)
+
     @asynccontextmanager
     async def transaction(self, *, session_required: bool) -> AsyncIterator[Acting]:
         actor = Actor(user_id=self.claims.user_id, session_id=self.claims.session_id)
@@ -44,6 +47,10 @@ class _ApiKey:
 
     runtime: Runtime
     key: str
+
+    async def actor(self) -> Actor:
+        async with system_transaction(self.runtime.system_engine) as db:
+            return await authenticate_api_key(db, key=self.key)
 
     @asynccontextmanager
     async def transaction(self, *, session_required: bool) -> AsyncIterator[Acting]:

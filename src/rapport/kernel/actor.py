@@ -38,6 +38,16 @@ class Credential(Protocol):
     """A bearer credential that passed the checks needing no database (an access token's
     signature and expiry); what remains is checked in the transaction it opens."""
 
+    async def actor(self) -> Actor:
+        """Who the credential acts for, for a hot path whose one statement checks the
+        session or key itself (`auth.act_for_request`): an access token needs no database
+        for it, an API key is looked up.
+
+        Raises:
+            InvalidToken: an API key that does not exist, is revoked or expired.
+        """
+        ...
+
     def transaction(self, *, session_required: bool) -> AbstractAsyncContextManager[Acting]:
         """A transaction acting as the credential's user, after checking in it that the
         credential still holds (a revoked session or key fails at once).

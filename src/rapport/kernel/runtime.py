@@ -13,6 +13,7 @@ from rapport.config import Settings
 from rapport.kernel.actor import Credential
 from rapport.kernel.crypto import Keyring
 from rapport.kernel.db import SystemEngine, create_engine, create_system_engine
+from rapport.kernel.direct import DirectPool
 from rapport.kernel.mail import Mailer
 from rapport.kernel.passwords import PasswordHashing
 from rapport.kernel.provisioning import DatabaseUrls
@@ -34,6 +35,8 @@ class Runtime:
     mailer: Mailer
     http: httpx.AsyncClient
     authenticate: Authenticator
+    # rapport_app's connections for the one-statement hot paths (rapport.kernel.direct).
+    direct: DirectPool
 
     @classmethod
     def build(
@@ -48,10 +51,12 @@ class Runtime:
             keyring=Keyring(settings.resolved_secret_key()),
             mailer=Mailer(settings),
             http=httpx.AsyncClient(timeout=httpx.Timeout(5.0)),
+            direct=DirectPool(engine.url, size=settings.database_pool_size),
         )
 
     async def close(self) -> None:
         await self.http.aclose()
+        await self.direct.close()
         await self.engine.dispose()
         await self.system_engine.dispose()
 

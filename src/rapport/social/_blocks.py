@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
+from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.social.errors import CannotTargetSelf, NotBlocked
 from rapport.social.models import blocks, contact_requests
@@ -35,15 +36,18 @@ async def do_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, reason: 
     Raises:
         CannotTargetSelf: blocking oneself.
     """
+    # Imported here: _requests imports this module.
+    from rapport.social._requests import announce_request
+
     if user_id == actor.user_id:
         raise CannotTargetSelf("You cannot block yourself.")
-    await db.execute(
+    created = await db.execute(
         insert(blocks)
         .values(blocker_id=actor.user_id, blocked_id=user_id, reason=reason)
         .on_conflict_do_nothing(index_elements=[blocks.c.blocker_id, blocks.c.blocked_id])
     )
     await db.execute(text("SELECT social.unpair_contacts(:other)"), {"other": user_id})
-    await db.execute(
+    cancelled = await db.execute(
         update(contact_requests)
         .where(
             contact_requests.c.status == "pending",
@@ -51,7 +55,16 @@ async def do_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, reason: 
             contact_requests.c.addressee_id == user_id,
         )
         .values(status="cancelled", responded_at=func.now())
+        .returning(contact_requests)
     )
+    # The person blocked hears of the block nothing but what they could read: the
+    # actor's request to them cancelled, told exactly as a plain cancellation is.
+    for request in cancelled.all():
+        await announce_request(
+            db, actor=actor, request=request, type="contact_request.cancelled", to=[actor.user_id, user_id]
+        )
+    if created.rowcount:
+        await _announce_block(db, actor=actor, user_id=user_id, type="block.created")
     row = (
         await db.execute(select(blocks).where(blocks.c.blocker_id == actor.user_id, blocks.c.blocked_id == user_id))
     ).one()
@@ -67,6 +80,14 @@ async def do_unblock(db: AsyncConnection, *, actor: Actor, user_id: UUID) -> Non
     )
     if removed.rowcount == 0:
         raise NotBlocked()
+    await _announce_block(db, actor=actor, user_id=user_id, type="block.removed")
+
+
+async def _announce_block(db: AsyncConnection, *, actor: Actor, user_id: UUID, type: str) -> None:
+    """Tell the blocker's own devices, and nobody else: the person blocked is never told."""
+    await publish(
+        db, scope=Scope.user(actor.user_id), type=type, payload={"blocked_id": str(user_id)}, actor_id=actor.user_id
+    )
 
 
 async def list_blocks(db: AsyncConnection, *, actor: Actor, page: PageRequest) -> Page[BlockOut]:

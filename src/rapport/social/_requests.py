@@ -3,6 +3,7 @@ contacts at once (004's mutual auto-accept)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.kernel.actor import Actor
 from rapport.kernel.db import AnyRow
 from rapport.kernel.ids import uuid7
+from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.social._blocks import is_blocked
 from rapport.social.errors import (
@@ -31,6 +33,23 @@ from rapport.social.schemas import ContactRequestOut, ContactRequestStatus
 
 def _out(row: AnyRow) -> ContactRequestOut:
     return ContactRequestOut.model_validate(row._mapping)
+
+
+async def announce_request(
+    db: AsyncConnection, *, actor: Actor, request: AnyRow, type: str, to: Iterable[UUID]
+) -> None:
+    """Tell these people's devices of a change to a contact request, in the transaction of
+    the change. Both people see a request and its status (the policy
+    contact_requests_parties), so each hears of what they could read anyway: a rejection
+    reaches the requester, whose outgoing list shows it."""
+    payload = {
+        "request_id": str(request.id),
+        "requester_id": str(request.requester_id),
+        "addressee_id": str(request.addressee_id),
+        "status": request.status,
+    }
+    for user_id in to:
+        await publish(db, scope=Scope.user(user_id), type=type, payload=payload, actor_id=actor.user_id)
 
 
 async def are_contacts(db: AsyncConnection, *, a: UUID, b: UUID) -> bool:
@@ -94,6 +113,8 @@ async def do_request_contact(
             .returning(contact_requests)
         )
     ).one()
+    await announce_request(db, actor=actor, request=row, type="contact_request.received", to=[user_id])
+    await announce_request(db, actor=actor, request=row, type="contact_request.sent", to=[actor.user_id])
     return _out(row)
 
 
@@ -133,6 +154,9 @@ async def do_answer_request(
             .returning(contact_requests)
         )
     ).one()
+    await announce_request(
+        db, actor=actor, request=row, type=f"contact_request.{status}", to=[row.requester_id, row.addressee_id]
+    )
     return _out(row)
 
 
@@ -173,4 +197,7 @@ async def _accept(db: AsyncConnection, *, actor: Actor, request_id: UUID) -> Con
         )
     ).one()
     await db.execute(text("SELECT social.pair_contacts(:a, :b)"), {"a": row.requester_id, "b": row.addressee_id})
+    await announce_request(
+        db, actor=actor, request=row, type="contact_request.accepted", to=[row.requester_id, row.addressee_id]
+    )
     return _out(row)

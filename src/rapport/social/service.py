@@ -40,6 +40,7 @@ from rapport.social._search import MAX_QUERY_LENGTH as SEARCH_MAX_QUERY_LENGTH
 from rapport.social._search import ProfileMatch, search_profiles
 from rapport.social._settings import do_update_settings, get_settings
 from rapport.social._status import do_delete_status, do_post_status, list_my_statuses, list_user_statuses
+from rapport.social.errors import UserNotFound
 
 __all__ = [
     "PARTS",
@@ -49,6 +50,7 @@ __all__ = [
     "GroupPageRequest",
     "Part",
     "ProfileMatch",
+    "UserNotFound",
     "access_contact",
     "access_device",
     "access_profile",

@@ -1,0 +1,149 @@
+"""Request and response shapes of the messaging core: messages, history pages, the
+conversation list, read state. The hot paths build their answers as JSON in PostgreSQL
+(messaging.render_message and the functions of migration 2026_11_29_0014); these models
+are what OpenAPI documents and what the tests read them back as, field for field."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+
+from rapport.kernel.schemas import JsonUuid, Line100, Strict, Text
+from rapport.messaging.models import ConversationStatus, ConversationType, ParticipantRole, ParticipantStatus
+
+# Routers spell message types through the schemas (they import no models).
+from rapport.messaging.models import MessageType as MessageType
+
+# Rapport's message length limit, in characters (the CHECK ck_messages_content says the same).
+MAX_CONTENT = 10_000
+MAX_MENTIONS = 50
+
+MessageText = Annotated[str, Text(MAX_CONTENT, min_length=0, multiline=True)]
+
+# ck_messages_content_metadata allows 16,000 bytes of jsonb's text, which PostgreSQL
+# writes with a space after each comma and colon, as json.dumps does by default; the
+# margin covers numbers it spells differently. A refusal here is a 422, not a CHECK
+# violation.
+MAX_METADATA_BYTES = 15_000
+
+
+def _small_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        raise ValueError(f"must be at most {MAX_METADATA_BYTES} bytes of JSON")
+    return value
+
+
+ContentMetadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
+
+
+class SendMessage(Strict):
+    """A message to send. `client_message_id` makes the send idempotent: a retry with the
+    same id from the same sender returns the first message (200) instead of a second."""
+
+    content: MessageText = Field(description="The text; may be empty only for a message that is not `text`.")
+    client_message_id: Line100 | None = Field(
+        default=None, description="The client's own id for this message: retries with it never send twice."
+    )
+    type: MessageType = "text"
+    content_metadata: ContentMetadata = Field(
+        default_factory=dict, description="What the type needs (a location, a file's id, a chart)."
+    )
+    reply_to: JsonUuid | None = Field(default=None, description="A message of this conversation replied to.")
+    thread_id: JsonUuid | None = Field(default=None, description="The thread of this conversation to post in.")
+    mentions: list[JsonUuid] = Field(
+        default_factory=list, max_length=MAX_MENTIONS, description="Participants mentioned (others are left out)."
+    )
+
+    @model_validator(mode="after")
+    def _text_is_not_empty(self) -> SendMessage:
+        if self.type == "text" and not self.content:
+            raise ValueError("a text message needs content")
+        if self.type == "system":
+            raise ValueError("system messages are Rapport's own")
+        return self
+
+
+class MarkRead(Strict):
+    message_id: JsonUuid = Field(description="Everything up to this message is read (or, for unread, from it on).")
+
+
+class Reaction(BaseModel):
+    emoji: str
+    count: int
+    reacted: bool = Field(description="Whether the viewer reacted with it.")
+
+
+class ThreadSummary(BaseModel):
+    id: UUID
+    message_count: int
+    last_message_at: datetime | None
+
+
+class MessageOut(BaseModel):
+    id: UUID
+    conversation_id: UUID
+    seq: int = Field(description="The message's place in its conversation, gapless from 1.")
+    sender_id: UUID | None = Field(description="None once the sender's account is gone.")
+    type: MessageType
+    content: str
+    content_metadata: dict[str, Any]
+    client_message_id: str | None = Field(description="Shown to its sender only.")
+    reply_to_id: UUID | None
+    forwarded_from_id: UUID | None
+    thread_id: UUID | None
+    mentions: list[UUID]
+    moderation_flagged: bool
+    is_edited: bool
+    edited_at: datetime | None
+    is_deleted: bool = Field(description="Deleted for everyone: the content is gone.")
+    deleted_at: datetime | None
+    created_at: datetime
+    reactions: list[Reaction]
+    thread: ThreadSummary | None = Field(description="The thread this message roots, with its reply count.")
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next: UUID | None = Field(
+        description="Pass it as `before` (or as `after` when reading forward) for the next page; null at the end."
+    )
+
+
+class ConversationListItem(BaseModel):
+    id: UUID
+    type: ConversationType
+    name: str | None
+    description: str | None
+    avatar_url: str | None
+    status: ConversationStatus
+    is_public: bool
+    member_count: int
+    last_seq: int
+    last_activity_at: datetime
+    created_at: datetime
+    role: ParticipantRole
+    participant_status: ParticipantStatus
+    is_muted: bool
+    is_pinned: bool
+    nickname: str | None
+    read_seq: int
+    unread_count: int = Field(description="Exact, at any size.")
+    unread_mentions: int
+    last_message: MessageOut | None
+
+
+class ConversationList(BaseModel):
+    items: list[ConversationListItem]
+    next: str | None = None
+
+
+class ReadState(BaseModel):
+    conversation_id: UUID
+    read_seq: int
+    delivered_seq: int
+    unread_count: int
+    unread_mentions: int
