@@ -1398,7 +1398,16 @@ CREATE FUNCTION messaging.send_message(
                 jsonb_build_object('message_id', m.id, 'seq', m.seq, 'sender_id', acting_user,
                                    'thread_id', m.thread_id, 'mentions', to_jsonb(m.mentions)),
                 acting_user);
-        RETURN QUERY SELECT true, messaging.render_message(m, acting_user)::text;
+        -- render_message's shape, built here: a message just made has no reactions and
+        -- roots no thread, and this runs while the conversation's row is locked.
+        RETURN QUERY SELECT true, jsonb_build_object(
+            'id', m.id, 'conversation_id', m.conversation_id, 'seq', m.seq, 'sender_id', m.sender_id,
+            'type', m.type, 'content', m.content, 'content_metadata', m.content_metadata,
+            'client_message_id', m.client_message_id, 'reply_to_id', m.reply_to_id,
+            'forwarded_from_id', m.forwarded_from_id, 'thread_id', m.thread_id,
+            'mentions', to_jsonb(m.mentions), 'moderation_flagged', m.moderation_flagged,
+            'is_edited', false, 'edited_at', NULL, 'is_deleted', false, 'deleted_at', NULL,
+            'created_at', m.created_at, 'reactions', '[]'::jsonb, 'thread', NULL)::text;
     END
     $$;
 COMMENT ON FUNCTION messaging.send_message(uuid, uuid, uuid, uuid, text, text, text, jsonb, uuid, uuid, uuid, uuid[]) IS
