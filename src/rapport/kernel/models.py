@@ -9,9 +9,10 @@ Indexes, CHECK constraints, policies, triggers and functions live in the migrati
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Identity, MetaData, Table, Text, text
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Identity, MetaData, Table, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.sql.elements import TextClause
 
@@ -30,6 +31,24 @@ NOW = text("now()")
 # The server default of a column holding an empty JSON object or an empty text array.
 EMPTY_OBJECT = text("'{}'::jsonb")
 EMPTY_TEXT_ARRAY = text("'{}'::text[]")
+
+
+def uuid_column(name: str, *, nullable: bool = False, primary_key: bool = False) -> Column[uuid.UUID]:
+    """A `uuid` column."""
+    return Column(name, UUID(as_uuid=True), nullable=nullable, primary_key=primary_key)
+
+
+def user_column(
+    name: str, *, nullable: bool = False, primary_key: bool = False, ondelete: str = "CASCADE"
+) -> Column[uuid.UUID]:
+    """A column naming an account (auth.users.id), with what happens when the account goes."""
+    return Column(
+        name,
+        UUID(as_uuid=True),
+        ForeignKey("auth.users.id", ondelete=ondelete),
+        nullable=nullable,
+        primary_key=primary_key,
+    )
 
 
 def timestamp(name: str, *, nullable: bool = True, server_default: TextClause | None = None) -> Column[datetime]:

@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import insert, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
 
@@ -27,6 +27,7 @@ from rapport.kernel.errors import constraint_of
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
+from rapport.messaging._refusals import execute
 from rapport.messaging.errors import (
     CallInProgress,
     CallNotFound,
@@ -35,7 +36,6 @@ from rapport.messaging.errors import (
     ConversationNotFound,
     NotAllowed,
     NotInCall,
-    refusal_of,
 )
 from rapport.messaging.models_calls import LIVE_CALL_STATUSES, CallType, call_participants, calls
 from rapport.messaging.schemas_calls import CallOut, CallParticipantOut
@@ -44,17 +44,6 @@ from rapport.messaging.schemas_calls import CallOut, CallParticipantOut
 MODERATOR_ROLES = ("owner", "admin", "moderator")
 
 _ROLE = text("SELECT messaging.participant_role(:conversation)")
-
-
-async def _execute(db: AsyncConnection, statement: Executable) -> Any:
-    """Run a statement whose triggers may refuse (RM codes), as the refusal's error."""
-    try:
-        return await db.execute(statement)
-    except DBAPIError as error:
-        refusal = refusal_of(error)
-        if refusal is None:
-            raise
-        raise refusal from None
 
 
 async def _role(db: AsyncConnection, conversation_id: UUID) -> str:
@@ -188,7 +177,7 @@ async def do_start_call(db: AsyncConnection, *, actor: Actor, conversation_id: U
     call_id = uuid7()
     try:
         async with db.begin_nested():
-            await _execute(
+            await execute(
                 db,
                 insert(calls).values(
                     id=call_id, conversation_id=conversation_id, type=call_type, started_by=actor.user_id
@@ -230,14 +219,14 @@ async def do_join_call(db: AsyncConnection, *, actor: Actor, conversation_id: UU
         return await _output(db, actor, conversation_id=conversation_id, call_id=call_id)
     if mine is None:
         # They joined the conversation after the call started: nobody rang them.
-        await _execute(
+        await execute(
             db,
             insert(call_participants).values(
                 conversation_id=conversation_id, call_id=call_id, user_id=actor.user_id, status="joined"
             ),
         )
     else:
-        await _execute(db, _set_own(actor, call, status="joined"))
+        await execute(db, _set_own(actor, call, status="joined"))
     out = await _output(db, actor, conversation_id=conversation_id, call_id=call_id)
     await _announce(db, actor, out, participant_status="joined")
     return out
@@ -271,7 +260,7 @@ async def do_leave_call(db: AsyncConnection, *, actor: Actor, conversation_id: U
     mine = await _own_row(db, actor, call)
     if mine is None or mine.status != "joined":
         raise NotInCall()
-    await _execute(db, _set_own(actor, call, status="left"))
+    await execute(db, _set_own(actor, call, status="left"))
     out = await _output(db, actor, conversation_id=conversation_id, call_id=call_id)
     await _announce(db, actor, out, participant_status="left")
     return out
@@ -293,7 +282,7 @@ async def do_decline_call(db: AsyncConnection, *, actor: Actor, conversation_id:
     mine = await _own_row(db, actor, call)
     if mine is None or mine.status not in ("ringing", "invited"):
         raise CallNotRinging()
-    await _execute(db, _set_own(actor, call, status="declined"))
+    await execute(db, _set_own(actor, call, status="declined"))
     out = await _output(db, actor, conversation_id=conversation_id, call_id=call_id)
     await _announce(db, actor, out, participant_status="declined")
     return out
@@ -316,7 +305,7 @@ async def do_end_call(db: AsyncConnection, *, actor: Actor, conversation_id: UUI
         raise NotAllowed(
             "Only the person who started the call, or a moderator, ends it for everyone; leave it instead."
         )
-    await _execute(
+    await execute(
         db,
         update(calls).where(calls.c.conversation_id == conversation_id, calls.c.id == call_id).values(status="ended"),
     )
@@ -340,5 +329,5 @@ async def do_rate_call(
     mine = await _own_row(db, actor, call)
     if mine is None or mine.joined_at is None:
         raise NotInCall("Only those who joined a call rate it.")
-    await _execute(db, _set_own(actor, call, quality_rating=quality_rating))
+    await execute(db, _set_own(actor, call, quality_rating=quality_rating))
     return await _output(db, actor, conversation_id=conversation_id, call_id=call_id)

@@ -24,7 +24,8 @@ from rapport.kernel.errors import NotFound, ValidationFailed, constraint_of
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import JsonObject, Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
-from rapport.messaging.errors import ConversationNotFound, NotAllowed, PersonNotFound, YouBlockThem, refusal_of
+from rapport.messaging._refusals import refusals
+from rapport.messaging.errors import ConversationNotFound, NotAllowed, PersonNotFound, YouBlockThem
 from rapport.messaging.models import ParticipantRole, conversations, participants
 from rapport.messaging.schemas_conversations import (
     ConversationCreate,
@@ -88,13 +89,8 @@ async def call(db: AsyncConnection, statement: Executable, params: dict[str, Any
     Raises:
         The Rapport error of a refusal it raises (rapport.messaging.errors.refusal_of).
     """
-    try:
+    async with refusals():
         return (await db.execute(statement, params)).scalar_one()
-    except DBAPIError as error:
-        refusal = refusal_of(error)
-        if refusal is None:
-            raise
-        raise refusal from None
 
 
 async def announce(

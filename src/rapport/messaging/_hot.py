@@ -20,7 +20,7 @@ from rapport.kernel.errors import InvalidCursor
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.runtime import Runtime
-from rapport.messaging.errors import refusal_of
+from rapport.messaging._refusals import refusals
 from rapport.messaging.schemas import SendMessage
 
 _SEND = "SELECT created, message FROM messaging.send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
@@ -32,13 +32,8 @@ _MARK_READ = "SELECT messaging.mark_read($1, $2, $3, $4, $5, $6) AS state"
 
 
 async def _one(runtime: Runtime, query: str, *args: Any) -> asyncpg.Record:
-    try:
+    async with refusals():
         row = await runtime.direct.fetchrow(query, *args)
-    except asyncpg.PostgresError as error:
-        refusal = refusal_of(error)
-        if refusal is None:
-            raise
-        raise refusal from None
     assert row is not None  # each function returns exactly one row
     return row
 

@@ -10,15 +10,12 @@ refusals `refusal_of` turns into the same errors.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
@@ -26,7 +23,8 @@ from rapport.kernel.errors import RapportError, ValidationFailed
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.runtime import Runtime
 from rapport.messaging import _hot
-from rapport.messaging.errors import CannotSend, ConversationNotFound, MessageNotFound, NotAllowed, refusal_of
+from rapport.messaging._refusals import refusals
+from rapport.messaging.errors import CannotSend, ConversationNotFound, MessageNotFound, NotAllowed
 from rapport.messaging.models import MessageType, ParticipantRole, ParticipantStatus
 from rapport.messaging.schemas import SendMessage
 from rapport.messaging.schemas_messages import EditMessage, MessageVersion, MessageVersions
@@ -90,18 +88,6 @@ class Found:
     content_metadata: dict[str, Any]
     mentions: list[UUID]
     is_deleted: bool
-
-
-@asynccontextmanager
-async def refusals() -> AsyncIterator[None]:
-    """Turns the refusals messaging's SQL raises (RM codes) into Rapport's errors."""
-    try:
-        yield
-    except DBAPIError as error:
-        refusal = refusal_of(error)
-        if refusal is None:
-            raise
-        raise refusal from None
 
 
 async def access_membership(

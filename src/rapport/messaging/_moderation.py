@@ -16,9 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import delete, func, insert, select, text, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import Executable
 
 from rapport.kernel.actor import Actor
 from rapport.kernel.db import AnyRow
@@ -26,6 +25,7 @@ from rapport.kernel.errors import InvalidCursor, ValidationFailed, constraint_of
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, encode_cursor, keyset, make_page
+from rapport.messaging._refusals import execute
 from rapport.messaging.errors import (
     AlreadyReported,
     BlockedTermExists,
@@ -36,7 +36,6 @@ from rapport.messaging.errors import (
     PlatformAdminRequired,
     ReportNotFound,
     ReportNotOpen,
-    refusal_of,
 )
 from rapport.messaging.models import blocked_terms
 from rapport.messaging.models_calls import ReportReason, ReportStatus, reports
@@ -90,17 +89,6 @@ _DELETE_MESSAGE = text(
 )
 
 _DELETE_AS_PLATFORM_ADMIN = text("SELECT messaging.delete_as_platform_admin(:conversation, :message) AS seq")
-
-
-async def _execute(db: AsyncConnection, statement: Executable, params: dict[str, Any] | None = None) -> Any:
-    """Run a statement whose triggers may refuse (RM codes), as the refusal's error."""
-    try:
-        return await db.execute(statement, params)
-    except DBAPIError as error:
-        refusal = refusal_of(error)
-        if refusal is None:
-            raise
-        raise refusal from None
 
 
 async def _role(db: AsyncConnection, conversation_id: UUID) -> str | None:
@@ -159,7 +147,7 @@ async def do_report_message(
     try:
         async with db.begin_nested():
             row = (
-                await _execute(
+                await execute(
                     db,
                     insert(reports)
                     .values(
@@ -260,7 +248,7 @@ async def do_flag_message(
         raise MessageNotFound()
     # Left out, the flag stays: the update writes the value it has, and tells nobody.
     flagged = was if flagged is None else flagged
-    row = (await _execute(db, _FLAG, {**keys, "flagged": flagged, "viewer": actor.user_id})).one_or_none()
+    row = (await execute(db, _FLAG, {**keys, "flagged": flagged, "viewer": actor.user_id})).one_or_none()
     if row is None:
         raise MessageNotFound()
     if was != flagged:
@@ -319,7 +307,7 @@ async def do_resolve_report(
         # A platform administrator who does not moderate here sees no message under
         # row-level security: their delete goes through the one definer function for it.
         statement = _DELETE_MESSAGE if moderates else _DELETE_AS_PLATFORM_ADMIN
-        deleted = (await _execute(db, statement, keys)).one_or_none()
+        deleted = (await execute(db, statement, keys)).one_or_none()
         if deleted is not None and deleted.seq is None:
             deleted = None
         if deleted is not None:
@@ -336,7 +324,7 @@ async def do_resolve_report(
             reports.c.status == "open",
         )
         status = "actioned"
-    await _execute(db, resolved.values(status=status, resolution_note=note))
+    await execute(db, resolved.values(status=status, resolution_note=note))
     row = (await db.execute(select(reports).where(reports.c.id == report_id))).one()
     return _report(row)
 

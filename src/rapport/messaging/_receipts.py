@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.kernel.actor import Actor
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import PageRequest, encode_cursor
-from rapport.messaging._messages import access_message, refusals
+from rapport.messaging._messages import access_message
+from rapport.messaging._refusals import refusals
 from rapport.messaging.schemas import ReadState
 from rapport.messaging.schemas_messages import DeliveryReceipt, MessageReceipts, ReadReceipt
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 
-from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp
+from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp, user_column, uuid_column
 
 # The values the CHECK constraints allow.
 ConversationType = Literal["direct", "group", "channel", "broadcast", "support"]
@@ -41,24 +41,8 @@ HistoryOperation = Literal["edit", "delete"]
 _EMPTY_UUID_ARRAY = text("'{}'::uuid[]")
 
 
-def _uuid(name: str, *, nullable: bool = False, primary_key: bool = False) -> Column[uuid.UUID]:
-    return Column(name, UUID(as_uuid=True), nullable=nullable, primary_key=primary_key)
-
-
-def _user(
-    name: str, *, nullable: bool = False, primary_key: bool = False, ondelete: str = "CASCADE"
-) -> Column[uuid.UUID]:
-    """A column naming an account (auth.users.id)."""
-    return Column(
-        name,
-        UUID(as_uuid=True),
-        ForeignKey("auth.users.id", ondelete=ondelete),
-        nullable=nullable,
-        primary_key=primary_key,
-    )
-
-
-def _conversation(*, primary_key: bool = False) -> Column[uuid.UUID]:
+def conversation_column(*, primary_key: bool = False) -> Column[uuid.UUID]:
+    """The conversation a row belongs to; it goes with the conversation."""
     return Column(
         "conversation_id",
         UUID(as_uuid=True),
@@ -71,7 +55,7 @@ def _conversation(*, primary_key: bool = False) -> Column[uuid.UUID]:
 conversations = Table(
     "conversations",
     metadata,
-    _uuid("id", primary_key=True),
+    uuid_column("id", primary_key=True),
     Column("type", Text, nullable=False),
     Column("name", Text),
     Column("description", Text),
@@ -82,12 +66,12 @@ conversations = Table(
     Column("is_encrypted", Boolean, nullable=False, server_default=false()),
     Column("max_participants", Integer),
     Column("parent_id", UUID(as_uuid=True), ForeignKey("messaging.conversations.id", ondelete="SET NULL")),
-    _user("creator_id", nullable=True, ondelete="SET NULL"),
-    _uuid("direct_low", nullable=True),
-    _uuid("direct_high", nullable=True),
+    user_column("creator_id", nullable=True, ondelete="SET NULL"),
+    uuid_column("direct_low", nullable=True),
+    uuid_column("direct_high", nullable=True),
     Column("member_count", Integer, nullable=False, server_default="0"),
     Column("last_seq", BigInteger, nullable=False, server_default="0"),
-    _uuid("last_message_id", nullable=True),
+    uuid_column("last_message_id", nullable=True),
     timestamp("last_message_at"),
     timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("updated_at", nullable=False, server_default=NOW),
@@ -98,8 +82,8 @@ conversations = Table(
 participants = Table(
     "participants",
     metadata,
-    _conversation(primary_key=True),
-    _user("user_id", primary_key=True),
+    conversation_column(primary_key=True),
+    user_column("user_id", primary_key=True),
     Column("role", Text, nullable=False, server_default="member"),
     Column("status", Text, nullable=False, server_default="active"),
     Column("can_send", Boolean, nullable=False, server_default=true()),
@@ -115,7 +99,7 @@ participants = Table(
     Column("is_muted", Boolean, nullable=False, server_default=false()),
     Column("is_pinned", Boolean, nullable=False, server_default=false()),
     Column("nickname", Text),
-    _user("invited_by", nullable=True, ondelete="SET NULL"),
+    user_column("invited_by", nullable=True, ondelete="SET NULL"),
     timestamp("joined_at", nullable=False, server_default=NOW),
     timestamp("left_at"),
     timestamp("updated_at", nullable=False, server_default=NOW),
@@ -125,15 +109,15 @@ participants = Table(
 threads = Table(
     "threads",
     metadata,
-    _uuid("id", primary_key=True),
-    _conversation(),
-    _uuid("root_message_id", nullable=True),
+    uuid_column("id", primary_key=True),
+    conversation_column(),
+    uuid_column("root_message_id", nullable=True),
     Column("title", Text),
     Column("category", Text),
     Column("parent_thread_id", UUID(as_uuid=True), ForeignKey("messaging.threads.id", ondelete="SET NULL")),
-    _user("creator_id", nullable=True, ondelete="SET NULL"),
+    user_column("creator_id", nullable=True, ondelete="SET NULL"),
     Column("message_count", Integer, nullable=False, server_default="0"),
-    _uuid("last_message_id", nullable=True),
+    uuid_column("last_message_id", nullable=True),
     timestamp("last_message_at"),
     timestamp("archived_at"),
     timestamp("created_at", nullable=False, server_default=NOW),
@@ -146,22 +130,22 @@ threads = Table(
 messages = Table(
     "messages",
     metadata,
-    _uuid("id"),
-    _conversation(primary_key=True),
+    uuid_column("id"),
+    conversation_column(primary_key=True),
     Column("seq", BigInteger, primary_key=True, server_default="0", autoincrement=False),
-    _user("sender_id", nullable=True, ondelete="SET NULL"),
+    user_column("sender_id", nullable=True, ondelete="SET NULL"),
     Column("type", Text, nullable=False, server_default="text"),
     Column("content", Text, nullable=False, server_default=""),
     Column("content_metadata", JSONB, nullable=False, server_default=EMPTY_OBJECT),
     Column("client_message_id", Text),
-    _uuid("reply_to_id", nullable=True),
-    _uuid("forwarded_from_id", nullable=True),
-    _uuid("thread_id", nullable=True),
+    uuid_column("reply_to_id", nullable=True),
+    uuid_column("forwarded_from_id", nullable=True),
+    uuid_column("thread_id", nullable=True),
     Column("mentions", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=_EMPTY_UUID_ARRAY),
     Column("moderation_flagged", Boolean, nullable=False, server_default=false()),
     timestamp("edited_at"),
     timestamp("deleted_at"),
-    _uuid("deleted_by", nullable=True),
+    uuid_column("deleted_by", nullable=True),
     Column("search", TSVECTOR, Computed("to_tsvector('simple'::regconfig, content)", persisted=True)),
     Column("created_at", DateTime(timezone=True), primary_key=True, nullable=False),
     UniqueConstraint("id", "created_at"),
@@ -171,10 +155,10 @@ messages = Table(
 client_messages = Table(
     "client_messages",
     metadata,
-    _conversation(primary_key=True),
-    _user("sender_id", primary_key=True),
+    conversation_column(primary_key=True),
+    user_column("sender_id", primary_key=True),
     Column("client_message_id", Text, primary_key=True),
-    _uuid("message_id"),
+    uuid_column("message_id"),
     timestamp("created_at", nullable=False, server_default=NOW),
     schema="messaging",
 )
@@ -183,10 +167,10 @@ client_messages = Table(
 mentions = Table(
     "mentions",
     metadata,
-    _user("user_id", primary_key=True),
-    _conversation(primary_key=True),
+    user_column("user_id", primary_key=True),
+    conversation_column(primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    _uuid("message_id"),
+    uuid_column("message_id"),
     timestamp("created_at", nullable=False, server_default=NOW),
     schema="messaging",
 )
@@ -195,9 +179,9 @@ mentions = Table(
 retractions = Table(
     "retractions",
     metadata,
-    _conversation(primary_key=True),
+    conversation_column(primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    _uuid("message_id"),
+    uuid_column("message_id"),
     timestamp("retracted_at", nullable=False, server_default=NOW),
     schema="messaging",
 )
@@ -205,10 +189,10 @@ retractions = Table(
 hidden_messages = Table(
     "hidden_messages",
     metadata,
-    _user("user_id", primary_key=True),
-    _conversation(primary_key=True),
+    user_column("user_id", primary_key=True),
+    conversation_column(primary_key=True),
     Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    _uuid("message_id"),
+    uuid_column("message_id"),
     timestamp("hidden_at", nullable=False, server_default=NOW),
     schema="messaging",
 )
@@ -218,12 +202,12 @@ message_history = Table(
     "message_history",
     metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
-    _conversation(),
-    _uuid("message_id"),
+    conversation_column(),
+    uuid_column("message_id"),
     Column("operation", Text, nullable=False),
     Column("content", Text, nullable=False),
     Column("content_metadata", JSONB, nullable=False),
-    _uuid("changed_by", nullable=True),
+    uuid_column("changed_by", nullable=True),
     timestamp("changed_at", nullable=False, server_default=NOW),
     schema="messaging",
 )
@@ -231,9 +215,9 @@ message_history = Table(
 reactions = Table(
     "reactions",
     metadata,
-    _conversation(primary_key=True),
-    _uuid("message_id", primary_key=True),
-    _user("user_id", primary_key=True),
+    conversation_column(primary_key=True),
+    uuid_column("message_id", primary_key=True),
+    user_column("user_id", primary_key=True),
     Column("emoji", Text, primary_key=True),
     timestamp("created_at", nullable=False, server_default=NOW),
     schema="messaging",
@@ -242,9 +226,9 @@ reactions = Table(
 pins = Table(
     "pins",
     metadata,
-    _conversation(primary_key=True),
-    _uuid("message_id", primary_key=True),
-    _user("pinned_by", nullable=True, ondelete="SET NULL"),
+    conversation_column(primary_key=True),
+    uuid_column("message_id", primary_key=True),
+    user_column("pinned_by", nullable=True, ondelete="SET NULL"),
     timestamp("pinned_at", nullable=False, server_default=NOW),
     schema="messaging",
 )
@@ -252,11 +236,11 @@ pins = Table(
 drafts = Table(
     "drafts",
     metadata,
-    _user("user_id", primary_key=True),
-    _conversation(primary_key=True),
+    user_column("user_id", primary_key=True),
+    conversation_column(primary_key=True),
     Column("content", Text, nullable=False),
-    _uuid("reply_to_id", nullable=True),
-    _uuid("thread_id", nullable=True),
+    uuid_column("reply_to_id", nullable=True),
+    uuid_column("thread_id", nullable=True),
     timestamp("updated_at", nullable=False, server_default=NOW),
     schema="messaging",
 )
@@ -264,10 +248,10 @@ drafts = Table(
 invites = Table(
     "invites",
     metadata,
-    _uuid("id", primary_key=True),
-    _conversation(),
+    uuid_column("id", primary_key=True),
+    conversation_column(),
     Column("token_hash", LargeBinary, nullable=False),
-    _user("created_by", nullable=True, ondelete="SET NULL"),
+    user_column("created_by", nullable=True, ondelete="SET NULL"),
     timestamp("expires_at"),
     Column("max_uses", Integer),
     Column("uses", Integer, nullable=False, server_default="0"),
@@ -280,9 +264,9 @@ invites = Table(
 blocked_terms = Table(
     "blocked_terms",
     metadata,
-    _uuid("id", primary_key=True),
+    uuid_column("id", primary_key=True),
     Column("term", Text, nullable=False),
-    _user("created_by", nullable=True, ondelete="SET NULL"),
+    user_column("created_by", nullable=True, ondelete="SET NULL"),
     timestamp("created_at", nullable=False, server_default=NOW),
     schema="messaging",
 )

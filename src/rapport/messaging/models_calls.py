@@ -4,13 +4,12 @@ only; tests/kernel/test_catalogue.py compares the two)."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Literal
 
-from sqlalchemy import Column, ForeignKey, ForeignKeyConstraint, Integer, Table, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import Column, ForeignKeyConstraint, Integer, Table, Text, UniqueConstraint
 
-from rapport.kernel.models import NOW, metadata, timestamp
+from rapport.kernel.models import NOW, metadata, timestamp, user_column, uuid_column
+from rapport.messaging.models import conversation_column
 
 # The values the CHECK constraints allow.
 CallType = Literal["audio", "video", "screen_share"]
@@ -23,39 +22,15 @@ ReportStatus = Literal["open", "dismissed", "actioned"]
 LIVE_CALL_STATUSES: tuple[CallStatus, ...] = ("ringing", "ongoing")
 
 
-def _uuid(name: str, *, primary_key: bool = False) -> Column[uuid.UUID]:
-    return Column(name, UUID(as_uuid=True), nullable=False, primary_key=primary_key)
-
-
-def _user(name: str, *, nullable: bool, primary_key: bool = False, ondelete: str) -> Column[uuid.UUID]:
-    """A column naming an account (auth.users.id)."""
-    return Column(
-        name,
-        UUID(as_uuid=True),
-        ForeignKey("auth.users.id", ondelete=ondelete),
-        nullable=nullable,
-        primary_key=primary_key,
-    )
-
-
-def _conversation() -> Column[uuid.UUID]:
-    return Column(
-        "conversation_id",
-        UUID(as_uuid=True),
-        ForeignKey("messaging.conversations.id", ondelete="CASCADE"),
-        nullable=False,
-    )
-
-
 # Times, answer and duration are stamped by the trigger messaging.guard_call.
 calls = Table(
     "calls",
     metadata,
-    _uuid("id", primary_key=True),
-    _conversation(),
+    uuid_column("id", primary_key=True),
+    conversation_column(),
     Column("type", Text, nullable=False),
     Column("status", Text, nullable=False, server_default="ringing"),
-    _user("started_by", nullable=True, ondelete="SET NULL"),
+    user_column("started_by", nullable=True, ondelete="SET NULL"),
     timestamp("started_at", nullable=False, server_default=NOW),
     timestamp("answered_at"),
     timestamp("ended_at"),
@@ -70,9 +45,9 @@ calls = Table(
 call_participants = Table(
     "call_participants",
     metadata,
-    _uuid("conversation_id", primary_key=True),
-    _uuid("call_id", primary_key=True),
-    _user("user_id", nullable=False, primary_key=True, ondelete="CASCADE"),
+    uuid_column("conversation_id", primary_key=True),
+    uuid_column("call_id", primary_key=True),
+    user_column("user_id", nullable=False, primary_key=True, ondelete="CASCADE"),
     Column("status", Text, nullable=False),
     timestamp("joined_at"),
     timestamp("left_at"),
@@ -91,16 +66,16 @@ call_participants = Table(
 reports = Table(
     "reports",
     metadata,
-    _uuid("id", primary_key=True),
-    _conversation(),
-    _uuid("message_id"),
-    _user("message_sender_id", nullable=True, ondelete="SET NULL"),
+    uuid_column("id", primary_key=True),
+    conversation_column(),
+    uuid_column("message_id"),
+    user_column("message_sender_id", nullable=True, ondelete="SET NULL"),
     Column("message_content", Text, nullable=False, server_default=""),
-    _user("reporter_id", nullable=True, ondelete="SET NULL"),
+    user_column("reporter_id", nullable=True, ondelete="SET NULL"),
     Column("reason", Text, nullable=False),
     Column("details", Text),
     Column("status", Text, nullable=False, server_default="open"),
-    _user("resolved_by", nullable=True, ondelete="SET NULL"),
+    user_column("resolved_by", nullable=True, ondelete="SET NULL"),
     timestamp("resolved_at"),
     Column("resolution_note", Text),
     timestamp("created_at", nullable=False, server_default=NOW),

@@ -2,37 +2,17 @@
 migrations create them with their policies and triggers, and these mirror their columns,
 keys and server defaults (tests/kernel/test_catalogue.py compares them)."""
 
-import uuid
-
 from sqlalchemy import BigInteger, Boolean, Column, Date, ForeignKey, Identity, Table, Text, false, text, true
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from rapport.kernel.models import EMPTY_OBJECT, EMPTY_TEXT_ARRAY, NOW, metadata, timestamp
-
-
-def _uuid(name: str, *, nullable: bool = False, primary_key: bool = False) -> Column[uuid.UUID]:
-    return Column(name, UUID(as_uuid=True), nullable=nullable, primary_key=primary_key)
-
-
-def _user(
-    name: str, *, nullable: bool = False, primary_key: bool = False, ondelete: str = "CASCADE"
-) -> Column[uuid.UUID]:
-    """A column naming an account (auth.users.id)."""
-    return Column(
-        name,
-        UUID(as_uuid=True),
-        ForeignKey("auth.users.id", ondelete=ondelete),
-        nullable=nullable,
-        primary_key=primary_key,
-    )
-
+from rapport.kernel.models import EMPTY_OBJECT, EMPTY_TEXT_ARRAY, NOW, metadata, timestamp, user_column, uuid_column
 
 # search_vector, generated from username, display name and bio, is left out: only the
 # SQL function social.search_profiles reads it, and select(profiles) should not carry it.
 profiles = Table(
     "profiles",
     metadata,
-    _user("user_id", primary_key=True),
+    user_column("user_id", primary_key=True),
     Column("username", Text, nullable=False),
     Column("display_name", Text, nullable=False),
     Column("bio", Text, nullable=False, server_default=""),
@@ -53,7 +33,7 @@ profiles = Table(
 settings = Table(
     "settings",
     metadata,
-    _user("user_id", primary_key=True),
+    user_column("user_id", primary_key=True),
     Column("last_seen_visibility", Text, nullable=False, server_default="contacts"),
     Column("online_status_visibility", Text, nullable=False, server_default="contacts"),
     Column("read_receipts_enabled", Boolean, nullable=False, server_default=true()),
@@ -73,9 +53,9 @@ settings = Table(
 blocks = Table(
     "blocks",
     metadata,
-    _user("blocker_id", primary_key=True),
+    user_column("blocker_id", primary_key=True),
     # No foreign key (2026_11_29_0008): any id may be blocked, an account's or not.
-    _uuid("blocked_id", primary_key=True),
+    uuid_column("blocked_id", primary_key=True),
     Column("reason", Text),
     timestamp("created_at", nullable=False, server_default=NOW),
     schema="social",
@@ -84,9 +64,9 @@ blocks = Table(
 contact_requests = Table(
     "contact_requests",
     metadata,
-    _uuid("id", primary_key=True),
-    _user("requester_id"),
-    _user("addressee_id"),
+    uuid_column("id", primary_key=True),
+    user_column("requester_id"),
+    user_column("addressee_id"),
     Column("status", Text, nullable=False, server_default="pending"),
     Column("message", Text),
     timestamp("created_at", nullable=False, server_default=NOW),
@@ -97,10 +77,10 @@ contact_requests = Table(
 contacts = Table(
     "contacts",
     metadata,
-    _uuid("id", primary_key=True),
-    _user("owner_id"),
+    uuid_column("id", primary_key=True),
+    user_column("owner_id"),
     # Outlives the other account: the row stays, as a contact without one.
-    _user("contact_user_id", nullable=True, ondelete="SET NULL"),
+    user_column("contact_user_id", nullable=True, ondelete="SET NULL"),
     Column("first_name", Text),
     Column("last_name", Text),
     Column("email", Text),
@@ -119,8 +99,8 @@ contacts = Table(
 contact_groups = Table(
     "contact_groups",
     metadata,
-    _uuid("id", primary_key=True),
-    _user("owner_id"),
+    uuid_column("id", primary_key=True),
+    user_column("owner_id"),
     Column("name", Text, nullable=False),
     timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("updated_at", nullable=False, server_default=NOW),
@@ -137,7 +117,7 @@ contact_group_members = Table(
         primary_key=True,
     ),
     Column("contact_id", UUID(as_uuid=True), ForeignKey("social.contacts.id", ondelete="CASCADE"), primary_key=True),
-    _user("owner_id"),
+    user_column("owner_id"),
     timestamp("created_at", nullable=False, server_default=NOW),
     schema="social",
 )
@@ -146,7 +126,7 @@ activity_log = Table(
     "activity_log",
     metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
-    _user("user_id"),
+    user_column("user_id"),
     Column("action", Text, nullable=False),
     Column("changes", JSONB, nullable=False, server_default=EMPTY_OBJECT),
     timestamp("created_at", nullable=False, server_default=NOW),
