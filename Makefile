@@ -37,6 +37,11 @@ bench-messaging: $(STAMP)
 bench-messaging-read: $(STAMP)
 	$(BIN)/python -m bench.messaging_read
 
+# Realtime (docs/PERFORMANCE.md): idle sockets per node and delivery latency by conversation size.
+.PHONY: bench-realtime
+bench-realtime: $(STAMP)
+	$(BIN)/python -m bench.realtime_stream
+
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache
 

@@ -22,6 +22,7 @@ from rapport.identity import service as identity_service
 from rapport.identity.api import router as identity_router
 from rapport.kernel.db import create_engine, create_system_engine
 from rapport.kernel.errors import NotFound, ServiceUnavailable
+from rapport.kernel.hot_routes import HotRoutes
 from rapport.kernel.http import (
     BodyLimitMiddleware,
     ClientAddressMiddleware,
@@ -39,6 +40,10 @@ from rapport.kernel.partitions import PartitionUpkeep
 from rapport.kernel.provisioning import WORKER_ROLE
 from rapport.kernel.runtime import Runtime
 from rapport.messaging.api import router as messaging_router
+from rapport.messaging.api_hot import HOT_ROUTES as MESSAGING_HOT_ROUTES
+from rapport.realtime import service as realtime_service
+from rapport.realtime.api import router as realtime_router
+from rapport.realtime.api_presence import router as presence_router
 from rapport.social.api import router as social_router
 from rapport.social.api_parts import router as social_parts_router
 from rapport.social.api_search import router as social_search_router
@@ -99,9 +104,14 @@ def create_app(
         app.state.worker = Worker(app.state.runtime, concurrency=settings.worker_concurrency)
         if settings.worker_in_process and run_jobs:
             app.state.worker.start()
+        # One reader of the outbox per process, for every socket it holds (docs/REALTIME.md).
+        app.state.realtime = realtime_service.Realtime(app.state.runtime)
+        await app.state.realtime.start()
+        app.state.ephemeral = app.state.realtime.ephemeral
         try:
             yield
         finally:
+            await app.state.realtime.stop()
             await partitions.stop()
             await app.state.worker.stop()
             await app.state.runtime.close()
@@ -119,7 +129,9 @@ def create_app(
     install_error_handlers(app)
     # Added innermost first: a request meets CORS, then the client's address, the
     # request id, the catcher of unexpected errors (inside, so its 500 carries the
-    # request id and CORS headers), and the body limit.
+    # request id and CORS headers), the body limit, and the hot routes' own lane
+    # (rapport.kernel.hot_routes) before FastAPI's routing.
+    app.add_middleware(HotRoutes, routes=MESSAGING_HOT_ROUTES)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
@@ -134,11 +146,15 @@ def create_app(
             expose_headers=CORS_EXPOSED,
             max_age=600,
         )
+    # Routes are matched in the order they are included: messaging's hot routes first,
+    # since they carry most requests (no path of one router is a path of another).
+    app.include_router(messaging_router)
     app.include_router(identity_router)
     app.include_router(social_router)
     app.include_router(social_parts_router)
     app.include_router(social_search_router)
-    app.include_router(messaging_router)
+    app.include_router(realtime_router)
+    app.include_router(presence_router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

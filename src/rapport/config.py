@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     # Jobs one worker runs at a time.
     worker_concurrency: int = 4
 
+    # The bus between server processes and nodes (rapport.realtime._bus): announcements that
+    # events committed, typing and presence. NATS when its URL is set (nats://host:4222),
+    # else Redis pub/sub (redis://host:6379/0), else PostgreSQL NOTIFY on one connection of
+    # each process's own.
+    nats_url: str | None = None
+    redis_url: str | None = None
+
     oidc_providers: dict[str, OidcProvider] = Field(default_factory=dict)
 
     log_json: bool | None = None

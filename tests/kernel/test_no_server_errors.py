@@ -178,6 +178,11 @@ def operations(spec: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]
     return iter(sorted(found, key=lambda item: (ends_sessions(item), item[1], item[0])))
 
 
+def streams_events(operation: dict[str, Any]) -> bool:
+    """An answer that lasts as long as the client listens (Server-Sent Events)."""
+    return "text/event-stream" in operation.get("responses", {}).get("200", {}).get("content", {})
+
+
 @dataclass
 class Ids:
     """The ids the API showed, by the field that held them (`user_id`, `contact_id`) and,
@@ -220,8 +225,8 @@ async def harvest_ids(client: httpx.AsyncClient, spec: dict[str, Any], personas:
     for persona in personas:
         ids.add("user_id", persona.user_id)
         ids.add("session_id", persona.session_id)
-    for method, path, _ in operations(spec):
-        if method == "GET" and "{" not in path:
+    for method, path, operation in operations(spec):
+        if method == "GET" and "{" not in path and not streams_events(operation):
             for persona in personas:
                 response = await client.get(path, headers=persona.headers)
                 if response.headers.get("content-type", "").startswith("application/json"):
@@ -243,6 +248,10 @@ async def test_random_input_never_causes_a_server_error(
     inputs = Inputs(spec, random.Random(SEED), ids, emails=[bob.email, "carol@example.com", "nobody@example.com"])
     failures, answered = [], set()
     for method, template, operation in operations(spec):
+        if authenticated and streams_events(operation):
+            # In process the answer is read whole, and an event stream for someone signed in
+            # never ends: the schema-driven test sends these over a real socket.
+            continue
         for _ in range(BODIES_PER_OPERATION):
             path, body, params = inputs.path(template, operation), inputs.body(operation), inputs.query(operation)
             headers = alice.headers if authenticated else {}

@@ -1,11 +1,12 @@
 """The outbox: a reader that resumes from the position it was given never misses an event,
 even one whose transaction took a lower position and committed later; a rolled-back
-publish leaves and announces nothing; NOTIFY carries the position alone."""
+publish leaves and announces nothing; a commit is announced by the process, coalesced for
+the others, and the database itself NOTIFYs nothing (docs/decisions/0015)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
 import asyncpg
@@ -13,6 +14,7 @@ import pytest
 from sqlalchemy import text
 
 from rapport.kernel import outbox
+from rapport.kernel.db import user_transaction
 from rapport.kernel.ids import uuid7
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.kernel.runtime import Runtime
@@ -47,11 +49,11 @@ async def committed_positions(runtime: Runtime) -> list[int]:
 
 
 @pytest.fixture
-async def listener(database: DatabaseUrls) -> AsyncIterator[asyncio.Queue[str]]:
-    """The payloads of the NOTIFYs on the outbox's channel."""
+async def notifications(database: DatabaseUrls) -> AsyncIterator[asyncio.Queue[str]]:
+    """Whatever is NOTIFYed on the channel the outbox's trigger used to notify."""
     heard: asyncio.Queue[str] = asyncio.Queue()
     conn = await asyncpg.connect(asyncpg_dsn(database.worker))
-    await conn.add_listener(outbox.CHANNEL, lambda *args: heard.put_nowait(args[3]))
+    await conn.add_listener("kernel_events", lambda *args: heard.put_nowait(args[3]))
     try:
         yield heard
     finally:
@@ -104,46 +106,104 @@ async def test_a_reader_gets_only_the_scopes_it_asks_for(runtime):
     assert [event.type for event in seen] == ["test.mine"]
 
 
-async def test_a_rolled_back_publish_leaves_no_event_and_sends_nothing(runtime, listener):
+async def test_a_rolled_back_publish_leaves_no_event_and_announces_nothing(runtime):
     scope = outbox.Scope.conversation(uuid7())
+    before = outbox.wakeup.generation
     with pytest.raises(RuntimeError):
-        async with runtime.engine.begin() as db:
+        async with user_transaction(runtime.engine, uuid7()) as db:
             await outbox.publish(db, scope=scope, type="test.rolled_back", payload={}, actor_id=None)
             raise RuntimeError("the change failed after its event was written")
-    async with runtime.engine.begin() as db:
+    assert outbox.wakeup.generation == before
+    async with user_transaction(runtime.engine, uuid7()) as db:
         await outbox.publish(db, scope=scope, type="test.committed", payload={}, actor_id=None)
 
-    async with asyncio.timeout(5):
-        heard = await listener.get()
-    await asyncio.sleep(0.2)  # anything else sent would have arrived by now
-    assert [int(heard)] == await committed_positions(runtime)
-    assert listener.empty()
+    assert outbox.wakeup.generation == before + 1
+    seen, _ = await read_until_past(runtime, 0, [scope], max(await committed_positions(runtime)))
+    assert [event.type for event in seen] == ["test.committed"]
 
 
-async def test_a_savepoint_rolled_back_takes_its_events_and_notifications_with_it(runtime, listener):
+async def test_a_savepoint_rolled_back_takes_its_events_with_it(runtime):
     scope = outbox.Scope.conversation(uuid7())
-    async with runtime.engine.begin() as db:
+    async with user_transaction(runtime.engine, uuid7()) as db:
         savepoint = await db.begin_nested()
         await outbox.publish(db, scope=scope, type="test.undone", payload={}, actor_id=None)
         await savepoint.rollback()
         await outbox.publish(db, scope=scope, type="test.kept", payload={}, actor_id=None)
 
-    async with asyncio.timeout(5):
-        heard = await listener.get()
-    seen, _ = await read_until_past(runtime, 0, [scope], int(heard))
-    await asyncio.sleep(0.2)
+    seen, _ = await read_until_past(runtime, 0, [scope], max(await committed_positions(runtime)))
     assert [event.type for event in seen] == ["test.kept"]
-    assert listener.empty()
 
 
-async def test_the_notification_carries_the_position_and_nothing_else(runtime, listener):
-    scope = outbox.Scope.user(uuid7())
-    async with runtime.engine.begin() as db:
-        await outbox.publish(db, scope=scope, type="test.secret", payload={"code": "123456"}, actor_id=None)
+async def test_a_transaction_that_published_nothing_announces_nothing(runtime):
+    before = outbox.wakeup.generation
+    async with user_transaction(runtime.engine, uuid7()) as db:
+        await db.execute(text("SELECT 1"))
+    assert outbox.wakeup.generation == before
 
-    async with asyncio.timeout(5):
-        heard = await listener.get()
-    assert heard == str((await committed_positions(runtime))[0])
+
+async def test_committing_events_sends_no_notify_from_the_database(runtime, notifications):
+    """Notifying transactions commit one at a time (docs/decisions/0015): the trigger
+    numbers events and leaves the telling to the process that committed them."""
+    async with user_transaction(runtime.engine, uuid7()) as db:
+        await outbox.publish(db, scope=outbox.Scope.user(uuid7()), type="test.quiet", payload={}, actor_id=None)
+    await asyncio.sleep(0.3)  # a notification would have arrived by now
+    assert notifications.empty()
+
+
+class RecordingTransport:
+    """A transport that records what it is asked to send, and lets the test deliver
+    another process's announcement."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.remote: Callable[[], None] | None = None
+
+    async def start(self, on_remote: Callable[[], None]) -> None:
+        self.remote = on_remote
+
+    async def send(self) -> None:
+        self.sent += 1
+
+    async def close(self) -> None:
+        self.remote = None
+
+
+async def test_many_announcements_in_a_moment_go_to_other_processes_as_one():
+    wakeup = outbox.Wakeup()
+    transport = RecordingTransport()
+    await wakeup.attach(transport)
+    try:
+        for _ in range(100):
+            wakeup.announce()
+        assert wakeup.generation == 100  # this process's readers hear each at once
+        await asyncio.sleep(outbox.COALESCE_S * 5)
+        assert transport.sent == 1
+        wakeup.announce()
+        await asyncio.sleep(outbox.COALESCE_S * 5)
+        assert transport.sent == 2
+    finally:
+        await wakeup.detach()
+
+
+async def test_a_reader_wakes_for_another_process_and_never_misses_an_announcement():
+    wakeup = outbox.Wakeup()
+    transport = RecordingTransport()
+    await wakeup.attach(transport)
+    try:
+        seen = wakeup.generation
+        waiting = asyncio.ensure_future(wakeup.changed(seen, timeout=5))
+        await asyncio.sleep(0.01)
+        assert transport.remote is not None
+        transport.remote()
+        seen = await asyncio.wait_for(waiting, 1)
+        assert seen == 1
+        # Announced while the reader was busy elsewhere: its next wait returns at once.
+        wakeup.announce()
+        assert await asyncio.wait_for(wakeup.changed(seen, timeout=5), 0.1) == 2
+        # Nothing new: the wait ends with the timeout, on the same generation.
+        assert await wakeup.changed(2, timeout=0.05) == 2
+    finally:
+        await wakeup.detach()
 
 
 async def test_one_row_per_event_whatever_the_audience(runtime):

@@ -22,14 +22,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.runtime import Runtime
-from tests.messaging.support import make_conversation
+from tests.messaging.support import make_conversation, send
 from tests.support import Persona, befriend
 
 pytestmark = pytest.mark.module_database
 
 DENIED = "permission denied"  # no EXECUTE privilege
 REFUSED = "refused"  # the function ran and raised insufficient_privilege
-SCHEMAS = ("auth", "social", "kernel", "audit", "messaging")
+SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime")
 
 # Trigger functions run only as triggers; nobody is granted them.
 TRIGGER_FUNCTIONS = {
@@ -75,6 +75,21 @@ CALLED_FUNCTIONS = {
     "messaging.delete_as_platform_admin(uuid,uuid)": "test_delete_as_platform_admin_needs_a_platform_administrator",
     "messaging.search_messages(tsquery,uuid,uuid,timestamp with time zone,timestamp with time zone,text,integer,real,"
     "uuid,integer,interval)": "test_search_messages_finds_only_the_callers_own_messages",
+    "messaging.send_message(uuid,uuid,uuid,uuid,text,text,text,jsonb,uuid,uuid,uuid,uuid[])": (
+        "test_send_message_sends_only_as_the_sessions_own_participant"
+    ),
+    "messaging.list_conversations(uuid,uuid,uuid,boolean,timestamp with time zone,uuid,integer)": (
+        "test_list_conversations_lists_only_the_sessions_own_conversations"
+    ),
+    "messaging.read_history(uuid,uuid,uuid,uuid,uuid,uuid,uuid,integer)": (
+        "test_read_history_reads_only_within_the_sessions_own_window"
+    ),
+    # Presence (migration 2026_11_29_0018): cases in tests/security/test_realtime_presence.py.
+    "realtime.presence_visibility(uuid[])": "test_presence_visibility_tells_mallory_nothing_alice_hides",
+    "realtime.presence_audience(uuid)": "test_presence_audience_is_system_work_alone",
+    "realtime.record_last_seen(uuid[],timestamp with time zone[])": (
+        "test_the_worker_records_last_seen_only_in_system_work"
+    ),
 }
 
 _DEFINER_FUNCTIONS = text(
@@ -380,7 +395,8 @@ NO_INVITE = "RM404 invite-not-found"
 
 
 async def messaging_call(engine: AsyncEngine, user: Persona | None, statement: str, **params: Any) -> Any:
-    """As `call`, where a refusal a messaging function raises reads as its SQLSTATE and slug."""
+    """As `call`, where a refusal a messaging function (or the session check) raises reads as
+    its SQLSTATE and slug."""
     try:
         if user is None:
             async with engine.begin() as db:
@@ -389,7 +405,7 @@ async def messaging_call(engine: AsyncEngine, user: Persona | None, statement: s
             return (await db.execute(text(statement), params)).scalar()
     except DBAPIError as error:
         cause = error.orig.__cause__ if error.orig is not None else None
-        if isinstance(cause, asyncpg.PostgresError) and str(cause.sqlstate).startswith("RM"):
+        if isinstance(cause, asyncpg.PostgresError) and str(cause.sqlstate).startswith(("RM", "RA")):
             return f"{cause.sqlstate} {cause}"
         return _outcome(error)
 
@@ -612,3 +628,121 @@ async def test_delete_as_platform_admin_needs_a_platform_administrator(
     by_an_administrator = await messaging_call(app_engine, world.mallory, asked, c=group, m=message)
     assert (refused, kept) == ([NOT_ALLOWED] * 4, True)
     assert by_an_administrator == 1
+
+
+# The hot paths (migration 2026_11_29_0017): the session names who acts, and everything
+# after it is that person's own rows. Called as rapport_app outside any user context, as
+# the server calls them.
+
+INVALID_TOKEN = "RA401 invalid-token"
+
+
+def _send(content: str) -> str:
+    return (
+        "SELECT created FROM messaging.send_message(:u, :s, NULL, :c, NULL, 'text', "
+        f"'{content}', '{{}}'::jsonb, NULL, NULL, NULL, '{{}}'::uuid[])"
+    )
+
+
+async def test_send_message_sends_only_as_the_sessions_own_participant(
+    runtime: Runtime, app_engine: AsyncEngine, world: World
+) -> None:
+    group = await _group(app_engine, world)
+    alice, mallory = world.alice, world.mallory
+    outcomes = {
+        "alice in her group": await messaging_call(
+            app_engine, None, _send("hello"), u=alice.user_id, s=alice.session_id, c=group
+        ),
+        "mallory, not in it": await messaging_call(
+            app_engine, None, _send("let me in"), u=mallory.user_id, s=mallory.session_id, c=group
+        ),
+        "mallory as alice with her own session": await messaging_call(
+            app_engine, None, _send("it is me, alice"), u=alice.user_id, s=mallory.session_id, c=group
+        ),
+        "as alice without a session": await messaging_call(
+            app_engine, None, _send("no session"), u=alice.user_id, s=None, c=group
+        ),
+    }
+    async with system_transaction(runtime.system_engine) as db:
+        contents = list(
+            (
+                await db.execute(
+                    text("SELECT content FROM messaging.messages WHERE conversation_id = :c ORDER BY seq"), {"c": group}
+                )
+            ).scalars()
+        )
+    assert outcomes == {
+        "alice in her group": True,
+        "mallory, not in it": GONE,
+        "mallory as alice with her own session": INVALID_TOKEN,
+        "as alice without a session": INVALID_TOKEN,
+    }
+    assert contents == ["hello"]
+
+
+async def test_list_conversations_lists_only_the_sessions_own_conversations(
+    app_engine: AsyncEngine, world: World
+) -> None:
+    group = await _group(app_engine, world)
+    listed = (
+        "SELECT coalesce((SELECT array_agg((x ->> 'id')::uuid) FROM json_array_elements(items::json) x), '{}')"
+        " FROM messaging.list_conversations(:u, :s, NULL, NULL, NULL, NULL, 50)"
+    )
+    alice, bob, mallory = world.alice, world.bob, world.mallory
+    outcomes = {
+        "alice": await messaging_call(app_engine, None, listed, u=alice.user_id, s=alice.session_id),
+        "bob": await messaging_call(app_engine, None, listed, u=bob.user_id, s=bob.session_id),
+        "mallory": await messaging_call(app_engine, None, listed, u=mallory.user_id, s=mallory.session_id),
+        "mallory as alice": await messaging_call(app_engine, None, listed, u=alice.user_id, s=mallory.session_id),
+        "no session": await messaging_call(app_engine, None, listed, u=alice.user_id, s=None),
+    }
+    assert outcomes == {
+        "alice": [group],
+        "bob": [group],
+        "mallory": [],
+        "mallory as alice": INVALID_TOKEN,
+        "no session": INVALID_TOKEN,
+    }
+
+
+async def test_read_history_reads_only_within_the_sessions_own_window(
+    client: httpx.AsyncClient, app_engine: AsyncEngine, world: World
+) -> None:
+    group = await _group(app_engine, world)
+    alice, bob, mallory = world.alice, world.bob, world.mallory
+    before = (await send(client, alice, group, "before bob left"))["id"]
+    left = await client.post(f"/v1/conversations/{group}/leave", headers=bob.headers)
+    assert left.status_code == 204, left.text
+    after = (await send(client, alice, group, "after bob left"))["id"]
+    read = (
+        "SELECT coalesce((SELECT array_agg(x ->> 'content') FROM json_array_elements(items::json) x), '{}')"
+        " FROM messaging.read_history(:u, :s, NULL, :c, NULL, NULL, :around, 50)"
+    )
+    outcomes = {
+        "alice": await messaging_call(
+            app_engine, None, read, u=alice.user_id, s=alice.session_id, c=group, around=None
+        ),
+        "bob, who left": await messaging_call(
+            app_engine, None, read, u=bob.user_id, s=bob.session_id, c=group, around=None
+        ),
+        "bob, around a message after he left": await messaging_call(
+            app_engine, None, read, u=bob.user_id, s=bob.session_id, c=group, around=after
+        ),
+        "bob, around one before": await messaging_call(
+            app_engine, None, read, u=bob.user_id, s=bob.session_id, c=group, around=before
+        ),
+        "mallory": await messaging_call(
+            app_engine, None, read, u=mallory.user_id, s=mallory.session_id, c=group, around=None
+        ),
+        "mallory as alice": await messaging_call(
+            app_engine, None, read, u=alice.user_id, s=mallory.session_id, c=group, around=None
+        ),
+    }
+    assert outcomes == {
+        "alice": ["after bob left", "before bob left"],
+        "bob, who left": ["before bob left"],
+        "bob, around a message after he left": "RM404 message-not-found",
+        "bob, around one before": ["before bob left"],
+        "mallory": GONE,
+        "mallory as alice": INVALID_TOKEN,
+    }

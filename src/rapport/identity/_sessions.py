@@ -23,6 +23,7 @@ from rapport.kernel.actor import Actor, Client
 from rapport.kernel.crypto import random_token, sha256
 from rapport.kernel.errors import InvalidToken
 from rapport.kernel.ids import uuid7
+from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.kernel.runtime import Runtime
 
@@ -201,7 +202,18 @@ async def revoke_sessions(
         .values(revoked_at=func.now(), revoked_reason=reason)
         .returning(sessions.c.id)
     )
-    return list(result.scalars())
+    revoked = list(result.scalars())
+    # The user's devices hear it (their sockets on that session close at once); as no one,
+    # since a refresh token's reuse revokes outside any user's transaction.
+    for session_id in revoked:
+        await publish(
+            db,
+            scope=Scope.user(user_id),
+            type="session.revoked",
+            payload={"session_id": str(session_id), "reason": reason},
+            actor_id=None,
+        )
+    return revoked
 
 
 async def session_is_live(db: AsyncConnection, *, session_id: UUID) -> bool:

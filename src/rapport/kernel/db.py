@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from rapport.kernel.errors import RapportError
+from rapport.kernel.outbox import transaction_ended
 from rapport.kernel.provisioning import WORKER_ROLE
 
 _SET_USER = text("SELECT set_config('rapport.user_id', :user_id, true)")
@@ -87,6 +88,8 @@ async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     errors that say `keeps_changes`: a wrong password must still count toward a lock."""
     async with engine.connect() as conn:
         transaction = await conn.begin()
+        # Taken now: once a failed connection is invalidated, reaching it again would reconnect.
+        info = conn.info
         try:
             yield conn
         except RapportError as error:
@@ -94,12 +97,15 @@ async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
                 await transaction.commit()
             else:
                 await transaction.rollback()
+            transaction_ended(info, committed=error.keeps_changes)
             raise
         except BaseException:
             await transaction.rollback()
+            transaction_ended(info, committed=False)
             raise
         else:
             await transaction.commit()
+            transaction_ended(info, committed=True)
 
 
 @asynccontextmanager

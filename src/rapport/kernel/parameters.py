@@ -6,15 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 
 from rapport.kernel.errors import ValidationFailed
 from rapport.kernel.schemas import UNSTORABLE_MESSAGE, printable, storable
 
 
-async def refuse_unstorable_parameters(request: Request) -> None:
+async def refuse_unstorable_parameters(request: HTTPConnection) -> None:
     """A dependency of every route (set on the app), run once the route is matched, so
-    that the error names the parameter as FastAPI's own validation errors do.
+    that the error names the parameter as FastAPI's own validation errors do. Typed as
+    the connection, not the request, so that WebSocket routes get it too.
 
     Raises:
         ValidationFailed: a path or query parameter (its name or its value) holds text

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.kernel.actor import Actor
 from rapport.kernel.errors import InvalidCursor
 from rapport.kernel.ids import uuid7
-from rapport.kernel.outbox import Scope, publish
+from rapport.kernel.outbox import Scope, publish, wakeup
 from rapport.kernel.runtime import Runtime
 from rapport.messaging._refusals import refusals
 from rapport.messaging.schemas import SendMessage
@@ -42,6 +42,14 @@ def _who(actor: Actor) -> tuple[UUID, UUID | None, UUID | None]:
     return actor.user_id, actor.session_id, actor.api_key_id
 
 
+def _sent(row: asyncpg.Record) -> tuple[bool, str]:
+    # The statement has committed: a message made now has an event for readers to read.
+    created = bool(row["created"])
+    if created:
+        wakeup.announce()
+    return created, str(row["message"])
+
+
 async def send_message(runtime: Runtime, actor: Actor, *, conversation_id: UUID, body: SendMessage) -> tuple[bool, str]:
     """Send, or find the message an earlier send with the same client_message_id made.
     Returns whether it was made now, and the message's JSON.
@@ -63,7 +71,7 @@ async def send_message(runtime: Runtime, actor: Actor, *, conversation_id: UUID,
         None,
         body.mentions,
     )
-    return bool(row["created"]), str(row["message"])
+    return _sent(row)
 
 
 async def forward_message(
@@ -88,7 +96,7 @@ async def forward_message(
         forwarded_from,
         [],
     )
-    return bool(row["created"]), str(row["message"])
+    return _sent(row)
 
 
 async def read_history(
@@ -149,6 +157,7 @@ async def mark_read(runtime: Runtime, actor: Actor, *, conversation_id: UUID, me
         ConversationNotFound, MessageNotFound.
     """
     row = await _one(runtime, _MARK_READ, *_who(actor), conversation_id, message_id, unread)
+    wakeup.announce()  # the receipt's event has committed with the statement
     return str(row["state"])
 
 

@@ -1,7 +1,9 @@
 """The messaging API's hot routes: send, history, the conversation list, read markers.
 
 Each is one statement to PostgreSQL through the direct pool (rapport.messaging.service), and
-its answer is the JSON PostgreSQL built; the response models document it. The rest of the
+its answer is the JSON PostgreSQL built; the response models document it. Sending,
+history and the list are answered first by the hot lane (rapport.messaging.api_hot) when
+a request is plainly well formed; these routes answer the rest and document all of them. The rest of the
 messaging API lives in the `api_*` modules beside this one and is gathered into `router`.
 """
 
@@ -13,12 +15,12 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response, status
 
 from rapport.kernel.deps import CallerDep, RuntimeDep
-from rapport.kernel.errors import ValidationFailed
 from rapport.kernel.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from rapport.messaging import schemas as s
 from rapport.messaging import service
 from rapport.messaging.api_calls import router as calls_router
 from rapport.messaging.api_conversations import router as conversations_router
+from rapport.messaging.api_hot import one_anchor
 from rapport.messaging.api_messages import router as messages_router
 from rapport.messaging.api_moderation import router as moderation_router
 from rapport.messaging.api_search import router as search_router
@@ -62,8 +64,7 @@ async def read_history(
     """History: by default the newest messages, newest first. Only what the caller may
     see: from the start, or from joining where history is withheld, up to leaving; never
     what they hid. Deleted messages keep their place, without content."""
-    if sum(anchor is not None for anchor in (before, after, around)) > 1:
-        raise ValidationFailed("Give at most one of `before`, `after` and `around`.")
+    one_anchor(before, after, around)
     page = await service.read_history(
         runtime,
         await caller.actor(),

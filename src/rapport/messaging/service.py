@@ -74,6 +74,7 @@ from rapport.messaging._threads import (
     list_thread_messages,
     list_threads,
 )
+from rapport.messaging.schemas import SendMessage
 
 __all__ = [
     "DEFAULT_SYNC_LIMIT",
@@ -84,6 +85,7 @@ __all__ = [
     "SEARCH_MAX_QUERY_LENGTH",
     "MessageSearchPage",
     "SearchFilters",
+    "SendMessage",
     "access_call",
     "access_conversation",
     "access_forward_source",

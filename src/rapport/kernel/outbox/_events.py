@@ -13,12 +13,10 @@ from sqlalchemy import bindparam, insert, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport.kernel.outbox._wakeup import mark_published
 from rapport.kernel.outbox.models import ScopeKind, events
 
 JsonObject = dict[str, Any]
-
-# Listeners hear each committed event's position here, and nothing else.
-CHANNEL = "kernel_events"
 
 # How many low bits of a position number the events of one transaction (the rest is its id).
 ORDINAL_BITS = 16
@@ -65,8 +63,9 @@ class EventBatch:
 
 
 async def publish(db: AsyncConnection, *, scope: Scope, type: str, payload: JsonObject, actor_id: UUID | None) -> None:
-    """Add an event in the caller's transaction: it exists, and its position is announced
-    on `CHANNEL`, only if that transaction commits. The database numbers it (the trigger
+    """Add an event in the caller's transaction: it exists, and readers are told of it
+    (`wakeup`), only if that transaction commits: commit it through
+    rapport.kernel.db's transactions, which announce it. The database numbers it (the trigger
     kernel.events_position); the server's role may publish but not read it back.
 
     Raises:
@@ -76,6 +75,7 @@ async def publish(db: AsyncConnection, *, scope: Scope, type: str, payload: Json
     values = {"scope_kind": scope.kind, "scope_id": scope.id, "type": type, "payload": payload, "actor_id": actor_id}
     # NULL said aloud: the trigger numbers the event, and Core must not expect to.
     await db.execute(insert(events).values(position=None, **values))
+    mark_published(db.info)
 
 
 # The barrier and the read share one statement, hence one snapshot: every transaction
