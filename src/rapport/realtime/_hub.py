@@ -125,6 +125,8 @@ class Hub:
         self._users: dict[UUID, set[Connection]] = {}
         self._conversations: dict[UUID, set[Connection]] = {}
         self._pending: set[Connection] = set()
+        # How many followers ever began: lets the feed see that one began while it waited.
+        self.begun = 0
 
     @property
     def followers(self) -> int:
@@ -138,6 +140,7 @@ class Hub:
         connection.pending = []
         connection.pending_overflowed = False
         self._pending.add(connection)
+        self.begun += 1
         return self.position
 
     def go_live(self, connection: Connection, *, memberships: MembershipsLike, caught_up_to: int) -> bool:
