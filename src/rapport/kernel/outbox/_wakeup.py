@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import Callable
 from typing import Protocol
 
-logger = logging.getLogger(__name__)
+import structlog
+
+log = structlog.get_logger(__name__)
 
 # At most one announcement to other processes per this many seconds from one process:
 # under load, one NOTIFY stands for every commit of the window.
@@ -121,7 +122,7 @@ class Wakeup:
         try:
             await transport.send()
         except Exception:  # a lost announcement only delays delivery until the readers' timer
-            logger.warning("could not announce committed events to other processes", exc_info=True)
+            log.warning("outbox.announce_failed", exc_info=True)
 
 
 # One per process: every writer announces to it, every reader waits on it.
