@@ -30,7 +30,16 @@ from rapport.kernel import migrate, provisioning
 from rapport.kernel.db import create_engine
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.kernel.runtime import Runtime
-from tests.support import PASSWORD, Mailbox, Persona, create_verified_user, free_port, make_settings, sign_in
+from tests.support import (
+    PASSWORD,
+    STARTUP_TIMEOUT_S,
+    Mailbox,
+    Persona,
+    create_verified_user,
+    free_port,
+    make_settings,
+    sign_in,
+)
 
 pytest_plugins = ("tests.module_scope",)
 
@@ -134,7 +143,7 @@ def settings(smtp_server: tuple[Controller, Mailbox]) -> Settings:
 async def fresh_app(settings: Settings, database: DatabaseUrls) -> AsyncIterator[FastAPI]:
     """The app started for this test alone, over its database."""
     application = create_app(settings, database_url=database.app, system_database_url=database.worker)
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_TIMEOUT_S, shutdown_timeout=STARTUP_TIMEOUT_S):
         yield application
 
 

@@ -33,6 +33,7 @@ from rapport.config import Settings
 from rapport.kernel import provisioning
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from tests.conftest import clone_database, drop_database, make_settings
+from tests.support import STARTUP_TIMEOUT_S
 
 # Every table of every schema Rapport's owner role owns, found in the catalogue rather
 # than listed: a schema added by a later migration is emptied too, without anyone
@@ -88,5 +89,5 @@ async def module_app(module_settings: Settings, module_database: DatabaseUrls) -
     application = create_app(
         module_settings, database_url=module_database.app, system_database_url=module_database.worker
     )
-    async with LifespanManager(application):
+    async with LifespanManager(application, startup_timeout=STARTUP_TIMEOUT_S, shutdown_timeout=STARTUP_TIMEOUT_S):
         yield application

@@ -23,6 +23,9 @@ from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
 
 PASSWORD = "correct horse battery staple"
+# How long the tests' apps may take to start and stop: asgi-lifespan's default of 5 s is
+# short for a start (pools, the realtime feed and bus, partitions) on a loaded machine.
+STARTUP_TIMEOUT_S = 60
 LOGIN = "/v1/auth/login"
 
 
