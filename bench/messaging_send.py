@@ -54,6 +54,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -199,7 +200,7 @@ class Server:
     """`rapport serve` on a data folder whose PostgreSQL this process has started (so the
     database outlives the server), in its own process group, output to a log file."""
 
-    def __init__(self, data_dir: Path, port: int, workers: int) -> None:
+    def __init__(self, data_dir: Path, port: int, workers: int, extra_env: Mapping[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
@@ -215,6 +216,7 @@ class Server:
             # Long enough for the whole run: the access tokens are signed in once.
             RAPPORT_ACCESS_TOKEN_TTL_SECONDS="14400",
         )
+        env.update(extra_env or {})
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rapport", "serve", "--no-demo"],

@@ -52,8 +52,6 @@ import os
 import random
 import resource
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -203,33 +201,16 @@ class StreamServer(Server):
     """bench.messaging_send's server, with the bench accounts' argon2id cost."""
 
     def __init__(self, data_dir: Path, port: int, workers: int) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = data_dir / "serve.log"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("RAPPORT_")}
-        env.update(
-            RAPPORT_DATA_DIR=str(data_dir),
-            RAPPORT_HOST="127.0.0.1",
-            RAPPORT_PORT=str(port),
-            RAPPORT_WORKERS=str(workers),
-            RAPPORT_LOG_LEVEL="WARNING",
-            RAPPORT_ENVIRONMENT="development",
-            RAPPORT_ACCESS_TOKEN_TTL_SECONDS="14400",
-            RAPPORT_PASSWORD_TIME_COST=str(ARGON2_TIME_COST),
-            RAPPORT_PASSWORD_MEMORY_COST_KIB=str(ARGON2_MEMORY_KIB),
-            RAPPORT_PASSWORD_PARALLELISM=str(ARGON2_PARALLELISM),
-        )
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         # Started from this process, it inherits the file-descriptor limit raised in main().
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "rapport", "serve", "--no-demo"],
-            env=env,
-            cwd=data_dir,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        super().__init__(
+            data_dir,
+            port,
+            workers,
+            extra_env={
+                "RAPPORT_PASSWORD_TIME_COST": str(ARGON2_TIME_COST),
+                "RAPPORT_PASSWORD_MEMORY_COST_KIB": str(ARGON2_MEMORY_KIB),
+                "RAPPORT_PASSWORD_PARALLELISM": str(ARGON2_PARALLELISM),
+            },
         )
 
     def workers(self) -> list[psutil.Process]:
