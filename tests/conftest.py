@@ -162,9 +162,11 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("203.0.113.7", 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as http:
         yield http
-    # Mail a test asked for leaves through the job queue: let it arrive now, not in the
+    # Mail a test asked for leaves through the job queue, and notifications (security
+    # e-mails among them) are read from the outbox first: let both arrive now, not in the
     # next test's mailbox.
     async with asyncio.timeout(10):
+        await app.state.notifications.catch_up()
         await app.state.worker.wait_idle()
 
 
@@ -190,6 +192,7 @@ def jobs_done(app: FastAPI) -> Callable[[], Awaitable[None]]:
 
     async def wait() -> None:
         async with asyncio.timeout(10):
+            await app.state.notifications.catch_up()
             await app.state.worker.wait_idle()
 
     return wait

@@ -44,8 +44,9 @@ _DATA_TABLES = """
 SELECT format('%I.%I', n.nspname, c.relname) AS name
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspowner = $1::text::regrole AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   -- Configuration, not data: which tables keep monthly partitions ahead.
-   AND (n.nspname, c.relname) <> ('kernel', 'monthly_partitions')
+   -- Configuration, not data: which tables keep monthly partitions ahead, and the
+   -- notification templates the migration seeds.
+   AND (n.nspname, c.relname) NOT IN (('kernel', 'monthly_partitions'), ('notifications', 'templates'))
 """
 
 

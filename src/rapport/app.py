@@ -41,6 +41,8 @@ from rapport.kernel.provisioning import WORKER_ROLE
 from rapport.kernel.runtime import Runtime
 from rapport.messaging.api import router as messaging_router
 from rapport.messaging.api_hot import HOT_ROUTES as MESSAGING_HOT_ROUTES
+from rapport.notifications.api import router as notifications_router
+from rapport.notifications.tasks import Pipeline as NotificationPipeline
 from rapport.realtime import service as realtime_service
 from rapport.realtime.api import router as realtime_router
 from rapport.realtime.api_presence import router as presence_router
@@ -100,20 +102,26 @@ def create_app(
             settings, engine, system_engine=system_engine, authenticate=identity_service.authenticate
         )
         partitions = await PartitionUpkeep.start(system_engine)
-        # The job worker runs in this process unless `rapport worker` runs it elsewhere.
-        app.state.worker = Worker(app.state.runtime, concurrency=settings.worker_concurrency)
-        if settings.worker_in_process and run_jobs:
-            app.state.worker.start()
         # One reader of the outbox per process, for every socket it holds (docs/REALTIME.md).
         app.state.realtime = realtime_service.Realtime(app.state.runtime)
         await app.state.realtime.start()
         app.state.ephemeral = app.state.realtime.ephemeral
+        # The job worker runs in this process unless `rapport worker` runs it elsewhere, and
+        # with it the reading of the outbox into notifications, with this process's view of
+        # who is connected (docs/decisions/0018).
+        app.state.worker = Worker(app.state.runtime, concurrency=settings.worker_concurrency)
+        app.state.notifications = NotificationPipeline(app.state.runtime, status_of=app.state.ephemeral.status_of)
+        if settings.worker_in_process and run_jobs:
+            app.state.worker.start()
+            await app.state.notifications.start()
         try:
             yield
         finally:
             await app.state.realtime.stop()
             await partitions.stop()
             await app.state.worker.stop()
+            # After the worker: its last jobs may still push through the providers.
+            await app.state.notifications.stop()
             await app.state.runtime.close()
 
     app = FastAPI(
@@ -155,6 +163,7 @@ def create_app(
     app.include_router(social_search_router)
     app.include_router(realtime_router)
     app.include_router(presence_router)
+    app.include_router(notifications_router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

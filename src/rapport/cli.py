@@ -112,6 +112,13 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "server_header": False,
         "log_level": settings.log_level.lower(),
         "access_log": False,
+        # uvicorn's websockets-sansio protocol, plus the stream's direct frame writes and a
+        # 1001 close of open sockets on shutdown (docs/decisions/0019).
+        "ws": "rapport.realtime.uvicorn_protocol:StreamProtocol",
+        # No permessage-deflate, which browsers always ask for: compressing each frame for
+        # each socket cost 20-30 us of CPU a frame, twice the whole direct write, and its
+        # zlib state 38 KiB a socket, nearly doubling an idle socket's memory.
+        "ws_per_message_deflate": False,
     }
 
 
@@ -143,7 +150,11 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     from rapport.identity import service
     from rapport.kernel.db import create_engine, create_system_engine
     from rapport.kernel.jobs import Worker
+    from rapport.kernel.outbox import wakeup
+    from rapport.kernel.provisioning import asyncpg_dsn
     from rapport.kernel.runtime import Runtime
+    from rapport.notifications import tasks as notification_tasks
+    from rapport.realtime import service as realtime_service
 
     runtime = Runtime.build(
         settings,
@@ -152,6 +163,17 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         authenticate=service.authenticate,
     )
     job_worker = Worker(runtime, queues=queues or None, concurrency=concurrency)
+    # Where the notifications' jobs run, the outbox is read into notifications: presence
+    # (who is connected, heard from the servers on the bus) and the servers' announcements
+    # of new events come over the bus (docs/decisions/0018).
+    notifications = None
+    if notification_tasks.QUEUE in job_worker.queues:
+        bus = realtime_service.bus_for(settings, asyncpg_dsn(runtime.engine.url))
+        presence = realtime_service.Ephemeral(runtime, bus)
+        await presence.start()
+        await wakeup.attach(bus)
+        notifications = notification_tasks.Pipeline(runtime, status_of=presence.status_of)
+        await notifications.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, job_worker.request_stop)
@@ -159,6 +181,10 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     try:
         await job_worker.run()
     finally:
+        if notifications is not None:
+            await notifications.stop()
+            await presence.close()
+            await wakeup.detach(bus)  # closes the bus
         await runtime.close()
 
 
@@ -277,6 +303,16 @@ def admin_create_user(
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
     typer.echo(f"created {address} ({'admin, ' if admin else ''}id {user_id})")
+
+
+@admin_app.command("vapid-keys")
+def admin_vapid_keys() -> None:
+    """Print a new VAPID key pair for Web Push, as the two settings to put in the
+    environment. Browsers subscribe with its public key: a new pair orphans every
+    existing subscription."""
+    from rapport.notifications.vapid import new_key_pair
+
+    typer.echo(new_key_pair().environment())
 
 
 async def _with_runtime(

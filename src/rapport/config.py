@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
@@ -121,6 +122,38 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "Rapport <no-reply@localhost>"
 
+    # Delivery of notifications. Each provider is used only when its settings are complete;
+    # the server says once, in its log, why one is not.
+    # Web Push (RFC 8292): the key pair `rapport admin vapid-keys` prints (base64url; the
+    # public key is derived from the private one when not given), and a contact for the
+    # push services' operators, `mailto:` or `https:`.
+    vapid_public_key: str | None = None
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str | None = None
+    # Firebase Cloud Messaging (HTTP v1): the service account's JSON key, as a file or the
+    # JSON itself; the project defaults to the key's own. The token URI and endpoint are
+    # the key's and FCM's unless overridden (a local stand-in).
+    fcm_service_account_file: Path | None = None
+    fcm_service_account_json: SecretStr | None = None
+    fcm_project_id: str | None = None
+    fcm_token_uri: str | None = None
+    fcm_endpoint: str = "https://fcm.googleapis.com"
+    # Apple Push Notification service, token-based: the key's id, the team id, the .p8 key
+    # (its PEM text or the file's path) and the app's bundle id. The endpoint is production;
+    # development builds of an app need https://api.sandbox.push.apple.com.
+    apns_key_id: str | None = None
+    apns_team_id: str | None = None
+    apns_private_key: SecretStr | None = None
+    apns_topic: str | None = None
+    apns_endpoint: str = "https://api.push.apple.com"
+    # SMS through Twilio's Messages API (or a gateway speaking its format): the account SID
+    # and auth token, and the sender, a phone number (E.164), an alphanumeric sender id or a
+    # Messaging Service SID (MG…).
+    sms_base_url: str = "https://api.twilio.com"
+    sms_account: str | None = None
+    sms_token: SecretStr | None = None
+    sms_sender: str | None = None
+
     # Background jobs (docs/decisions/0010): `rapport serve` runs a worker in its own
     # process unless this is off, for deployments that run `rapport worker` beside it.
     worker_in_process: bool = True
@@ -147,6 +180,14 @@ class Settings(BaseSettings):
             if stripped.startswith("["):
                 return orjson.loads(stripped)
             return [part.strip() for part in stripped.split(",") if part.strip()]
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _contact_uri(cls, value: str | None) -> str | None:
+        # RFC 8292 §2.1: the contact push services use to reach whoever runs this server.
+        if value is not None and not re.fullmatch(r"(mailto:[^@\s]+@|https://)[^\s]+", value):
+            raise ValueError("a mailto: or https:// URI")
         return value
 
     def resolved_secret_key(self) -> str:

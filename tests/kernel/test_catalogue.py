@@ -63,11 +63,18 @@ LITERAL_ELSEWHERE = {
     "messaging.call_participants.status": ("rapport.messaging.schemas_calls", "CallParticipantOut", "status"),
     "messaging.reports.status": ("rapport.messaging.schemas_moderation", "ReportOut", "status"),
     "messaging.reports.reason": ("rapport.messaging.schemas_moderation", "ReportOut", "reason"),
+    # Delivery records: written by the notification jobs, shown by no request or response.
+    "notifications.push_delivery_log.status": ("rapport.notifications._deliver", "push_status", "return"),
+    "notifications.sms_notifications.status": ("rapport.notifications._deliver", "sms_status", "return"),
+    "notifications.email_notifications.status": ("rapport.notifications._digest", "set_status", "status"),
+    "notifications.email_notifications.kind": ("rapport.notifications._consumer", "new_email", "kind"),
 }
 
 # CHECK enumerations no request or response spells as a Literal, with the reason.
 NO_LITERAL = {
     "audit.record_changes.operation": "written by the audit trigger from TG_OP; no Python code names the values",
+    "notifications.templates.type": "the types of notifications.notifications.type and 'digest' (the e-mail digest's "
+    "own template); looked up by rapport.notifications._compose, which names no Literal of them",
 }
 
 # Schemas whose owner is not plain from their name: their tables are defined there alone.

@@ -141,3 +141,10 @@ def test_every_operation_documents_its_errors_as_problems() -> None:
     ]
     assert undocumented == []
     assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_every_schema_keeps_its_own_name() -> None:
+    # Two models of one name in different domains are published under their module paths
+    # (`rapport__messaging__schemas__MarkRead`): a client generator would then name them so.
+    names = list(_document()["components"]["schemas"])
+    assert [name for name in names if "__" in name] == []

@@ -1,4 +1,5 @@
-"""Fixtures of the realtime tests: one real server per module over the module's database."""
+"""Fixtures of the realtime tests: one real server per module over the module's database,
+and the buses' servers (NATS, Redis) for the modules that need them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from sqlalchemy.engine import URL
 
 from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
+from tests.realtime.servers import REDIS_MISSING, REDIS_SERVER, nats_server, redis_server
 from tests.realtime.support import Server
 from tests.support import PASSWORD, Persona, create_verified_user, sign_in
 
@@ -39,3 +41,19 @@ def person(http: httpx.AsyncClient, runtime: Runtime) -> Callable[..., Awaitable
         return await sign_in(http, persona)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def nats_url() -> Iterator[str]:
+    """A real NATS server (tests/realtime/servers.py)."""
+    with nats_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def redis_url() -> Iterator[str]:
+    """A real Redis server, where redis-server is installed."""
+    if REDIS_SERVER is None:
+        pytest.skip(REDIS_MISSING)
+    with redis_server() as url:
+        yield url

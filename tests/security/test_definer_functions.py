@@ -29,7 +29,7 @@ pytestmark = pytest.mark.module_database
 
 DENIED = "permission denied"  # no EXECUTE privilege
 REFUSED = "refused"  # the function ran and raised insufficient_privilege
-SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime")
+SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime", "notifications")
 
 # Trigger functions run only as triggers; nobody is granted them.
 TRIGGER_FUNCTIONS = {
@@ -89,6 +89,10 @@ CALLED_FUNCTIONS = {
     "realtime.presence_audience(uuid)": "test_presence_audience_is_system_work_alone",
     "realtime.record_last_seen(uuid[],timestamp with time zone[])": (
         "test_the_worker_records_last_seen_only_in_system_work"
+    ),
+    # Push subscriptions (migration 2026_11_29_0019): the case is in tests/security/test_notifications.py.
+    "notifications.register_push_subscription(uuid,text,text,text,text,text,uuid,text)": (
+        "test_register_push_subscription_acts_for_the_caller_alone"
     ),
 }
 

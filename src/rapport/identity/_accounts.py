@@ -37,6 +37,7 @@ from rapport.kernel.crypto import numeric_code
 from rapport.kernel.db import AnyRow
 from rapport.kernel.ids import uuid7
 from rapport.kernel.mail import Mail
+from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.runtime import Runtime
 
 DISABLED_STATUSES: tuple[UserStatus, ...] = ("suspended", "banned", "deleted")
@@ -341,6 +342,7 @@ async def do_reset_password(
         client=client,
         details={"sessions_revoked": len(revoked)},
     )
+    await _announce_password_changed(db, user_id=user_id, actor_id=None, how="reset", client=client)
 
 
 async def do_change_password(
@@ -373,6 +375,21 @@ async def do_change_password(
         event_type="password_changed",
         client=client,
         details={"sessions_revoked": len(revoked)},
+    )
+    await _announce_password_changed(db, user_id=user.id, actor_id=actor.user_id, how="changed", client=client)
+
+
+async def _announce_password_changed(
+    db: AsyncConnection, *, user_id: UUID, actor_id: UUID | None, how: str, client: Client
+) -> None:
+    """The account's own event: its devices hear it, and the notifications pipeline tells
+    the holder, who learns of a change they did not make."""
+    await publish(
+        db,
+        scope=Scope.user(user_id),
+        type="account.password_changed",
+        payload={"how": how, "ip": client.ip, "user_agent": (client.user_agent or "")[:300]},
+        actor_id=actor_id,
     )
 
 

@@ -18,6 +18,7 @@ from rapport.kernel.crypto import random_token, sha256
 from rapport.kernel.db import AnyRow
 from rapport.kernel.errors import InvalidToken, ValidationFailed
 from rapport.kernel.ids import uuid7
+from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 
 API_KEY_PREFIX = "rk_"
@@ -103,6 +104,15 @@ async def do_revoke_api_key(db: AsyncConnection, *, actor: Actor, api_key_id: UU
         raise ApiKeyNotFound()
     await record_security_event(
         db, user_id=actor.user_id, event_type="api_key_revoked", client=client, details={"api_key_id": str(api_key_id)}
+    )
+    # The user's devices hear it, and the sockets the key opened close at once (as a
+    # revoked session's do): a key stops working for what is already connected too.
+    await publish(
+        db,
+        scope=Scope.user(actor.user_id),
+        type="api_key.revoked",
+        payload={"api_key_id": str(api_key_id)},
+        actor_id=actor.user_id,
     )
 
 

@@ -27,11 +27,12 @@ from rapport.identity.errors import (
     LoginThrottled,
     TotpCodeAlreadyUsed,
 )
-from rapport.identity.models import login_history, spent_tokens, users
+from rapport.identity.models import login_history, sessions, spent_tokens, users
 from rapport.identity.schemas import Device, MfaChallenge, TokenPair
 from rapport.kernel.actor import Client
 from rapport.kernel.db import AnyRow
 from rapport.kernel.errors import InvalidToken
+from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.runtime import Runtime
 
 # Records a challenge as spent; no row back means it already was. Expired rows of other
@@ -157,12 +158,49 @@ async def complete_sign_in(
 async def _open_session(
     db: AsyncConnection, *, rt: Runtime, user_id: UUID, method: str, client: Client, device: Device
 ) -> TokenPair:
+    known = await _known_device(db, user_id=user_id, client=client, device=device)
     pair = await create_session(db, rt=rt, user_id=user_id, client=client, device=device)
+    if known is False:
+        # The account holder hears of it on their other devices (and by e-mail, as the
+        # notifications pipeline decides): a sign-in they did not make is how they learn
+        # that their password is known.
+        await publish(
+            db,
+            scope=Scope.user(user_id),
+            type="account.new_device",
+            payload={
+                "session_id": str(pair.session_id),
+                "method": method,
+                "device": (device.device_name or client.user_agent or "")[:200],
+                "user_agent": (client.user_agent or "")[:300],
+                "ip": client.ip,
+            },
+            actor_id=None,
+        )
     await db.execute(
         update(users).where(users.c.id == user_id).values(last_login_at=func.now(), failed_login_attempts=0)
     )
     await record_login(db, user_id=user_id, method=method, client=client, session_id=pair.session_id)
     return pair
+
+
+async def _known_device(db: AsyncConnection, *, user_id: UUID, client: Client, device: Device) -> bool | None:
+    """Whether the account has signed in from this device before (a session with its user
+    agent, or its name when the client sends no user agent); None for the account's
+    first sign-in ever, which is no news to anyone."""
+    same = (
+        sessions.c.user_agent == client.user_agent
+        if client.user_agent
+        else sessions.c.device_name.is_not_distinct_from(device.device_name)
+    )
+    row = (
+        await db.execute(
+            select(func.count().label("earlier"), func.coalesce(func.bool_or(same), False).label("known")).where(
+                sessions.c.user_id == user_id
+            )
+        )
+    ).one()
+    return None if row.earlier == 0 else bool(row.known)
 
 
 async def _active_user(db: AsyncConnection, user_id: UUID) -> AnyRow:

@@ -24,6 +24,8 @@ class Mail:
     to: str
     subject: str
     body: str
+    # An HTML alternative to the plain text `body` (multipart/alternative), when given.
+    html: str | None = None
 
 
 class Mailer:
@@ -52,6 +54,8 @@ class Mailer:
         message["To"] = mail.to
         message["Subject"] = mail.subject
         message.set_content(mail.body)
+        if mail.html is not None:
+            message.add_alternative(mail.html, subtype="html")
         with smtplib.SMTP(host, settings.smtp_port, timeout=10) as smtp:
             if settings.smtp_starttls:
                 smtp.starttls()
@@ -66,10 +70,15 @@ class Mailer:
 async def send_mail(ctx: jobs.JobContext, payload: jobs.JsonObject) -> None:
     """Deliver a queued message. A crash between the server's answer and the row's
     deletion sends it again: at least once, as the queue promises."""
-    await ctx.runtime.mailer.send(Mail(to=payload["to"], subject=payload["subject"], body=payload["body"]))
+    await ctx.runtime.mailer.send(
+        Mail(to=payload["to"], subject=payload["subject"], body=payload["body"], html=payload.get("html"))
+    )
 
 
 async def enqueue_mail(db: AsyncConnection, mail: Mail) -> None:
     """Send `mail` once the caller's transaction commits; nothing is sent if it rolls back,
     and a process that dies after the commit loses nothing (the job stays queued)."""
-    await jobs.enqueue(db, send_mail, {"to": mail.to, "subject": mail.subject, "body": mail.body})
+    payload = {"to": mail.to, "subject": mail.subject, "body": mail.body}
+    if mail.html is not None:
+        payload["html"] = mail.html
+    await jobs.enqueue(db, send_mail, payload)

@@ -1,5 +1,6 @@
 """The messaging domain's public service: what routers and other domains call."""
 
+from rapport.messaging._audience import MessageAudience, get_message_audience
 from rapport.messaging._calls import (
     access_call,
     do_decline_call,
@@ -83,6 +84,7 @@ __all__ = [
     "SEARCH_DEFAULT_LIMIT",
     "SEARCH_MAX_LIMIT",
     "SEARCH_MAX_QUERY_LENGTH",
+    "MessageAudience",
     "MessageSearchPage",
     "SearchFilters",
     "SendMessage",
@@ -131,6 +133,7 @@ __all__ = [
     "get_draft",
     "get_memberships",
     "get_message",
+    "get_message_audience",
     "get_moderation_queue",
     "list_blocked_terms",
     "list_calls",

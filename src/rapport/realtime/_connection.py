@@ -5,6 +5,13 @@ The hub fills the queue synchronously, once per event, from the feed; the follow
 writer drains it. A follower that lets the queue fill is behind: its queue is dropped and
 replaced by a resync and a close, so a slow reader never holds more than `QUEUE_LIMIT`
 items of the process's memory.
+
+A WebSocket served by `rapport serve` also has a `SocketWriter`: the hub then writes each
+item's frame, built once for every recipient, straight to the socket's transport, when
+nothing is queued before it and the writer is idle, instead of queueing it and waking
+the writer (docs/decisions/0019). What the socket cannot take at once (the socket's send
+buffer is full, or it is closing) is queued as before, so the order, the queue's bound
+and the slow-consumer rule are the queue's.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -40,6 +47,28 @@ def transaction_start(position: int) -> int:
     """The first position the transaction of `position` may number: the position
     `messaging.current_position()` records as a join or a leave."""
     return transaction_of(position) << ORDINAL_BITS
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A whole server-to-client WebSocket text frame (RFC 6455, section 5.2): FIN and the
+    text opcode, the length, the payload. A server never masks, so the same bytes suit
+    every socket; RSV1 is unset, so it is valid whether or not the client negotiated
+    permessage-deflate (RFC 7692, section 6: an uncompressed message)."""
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 1 << 16:
+        return bytes((0x81, 126)) + length.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + length.to_bytes(8, "big") + payload
+
+
+class SocketWriter(Protocol):
+    """A WebSocket's transport, as the hub writes whole frames to it."""
+
+    def write(self, frame: bytes) -> bool:
+        """Write the frame now if the socket is open and its send buffer has room; False,
+        having written nothing, otherwise. Never raises, never waits."""
+        ...
 
 
 @dataclass
@@ -79,10 +108,19 @@ class Delivery:
         }
 
     @cached_property
-    def frame(self) -> str:
-        """The WebSocket frame."""
+    def _json(self) -> bytes:
         body = {"type": "event", "position": self.event.position, "event": self._body()}
-        return orjson.dumps(body, option=orjson.OPT_UTC_Z).decode()
+        return orjson.dumps(body, option=orjson.OPT_UTC_Z)
+
+    @cached_property
+    def frame(self) -> str:
+        """The WebSocket frame's text."""
+        return self._json.decode()
+
+    @cached_property
+    def wire(self) -> bytes:
+        """The whole WebSocket frame, for a `SocketWriter`."""
+        return text_frame(self._json)
 
     @cached_property
     def server_sent(self) -> str:
@@ -102,6 +140,11 @@ class Frame:
     @classmethod
     def of(cls, body: dict[str, Any]) -> Frame:
         return cls(str(body["type"]), orjson.dumps(body, option=orjson.OPT_UTC_Z).decode())
+
+    @cached_property
+    def wire(self) -> bytes:
+        """The whole WebSocket frame, for a `SocketWriter`."""
+        return text_frame(self.text.encode())
 
 
 @dataclass(frozen=True)
@@ -132,9 +175,19 @@ class Connection:
         self.pending_overflowed = False
         # The position through which the follower has been sent every event it may receive.
         self.sent = 0
+        # The position its catch-up read the database through. The feed of the process may
+        # be behind it (it starts, and skips ahead while no one follows, at the safe
+        # position, which a long transaction anywhere holds back), and then dispatches
+        # events the follower already had from the database: they are not sent again.
+        self.read_through = 0
         self.closed = False
+        # Set by the WebSocket's writer when it can write frames without a task.
+        self.direct: SocketWriter | None = None
         self._items: deque[Item] = deque()
         self._waiting: asyncio.Event | None = None
+        # True only while the writer waits on an empty queue: nothing is queued or being
+        # sent, so a frame written directly now comes after everything before it.
+        self._idle = False
 
     @property
     def user_id(self) -> UUID:
@@ -145,6 +198,10 @@ class Connection:
         queue is full."""
         if self.closed:
             return False
+        if self._idle and self.direct is not None and self.direct.write(item.wire):
+            if isinstance(item, Delivery):
+                self.sent = max(self.sent, item.position)
+            return True
         if len(self._items) >= QUEUE_LIMIT:
             self._items.clear()
             self._push(Behind())
@@ -165,10 +222,16 @@ class Connection:
             if self._waiting is None:
                 self._waiting = asyncio.Event()
             self._waiting.clear()
-            await self._waiting.wait()
+            self._idle = True
+            try:
+                await self._waiting.wait()
+            finally:
+                self._idle = False
         return self._items.popleft()
 
     def _push(self, item: Item) -> None:
+        # Whatever comes next queues behind this item until the writer has sent it.
+        self._idle = False
         self._items.append(item)
         if self._waiting is not None:
             self._waiting.set()

@@ -43,6 +43,7 @@ _JOINED = "participant.joined"
 _LEFT = "participant.left"
 _DELETED = "conversation.deleted"
 _SESSION_REVOKED = "session.revoked"
+_API_KEY_REVOKED = "api_key.revoked"
 _MEMBERSHIP = frozenset({_JOINED, _LEFT, _DELETED})
 
 
@@ -109,7 +110,21 @@ def _change_window(connection: Connection, event: Event) -> bool:
     return True
 
 
+def _revocation(connection: Connection, event: Event) -> str | None:
+    """The close reason when this event revokes what the connection signed in with."""
+    if event.scope_kind != "user":
+        return None
+    actor = connection.actor
+    if event.type == _SESSION_REVOKED and actor.session_id is not None:
+        return "session-revoked" if event.payload.get("session_id") == str(actor.session_id) else None
+    if event.type == _API_KEY_REVOKED and actor.api_key_id is not None:
+        return "api-key-revoked" if event.payload.get("api_key_id") == str(actor.api_key_id) else None
+    return None
+
+
 def _receives(connection: Connection, event: Event) -> bool:
+    if event.position <= connection.read_through:
+        return False  # it came from the database, in the catch-up
     if event.scope_kind == "user":
         return event.scope_id == connection.user_id
     span = connection.spans.get(event.scope_id)
@@ -158,7 +173,7 @@ class Hub:
             conversation_id: Span(joined=window.joined, left=window.left)
             for conversation_id, window in memberships.windows.items()
         }
-        connection.sent = caught_up_to
+        connection.sent = connection.read_through = caught_up_to
         for run in by_transaction([event for event in kept if event.position > caught_up_to]):
             for event in run:
                 if event.type in _MEMBERSHIP:
@@ -272,14 +287,10 @@ class Hub:
         return False
 
     def _after_delivery(self, connection: Connection, event: Event) -> None:
-        # A revoked session hears that it was revoked, then its sockets close.
-        if (
-            event.type == _SESSION_REVOKED
-            and event.scope_kind == "user"
-            and connection.actor.session_id is not None
-            and event.payload.get("session_id") == str(connection.actor.session_id)
-        ):
-            connection.close(SESSION_REVOKED, "session-revoked")
+        # A revoked session or API key hears that it was revoked, then its sockets close.
+        reason = _revocation(connection, event)
+        if reason is not None:
+            connection.close(SESSION_REVOKED, reason)
             self.leave(connection)
 
     def _drop_ended(self, connection: Connection, position: int) -> None:

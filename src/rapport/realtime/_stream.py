@@ -5,6 +5,8 @@ routers knows the web framework. A session is: authenticate (the bearer subproto
 an `auth` first frame within `AUTH_TIMEOUT_S`), follow (catch up, then live), and then
 three loops until one ends: the writer drains the follower's queue into the socket, the
 reader answers client frames, the heartbeat pings and closes a socket that went silent.
+Once live, a channel with a direct writer lets the hub write frames without the writer task
+whenever its queue is empty (`Connection.offer`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import structlog
 from rapport.kernel.actor import Credential
 from rapport.kernel.errors import RapportError
 from rapport.kernel.runtime import Runtime
-from rapport.realtime._connection import Behind, Close, Connection, Delivery, Frame, Item
+from rapport.realtime._connection import Behind, Close, Connection, Delivery, Frame, Item, SocketWriter
 from rapport.realtime._follow import Ready, follow, parse_position
 from rapport.realtime._frames import AuthFrame, Refused, answer, error_frame, parse
 from rapport.realtime._hub import Hub
@@ -60,6 +62,11 @@ class Channel(Protocol):
         ...
 
     async def close(self, code: int, reason: str) -> None: ...
+
+    def direct_writer(self) -> SocketWriter | None:
+        """A way to write whole frames to the socket without awaiting, if the server
+        offers one (`rapport.realtime.uvicorn_protocol`)."""
+        ...
 
 
 def offered_token(subprotocols: Sequence[str]) -> str | None:
@@ -171,6 +178,9 @@ class _Live:
         self.heard = time.monotonic()
 
     async def run(self) -> None:
+        # From here the hub may write to the socket itself whenever the writer is idle:
+        # what the catch-up sent is out, and what go_live queued is drained first.
+        self.connection.direct = self.channel.direct_writer()
         tasks = [asyncio.create_task(self.write()), asyncio.create_task(self.read()), asyncio.create_task(self.beat())]
         try:
             await asyncio.wait(tasks[:2], return_when=asyncio.FIRST_COMPLETED)

@@ -6,7 +6,7 @@ streaming response to the service, which knows neither."""
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
@@ -14,6 +14,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from rapport.kernel.deps import CallerDep
 from rapport.realtime import service
+from rapport.realtime.uvicorn_protocol import DIRECT_WRITE_EXTENSION
 
 router = APIRouter(prefix="/v1", tags=["realtime"])
 
@@ -46,6 +47,11 @@ class _Socket:
     async def close(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
             await self._websocket.close(code, reason)
+
+    def direct_writer(self) -> Any:
+        # Offered by `rapport serve`'s WebSocket protocol; absent under any other server.
+        extension = (self._websocket.scope.get("extensions") or {}).get(DIRECT_WRITE_EXTENSION)
+        return extension.get("writer") if extension else None
 
 
 async def stream(websocket: WebSocket) -> None:

@@ -1,0 +1,58 @@
+"""Who a new message may reach, for system work that decides outside any request (the
+notifications pipeline reads `message.created` from the outbox and asks here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from rapport.messaging.models import ConversationType
+
+# The message by its primary key (conversation, seq), in the one partition its id's time
+# names; its conversation, unless deleted.
+_MESSAGE = text(
+    """
+    SELECT c.type AS conversation_type, c.name AS conversation_name, m.content, m.deleted_at
+      FROM messaging.conversations c
+      JOIN messaging.messages m ON m.conversation_id = c.id AND m.seq = :seq
+                                AND m.created_at = messaging.id_time(:message_id)
+     WHERE c.id = :conversation_id AND c.deleted_at IS NULL
+    """
+)
+# Those taking part (active, or silenced by a moderator: they still read), with their own mute.
+_PARTICIPANTS = text(
+    """
+    SELECT user_id, is_muted FROM messaging.participants
+     WHERE conversation_id = :conversation_id AND status IN ('active', 'muted') AND user_id <> :sender_id
+    """
+)
+
+
+@dataclass(frozen=True)
+class MessageAudience:
+    conversation_type: ConversationType
+    conversation_name: str | None
+    content: str
+    # Each participant but the sender, with whether they muted the conversation.
+    muted: dict[UUID, bool]
+
+
+async def get_message_audience(
+    db: AsyncConnection, *, conversation_id: UUID, seq: int, message_id: UUID, sender_id: UUID
+) -> MessageAudience | None:
+    """A message's conversation and who takes part in it now (system work); None when the
+    message or its conversation is gone (deleted since it was sent)."""
+    found = await db.execute(_MESSAGE, {"conversation_id": conversation_id, "seq": seq, "message_id": message_id})
+    message = found.one_or_none()
+    if message is None or message.deleted_at is not None:
+        return None
+    rows = await db.execute(_PARTICIPANTS, {"conversation_id": conversation_id, "sender_id": sender_id})
+    return MessageAudience(
+        conversation_type=message.conversation_type,
+        conversation_name=message.conversation_name,
+        content=message.content,
+        muted={row.user_id: row.is_muted for row in rows},
+    )
