@@ -130,6 +130,18 @@ class Settings(BaseSettings):
     vapid_public_key: str | None = None
     vapid_private_key: SecretStr | None = None
     vapid_subject: str | None = None
+    # Where a production server accepts Web Push endpoints: the push services of the
+    # browsers (Chrome, Firefox, Safari, Edge), each name or any name under it. Anything
+    # else would let a person make the server POST to a host of their choosing.
+    webpush_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [
+            "fcm.googleapis.com",
+            "updates.push.services.mozilla.com",
+            "push.services.mozilla.com",
+            "web.push.apple.com",
+            "notify.windows.com",
+        ]
+    )
     # Firebase Cloud Messaging (HTTP v1): the service account's JSON key, as a file or the
     # JSON itself; the project defaults to the key's own. The token URI and endpoint are
     # the key's and FCM's unless overridden (a local stand-in).
@@ -172,7 +184,7 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     log_level: str = "INFO"
 
-    @field_validator("trusted_proxies", "cors_origins", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", "webpush_hosts", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

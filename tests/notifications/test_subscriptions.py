@@ -18,7 +18,12 @@ from rapport.kernel.actor import Actor
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.notifications import service
 from rapport.notifications.schemas import WebPushKeys, WebPushSubscriptionIn
-from rapport.notifications.service import PushEndpointRefused, WebPushNotConfigured, application_server_key
+from rapport.notifications.service import (
+    EndpointRule,
+    PushEndpointRefused,
+    WebPushNotConfigured,
+    application_server_key,
+)
 from tests.support import make_settings, problem_type
 
 pytestmark = pytest.mark.module_database
@@ -253,15 +258,39 @@ async def test_bad_subscriptions_are_refused(client, alice, body):
     assert problem_type(response) == "validation-error"
 
 
-async def test_a_production_server_pushes_only_to_https(runtime, alice):
-    browser = browser_subscription("http://push.example.net/send/abc")
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://fcm.googleapis.com/fcm/send/abc",  # not https
+        "https://10.0.0.7/send/abc",  # an address of the server's own network
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://fcm.googleapis.com.evil.example/send/abc",  # the name only starts like one
+        "https://evilfcm.googleapis.com.example/send/abc",
+    ],
+)
+async def test_a_production_server_pushes_only_to_the_browsers_push_services(runtime, alice, endpoint):
+    production = EndpointRule.for_settings(make_settings(environment="production"))
+    browser = browser_subscription(endpoint)
     subscription = WebPushSubscriptionIn(endpoint=browser["endpoint"], keys=WebPushKeys(**browser["keys"]))
 
     with pytest.raises(PushEndpointRefused):
         async with user_transaction(runtime.engine, UUID(alice.user_id)) as db:
             await service.do_register_subscription(
-                db, actor=Actor(UUID(alice.user_id)), subscription=subscription, user_agent=None, allow_http=False
+                db, actor=Actor(UUID(alice.user_id)), subscription=subscription, user_agent=None, endpoints=production
             )
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://fcm.googleapis.com/fcm/send/abc",
+        "https://updates.push.services.mozilla.com/wpush/v2/abc",
+        "https://web.push.apple.com/QGuQyavXutnMH",
+        "https://wns2-by3p.notify.windows.com/w/?token=abc",
+    ],
+)
+def test_the_browsers_push_services_are_admitted_in_production(endpoint):
+    assert EndpointRule.for_settings(make_settings(environment="production")).admits(endpoint)
 
 
 async def test_a_development_server_accepts_a_local_http_push_service(client, alice):

@@ -10,6 +10,8 @@ says is gone.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 from uuid import UUID
 
 from sqlalchemy import func, select, text, update
@@ -33,6 +35,33 @@ from rapport.social import service as social_service
 
 # Far more than anyone's browsers and devices; a bound keeps a script from filling the table.
 MAX_SUBSCRIPTIONS = 100
+
+
+@dataclass(frozen=True)
+class EndpointRule:
+    """Which Web Push endpoints the server accepts. In production: https, on a host of
+    RAPPORT_WEBPUSH_HOSTS (or under one), since the server POSTs to whatever endpoint a
+    person registers and must not be sent to a host of their choosing (an empty list
+    admits any https host). Elsewhere: any, http too (a development machine's local push
+    service)."""
+
+    hosts: tuple[str, ...] | None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> EndpointRule:
+        if settings.environment != "production":
+            return cls(None)
+        return cls(tuple(host.lower().strip(".") for host in settings.webpush_hosts))
+
+    def admits(self, endpoint: str) -> bool:
+        if self.hosts is None:
+            return True
+        url = urlsplit(endpoint)
+        host = (url.hostname or "").lower()
+        known = not self.hosts or any(host == name or host.endswith("." + name) for name in self.hosts)
+        return url.scheme == "https" and known
+
+
 # What notifications.push_subscriptions keeps of a User-Agent header (the request may carry more).
 MAX_USER_AGENT = 500
 
@@ -48,20 +77,20 @@ async def do_register_subscription(
     actor: Actor,
     subscription: WebPushSubscriptionIn | DeviceTokenIn,
     user_agent: str | None,
-    allow_http: bool,
+    endpoints: EndpointRule,
 ) -> tuple[PushSubscriptionOut, bool]:
     """Register a push subscription for the actor, or take over the one of the same
     endpoint or token (fresh keys, active again). Returns it and whether it is new to the
-    actor. `user_agent` stands in when the body names none; `allow_http` admits a
-    plain-http endpoint (a development server's local push service).
+    actor. `user_agent` stands in when the body names none; `endpoints` says which Web
+    Push endpoints this server accepts.
 
     Raises:
-        PushEndpointRefused: an http endpoint where only https is allowed.
+        PushEndpointRefused: an endpoint `endpoints` does not admit.
         DeviceNotFound: `device_id` is not one of the actor's devices.
         TooManyPushSubscriptions: the actor has MAX_SUBSCRIPTIONS and this one is new.
     """
     if isinstance(subscription, WebPushSubscriptionIn):
-        if not (subscription.endpoint.startswith("https://") or allow_http):
+        if not endpoints.admits(subscription.endpoint):
             raise PushEndpointRefused
         target = {
             "kind": "webpush",

@@ -77,10 +77,10 @@ async def register_push_subscription(
     `pushManager.subscribe` with `GET /v1/push/vapid-public-key`), or a native app's
     `{"provider": "fcm"|"apns", "token"}`. 201 when new to you, 200 when you had it (its
     keys are refreshed and it is active again)."""
-    allow_http = caller.runtime.settings.environment != "production"
+    endpoints = service.EndpointRule.for_settings(caller.runtime.settings)
     async with caller.transaction() as (db, actor):
         subscription, created = await service.do_register_subscription(
-            db, actor=actor, subscription=body, user_agent=caller.client.user_agent, allow_http=allow_http
+            db, actor=actor, subscription=body, user_agent=caller.client.user_agent, endpoints=endpoints
         )
     if not created:
         response.status_code = status.HTTP_200_OK

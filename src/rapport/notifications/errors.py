@@ -15,7 +15,7 @@ class WebPushNotConfigured(NotFound):
 
 class PushEndpointRefused(ValidationFailed):
     slug = "push-endpoint-refused"
-    title = "A push endpoint must be an https URL"
+    title = "A push endpoint must be an https URL of a browser's push service"
 
 
 class TooManyPushSubscriptions(Conflict):

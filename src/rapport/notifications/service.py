@@ -16,6 +16,7 @@ from rapport.notifications._preferences import (
     list_preferences,
 )
 from rapport.notifications._subscriptions import (
+    EndpointRule,
     access_subscription,
     application_server_key,
     deactivate,
@@ -33,6 +34,7 @@ from rapport.notifications.errors import (
 __all__ = [
     "DEFAULT_SETTINGS",
     "TYPE_CATEGORY",
+    "EndpointRule",
     "NotificationSettings",
     "Preference",
     "PushEndpointRefused",
