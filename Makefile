@@ -19,8 +19,14 @@ $(STAMP): pyproject.toml
 serve: $(STAMP)
 	$(BIN)/rapport serve
 
+# Test files spread over up to four processes (pytest-xdist), a file's tests kept together
+# so that its module-scoped database, app and servers start once; `pytest` alone runs in one.
+# schemathesis makes one test per API operation only in a single process (under xdist its
+# tests would check nothing), so its file runs on its own afterwards.
+SCHEMATHESIS := tests/kernel/test_openapi_schemathesis.py
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile --ignore $(SCHEMATHESIS)
+	$(BIN)/python -m pytest $(SCHEMATHESIS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.auth_throughput

@@ -192,7 +192,9 @@ async def test_nobody_deletes_someone_elses_status(client, alice, mallory):
     assert contents(await client.get(MINE, headers=alice.headers)) == ["At the park"]
 
 
-@pytest.mark.parametrize(("status_id", "expected"), [(str(uuid7()), 404), ("yesterday", 422)])
+@pytest.mark.parametrize(
+    ("status_id", "expected"), [(str(uuid7()), 404), ("yesterday", 422)], ids=["unknown-id", "not-an-id"]
+)
 async def test_unknown_or_malformed_status_ids(client, alice, status_id, expected):
     response = await client.delete(f"{STATUSES}/{status_id}", headers=alice.headers)
 

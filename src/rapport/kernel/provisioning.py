@@ -98,11 +98,20 @@ def resolve_database(settings: Settings) -> DatabaseUrls:
     return urls_for(admin, database=settings.database_name, settings=settings)
 
 
+# pg_advisory_lock's key for "provisioning roles and databases" ("rprov" in ASCII).
+_PROVISIONING_LOCK = 0x7270726F76
+
+
 async def provision(urls: DatabaseUrls, settings: Settings) -> None:
     """Create the roles and the database if they are missing. Safe to run every start."""
     owner_pw, app_pw, worker_pw = _passwords(settings)
     conn = await asyncpg.connect(asyncpg_dsn(urls.admin))
     try:
+        # Processes starting at once (nodes of one deployment, test workers) would each
+        # find a role missing and each create it: they take turns. The lock goes with the
+        # connection; every provisioner connects to the same admin database, where the
+        # key is shared.
+        await conn.execute("SELECT pg_advisory_lock($1)", _PROVISIONING_LOCK)
         for role, password in ((OWNER_ROLE, owner_pw), (APP_ROLE, app_pw), (WORKER_ROLE, worker_pw)):
             await _ensure_role(conn, role, password)
         await check_role_separation(conn)
