@@ -15,6 +15,7 @@ only here, to create the roles and the database when they are missing.
 
 from __future__ import annotations
 
+import fcntl
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +59,12 @@ def start_embedded_server(data_dir: Path) -> URL:
 
     data_dir = data_dir.expanduser().resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    # Processes starting at once (parallel test workers, a server beside `rapport worker`)
+    # would each initialise a missing cluster in the same folder: they take turns, and
+    # the later ones find it made and running.
+    with (data_dir / "start.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        server = pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
     return make_url(server.get_uri()).set(drivername="postgresql+asyncpg")
 
 
