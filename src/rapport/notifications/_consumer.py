@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.kernel import jobs
 from rapport.kernel.db import SystemEngine, system_transaction
 from rapport.kernel.ids import uuid7
-from rapport.kernel.outbox import ORDINAL_BITS, Event, EventBatch, wakeup
+from rapport.kernel.outbox import ORDINAL_BITS, Event, EventBatch, batch_of, wakeup
 from rapport.notifications import _compose, _preferences, _rules
 from rapport.notifications._preferences import NotificationSettings
 from rapport.notifications._rules import Connected, Decision, Intent
@@ -107,22 +107,7 @@ async def read_notifying(db: AsyncConnection, *, position: int, limit: int) -> E
             _READ, {"bits": ORDINAL_BITS, "after": position, "types": list(_rules.EVENT_TYPES), "limit": limit}
         )
     ).all()
-    found = [
-        Event(
-            position=row.position,
-            scope_kind=row.scope_kind,
-            scope_id=row.scope_id,
-            type=row.type,
-            payload=row.payload,
-            actor_id=row.actor_id,
-            created_at=row.created_at,
-        )
-        for row in rows
-        if row.position is not None
-    ]
-    if len(found) == limit:
-        return EventBatch(found, found[-1].position)
-    return EventBatch(found, max(position, rows[0].safe - 1))
+    return batch_of(rows, after=position, limit=limit)
 
 
 async def committed_position(db: AsyncConnection) -> int:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport.kernel.outbox import ORDINAL_BITS, Event, EventBatch
+from rapport.kernel.outbox import ORDINAL_BITS, EventBatch, batch_of
 
 _READ_ALL_AFTER = text(
     """
@@ -44,22 +44,7 @@ async def read_all_after(db: AsyncConnection, *, position: int, limit: int) -> E
     if limit < 1:
         raise ValueError("limit must be at least 1")
     rows = (await db.execute(_READ_ALL_AFTER, {"bits": ORDINAL_BITS, "after": position, "limit": limit})).all()
-    found = [
-        Event(
-            position=row.position,
-            scope_kind=row.scope_kind,
-            scope_id=row.scope_id,
-            type=row.type,
-            payload=row.payload,
-            actor_id=row.actor_id,
-            created_at=row.created_at,
-        )
-        for row in rows
-        if row.position is not None
-    ]
-    if len(found) == limit:
-        return EventBatch(found, found[-1].position)
-    return EventBatch(found, max(position, rows[0].safe - 1))
+    return batch_of(rows, after=position, limit=limit)
 
 
 async def current_position(db: AsyncConnection) -> int:

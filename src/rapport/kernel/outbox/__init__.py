@@ -16,6 +16,7 @@ from rapport.kernel.outbox._events import (
     EventBatch,
     JsonObject,
     Scope,
+    batch_of,
     publish,
     read_after,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "ScopeKind",
     "Wakeup",
     "WakeupTransport",
+    "batch_of",
     "publish",
     "read_after",
     "transaction_ended",

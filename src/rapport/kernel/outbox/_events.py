@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import bindparam, insert, text
+from sqlalchemy import Row, bindparam, insert, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -60,6 +60,29 @@ class EventBatch:
 
     events: list[Event]
     position: int
+
+
+def batch_of(rows: Sequence[Row[Any]], *, after: int, limit: int) -> EventBatch:
+    """The batch a barrier-and-read statement returned: rows of (safe, position,
+    scope_kind, scope_id, type, payload, actor_id, created_at), at least one, with a null
+    position when no event was found. Every reader of the outbox reads this shape."""
+    found = [
+        Event(
+            position=row.position,
+            scope_kind=row.scope_kind,
+            scope_id=row.scope_id,
+            type=row.type,
+            payload=row.payload,
+            actor_id=row.actor_id,
+            created_at=row.created_at,
+        )
+        for row in rows
+        if row.position is not None
+    ]
+    if len(found) == limit:
+        return EventBatch(found, found[-1].position)
+    # Never backwards: a caller may pass a position a little ahead of this snapshot's barrier.
+    return EventBatch(found, max(after, rows[0].safe - 1))
 
 
 async def publish(db: AsyncConnection, *, scope: Scope, type: str, payload: JsonObject, actor_id: UUID | None) -> None:
@@ -132,20 +155,4 @@ async def read_after(db: AsyncConnection, *, position: int, scopes: Collection[S
             },
         )
     ).all()
-    found = [
-        Event(
-            position=row.position,
-            scope_kind=row.scope_kind,
-            scope_id=row.scope_id,
-            type=row.type,
-            payload=row.payload,
-            actor_id=row.actor_id,
-            created_at=row.created_at,
-        )
-        for row in rows
-        if row.position is not None
-    ]
-    if len(found) == limit:
-        return EventBatch(found, found[-1].position)
-    # Never backwards: a caller may pass a position a little ahead of this snapshot's barrier.
-    return EventBatch(found, max(position, rows[0].safe - 1))
+    return batch_of(rows, after=position, limit=limit)
