@@ -48,6 +48,11 @@ bench-messaging-read: $(STAMP)
 bench-realtime: $(STAMP)
 	$(BIN)/python -m bench.realtime_stream
 
+# Media (docs/PERFORMANCE.md): a 100 MB upload and download through HTTP beside a plain copy, and the server's memory.
+.PHONY: bench-media
+bench-media: $(STAMP)
+	$(BIN)/python -m bench.media_transfer
+
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache
 

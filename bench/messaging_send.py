@@ -25,6 +25,11 @@ seconds each:
                   event), without HTTP and Python;
 - http one / raw trigger one: the same, every sender into ONE conversation (contention).
 
+After each HTTP row the benchmark waits for the notifications consumer to have read every
+event the row made (each member of a group who is away hears of a message: the work a
+send leaves for later) and reports how long after the row that took and its CPU per send,
+so that the next row does not pay for it unseen.
+
 Then the size comparison: a 2-person and a 1,000-person group conversation, sent to through
 HTTP at 1 and 16 clients, and by the raw trigger INSERT at 1 client.
 
@@ -71,8 +76,10 @@ from rich.table import Table
 from bench import messaging_data as data
 from bench._load import Meter, closed_loop, free_port, http_request, latency_summary, null_server
 from bench._report import machine
+from rapport.kernel.outbox import ORDINAL_BITS
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "messaging_send.json"
+_CONSUMER_POSITION = "SELECT position FROM notifications.consumer WHERE name = 'notifications'"
 SENDERS = 64
 SPREAD = 16  # conversations 0..15
 HOT, PAIR, CROWD = 16, 17, 18  # one busy conversation; 2 people; 1,000 people
@@ -339,7 +346,7 @@ def pgbench_script(kind: str, conversation: str) -> tuple[str, str]:
             f"s.user_id, s.session_id, NULL, md5('conversation-' || {conversation})::uuid, "
             "'pg-' || :client_id || '-' || :n, 'text', "
             f"'Bench message ' || :n || ' from client ' || :client_id || ': {CONTENT}', "
-            f"'{{}}', NULL, NULL, NULL, '{{}}') f WHERE s.k = :client_id % {SENDERS};"
+            f"'{{}}', NULL, NULL, NULL, '{{}}', '{{}}') f WHERE s.k = :client_id % {SENDERS};"
         )
         return "rapport_app", head + call + "\n"
     raise ValueError(kind)
@@ -438,10 +445,33 @@ class Bench:
         )
         after = self.meter.snapshot()
         result["cpu"] = Meter.usage(before, after, result["requests_ok"])
+        result["notifications"] = await self.notifications_drained(result["requests_ok"])
         # Idle backends report their function statistics within about ten seconds.
         await asyncio.sleep(11)
         result["send_message_in_postgres"] = _function_delta(functions_before, await self.function_stats())
         return result
+
+    async def notifications_drained(self, sends: int, within: float = 600) -> dict[str, Any]:
+        """Wait until the notifications consumer has read every event committed so far: the
+        work a send leaves for later (each group member who is away hears of it). How long
+        after the row that took, and the CPU it used per send."""
+        target = await self.admin.fetchval(
+            f"SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint << {ORDINAL_BITS}) - 1"
+        )
+        before = self.meter.snapshot()
+        began = time.perf_counter()
+        reached = None
+        while time.perf_counter() - began < within:
+            reached = await self.admin.fetchval(_CONSUMER_POSITION)
+            if reached is not None and reached >= target:
+                break
+            await asyncio.sleep(0.05)
+        after = self.meter.snapshot()
+        return {
+            "caught_up": reached is not None and reached >= target,
+            "after_row_s": round(time.perf_counter() - began, 2),
+            "cpu": Meter.usage(before, after, sends),
+        }
 
     def pgbench(self, kind: str, conversation: str, clients: int) -> dict[str, Any]:
         role, script = pgbench_script(kind, conversation)
@@ -549,6 +579,8 @@ def print_table(report: dict[str, Any]) -> None:
         "PG CPU ms/send",
         "generator busy",
         "other core-s",
+        "notified after s",
+        "notify CPU ms/send",
     ):
         table.add_column(column, justify="left" if column == "scenario" else "right")
 
@@ -558,6 +590,8 @@ def print_table(report: dict[str, Any]) -> None:
     for row in report["scenarios"].values():
         cpu = row.get("cpu", {})
         generator = row.get("generator", {})
+        notified = row.get("notifications", {})
+        notify_cpu = notified.get("cpu", {})
         table.add_row(
             row["scenario"],
             str(row["clients"]),
@@ -571,10 +605,19 @@ def print_table(report: dict[str, Any]) -> None:
             fmt(cpu.get("postgres_cpu_ms_per_request"), 3),
             fmt(generator.get("busy"), 2),
             fmt(cpu.get("other_processes_core_s"), 2),
+            fmt(notified.get("after_row_s"), 1),
+            fmt(_notify_cpu(notify_cpu), 3),
         )
     out.print(table)
     for line in report.get("summary", []):
         out.print(line)
+
+
+def _notify_cpu(cpu: dict[str, float]) -> float | None:
+    """Server and PostgreSQL CPU per send spent notifying after the row, or None."""
+    if not cpu:
+        return None
+    return (cpu.get("server_cpu_ms_per_request") or 0) + (cpu.get("postgres_cpu_ms_per_request") or 0)
 
 
 def summarise(report: dict[str, Any]) -> list[str]:

@@ -7,12 +7,15 @@ Fixtures live in tests/conftest.py; plain functions and types live here, importe
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 import socket
+import tempfile
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,6 +50,9 @@ def make_settings(**overrides: Any) -> Settings:
         "password_parallelism": 1,
         "log_json": True,
         "log_level": "WARNING",
+        # Uploaded bytes in a folder of the test process, never under the working folder
+        # (tests/media gives each of its tests or modules a folder of its own).
+        "media_dir": Path(tempfile.gettempdir()) / f"rapport-test-media-{os.getpid()}",
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)
@@ -233,12 +239,44 @@ async def populate(client: httpx.AsyncClient, alice: Persona, bob: Persona, caro
     [bobs] = [c for c in contacts if c["contact_user_id"] == bob.user_id]
     member = await client.put(f"/v1/contact-groups/{group.json()['id']}/members/{bobs['id']}", headers=alice.headers)
     assert member.status_code == 204, member.text
-    await _converse(client, alice, bob, carol)
+    photo = await _share_media(client, alice, bob)
+    await _converse(client, alice, bob, carol, photo=photo)
 
 
-async def _converse(client: httpx.AsyncClient, alice: Persona, bob: Persona, carol: Persona) -> None:
-    """Alice's group with bob and carol, with messages, a thread, a pin, a reaction, a
-    draft, an invite link and a call; and her public channel."""
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (200, 80, 20)).save(out, "PNG")
+    return out.getvalue()
+
+
+async def _share_media(client: httpx.AsyncClient, alice: Persona, bob: Persona) -> str:
+    """Alice's image, in her album "Garden" shared with bob, shared itself with him for
+    comment, commented on by both, and her first profile photo. Its id."""
+    made = await client.post("/v1/media", headers=alice.headers, files={"file": ("photo.png", _png(), "image/png")})
+    assert made.status_code == 201, made.text
+    photo: str = made.json()["id"]
+    album = await client.post("/v1/media/albums", headers=alice.headers, json={"title": "Garden"})
+    assert album.status_code == 201, album.text
+    album_id = album.json()["id"]
+    steps: list[tuple[Persona, str, str, Any]] = [
+        (alice, "POST", f"/v1/media/albums/{album_id}/items", {"file_id": photo}),
+        (alice, "POST", f"/v1/media/albums/{album_id}/shares", {"user_id": bob.user_id}),
+        (alice, "POST", f"/v1/media/{photo}/shares", {"user_id": bob.user_id, "permission": "comment"}),
+        (alice, "POST", f"/v1/media/{photo}/comments", {"body": "First bloom"}),
+        (bob, "POST", f"/v1/media/{photo}/comments", {"body": "Lovely"}),
+        (alice, "PUT", "/v1/media/profile-photos/1", {"file_id": photo}),
+    ]
+    for persona, method, path, body in steps:
+        response = await client.request(method, path, headers=persona.headers, json=body)
+        assert response.status_code < 300, (method, path, response.text)
+    return photo
+
+
+async def _converse(client: httpx.AsyncClient, alice: Persona, bob: Persona, carol: Persona, *, photo: str) -> None:
+    """Alice's group with bob and carol, with messages (one carrying her photo), a thread,
+    a pin, a reaction, a draft, an invite link and a call; and her public channel."""
     made = await client.post(
         "/v1/conversations",
         headers=alice.headers,
@@ -251,6 +289,7 @@ async def _converse(client: httpx.AsyncClient, alice: Persona, bob: Persona, car
     message = f"{room}/messages/{first.json()['id']}"
     steps: list[tuple[Persona, str, str, Any]] = [
         (bob, "POST", f"{room}/messages", {"content": "Yes!", "reply_to": first.json()["id"]}),
+        (alice, "POST", f"{room}/messages", {"content": "The garden", "attachments": [photo]}),
         (bob, "PUT", f"{message}/reactions/👍", None),
         (alice, "PUT", f"{room}/pins/{first.json()['id']}", None),
         (alice, "POST", f"{room}/threads", {"root_message_id": first.json()["id"]}),

@@ -39,6 +39,12 @@ from rapport.kernel.parameters import refuse_unstorable_parameters
 from rapport.kernel.partitions import PartitionUpkeep
 from rapport.kernel.provisioning import WORKER_ROLE
 from rapport.kernel.runtime import Runtime
+from rapport.media import service as media_service
+from rapport.media.api import STREAMED_ROUTES as MEDIA_STREAMED_ROUTES
+from rapport.media.api import router as media_router
+from rapport.media.api_collections import router as media_collections_router
+from rapport.media.api_thumbnails import router as media_thumbnails_router
+from rapport.media.api_tus import router as media_tus_router
 from rapport.messaging.api import router as messaging_router
 from rapport.messaging.api_hot import HOT_ROUTES as MESSAGING_HOT_ROUTES
 from rapport.notifications.api import router as notifications_router
@@ -68,8 +74,41 @@ field that cannot be empty refuses `null` with a 422.
 
 # Swagger UI's files, served by Rapport so that /docs works offline (web/docs/README.md).
 DOCS_ASSETS = Path(__file__).parent / "web" / "docs"
-# Headers a browser script on another origin may read from an answer.
-CORS_EXPOSED = ["X-Request-ID", "Retry-After"]
+# Headers a browser script on another origin may read from an answer: media downloads'
+# validators and ranges, and what a tus client reads (docs: tus 1.0 with CORS).
+CORS_EXPOSED = [
+    "X-Request-ID",
+    "Retry-After",
+    "ETag",
+    "Content-Range",
+    "Content-Disposition",
+    "Accept-Ranges",
+    "Location",
+    "Tus-Resumable",
+    "Tus-Version",
+    "Tus-Extension",
+    "Tus-Max-Size",
+    "Upload-Offset",
+    "Upload-Length",
+    "Upload-Expires",
+    "Upload-Metadata",
+    "Rapport-File-Id",
+]
+# Request headers a browser script on another origin may send: besides the API's own,
+# conditional and range requests of media downloads, and tus's.
+CORS_ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-ID",
+    "Range",
+    "If-None-Match",
+    "If-Range",
+    "Tus-Resumable",
+    "Upload-Length",
+    "Upload-Offset",
+    "Upload-Metadata",
+]
 
 
 def system_url_for(database_url: URL | str, settings: Settings) -> URL:
@@ -111,9 +150,13 @@ def create_app(
         # who is connected (docs/decisions/0018).
         app.state.worker = Worker(app.state.runtime, concurrency=settings.worker_concurrency)
         app.state.notifications = NotificationPipeline(app.state.runtime, status_of=app.state.ephemeral.status_of)
+        # Where files' bytes are kept, and the collector's hourly round beside the worker.
+        app.state.media = media_service.MediaStore.from_settings(settings)
+        media_collector = media_service.Collector(app.state.runtime)
         if settings.worker_in_process and run_jobs:
             app.state.worker.start()
             await app.state.notifications.start()
+            media_collector.start()
         try:
             yield
         finally:
@@ -122,6 +165,8 @@ def create_app(
             await app.state.worker.stop()
             # After the worker: its last jobs may still push through the providers.
             await app.state.notifications.stop()
+            await media_collector.stop()
+            await app.state.media.close()
             await app.state.runtime.close()
 
     app = FastAPI(
@@ -140,7 +185,7 @@ def create_app(
     # request id and CORS headers), the body limit, and the hot routes' own lane
     # (rapport.kernel.hot_routes) before FastAPI's routing.
     app.add_middleware(HotRoutes, routes=MESSAGING_HOT_ROUTES)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=MEDIA_STREAMED_ROUTES)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(ClientAddressMiddleware, trusted=settings.trusted_proxies, header=settings.forwarded_header)
@@ -149,8 +194,8 @@ def create_app(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_credentials=settings.cors_allow_credentials,
-            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            allow_methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_ALLOWED_HEADERS,
             expose_headers=CORS_EXPOSED,
             max_age=600,
         )
@@ -164,6 +209,12 @@ def create_app(
     app.include_router(realtime_router)
     app.include_router(presence_router)
     app.include_router(notifications_router)
+    # Media's routers with fixed segments after /v1/media/ (uploads, albums, shared, ...)
+    # before its /v1/media/{file_id}, which would take those segments for ids.
+    app.include_router(media_tus_router)
+    app.include_router(media_collections_router)
+    app.include_router(media_thumbnails_router)
+    app.include_router(media_router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

@@ -153,6 +153,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     from rapport.kernel.outbox import wakeup
     from rapport.kernel.provisioning import asyncpg_dsn
     from rapport.kernel.runtime import Runtime
+    from rapport.media import service as media_service
     from rapport.notifications import tasks as notification_tasks
     from rapport.realtime import service as realtime_service
 
@@ -174,6 +175,10 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         await wakeup.attach(bus)
         notifications = notification_tasks.Pipeline(runtime, status_of=presence.status_of)
         await notifications.start()
+    # Where media's jobs run, the hourly round that queues the collection of what nothing uses.
+    media_collector = media_service.Collector(runtime)
+    if media_service.QUEUE in job_worker.queues:
+        media_collector.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, job_worker.request_stop)
@@ -181,6 +186,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     try:
         await job_worker.run()
     finally:
+        await media_collector.stop()
         if notifications is not None:
             await notifications.stop()
             await presence.close()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -166,11 +166,36 @@ class Settings(BaseSettings):
     sms_token: SecretStr | None = None
     sms_sender: str | None = None
 
+    # Where uploaded files' bytes are kept (rapport.media._storage): a folder, `media_dir`
+    # (default `<data_dir>/media`), or an S3-compatible bucket, addressed path-style
+    # (`<endpoint>/<bucket>/<key>`) and signed with AWS Signature Version 4. Uploads in
+    # progress are staged in `<media_dir>/staging` whichever is chosen.
+    media_storage: Literal["local", "s3"] = "local"
+    media_dir: Path | None = None
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    # The largest upload of each kind of file, in bytes (rapport.media._limits): the kind is
+    # sniffed from the first bytes, and an upload is refused (413) as soon as it passes its
+    # kind's limit, or before a byte is read when its Content-Length says it will.
+    media_max_image_bytes: int = Field(default=25 * 1024 * 1024, ge=1)
+    media_max_video_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)
+    media_max_audio_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    media_max_document_bytes: int = Field(default=100 * 1024 * 1024, ge=1)
+    media_max_other_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+
     # Background jobs (docs/decisions/0010): `rapport serve` runs a worker in its own
     # process unless this is off, for deployments that run `rapport worker` beside it.
     worker_in_process: bool = True
     # Jobs one worker runs at a time.
     worker_concurrency: int = 4
+
+    # Where uploads are scanned for viruses: clamd's socket, `unix:/run/clamav/clamd.ctl` or
+    # `tcp:host:3310`. Unset, a built-in check runs instead (the EICAR test signature and
+    # files whose bytes contradict their name; rapport.media._processing._scan).
+    clamd: str | None = None
 
     # The bus between server processes and nodes (rapport.realtime._bus): announcements that
     # events committed, typing and presence. NATS when its URL is set (nats://host:4222),
@@ -201,6 +226,17 @@ class Settings(BaseSettings):
         if value is not None and not re.fullmatch(r"(mailto:[^@\s]+@|https://)[^\s]+", value):
             raise ValueError("a mailto: or https:// URI")
         return value
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> Settings:
+        # Refused at start rather than at the first upload: a server that cannot store
+        # what it accepts must not come up.
+        if self.media_storage == "s3":
+            needed = ("s3_endpoint", "s3_bucket", "s3_access_key_id", "s3_secret_access_key")
+            missing = [f"RAPPORT_{name.upper()}" for name in needed if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"RAPPORT_MEDIA_STORAGE=s3 needs {', '.join(missing)}")
+        return self
 
     def resolved_secret_key(self) -> str:
         if self.secret_key is not None:

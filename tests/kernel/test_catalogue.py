@@ -68,6 +68,11 @@ LITERAL_ELSEWHERE = {
     "notifications.sms_notifications.status": ("rapport.notifications._deliver", "sms_status", "return"),
     "notifications.email_notifications.status": ("rapport.notifications._digest", "set_status", "status"),
     "notifications.email_notifications.kind": ("rapport.notifications._consumer", "new_email", "kind"),
+    # media.files and media.processing both have a `status`; each is spelled by its own shape.
+    "media.files.status": ("rapport.media.schemas", "FileOut", "status"),
+    "media.processing.status": ("rapport.media.schemas", "ProcessingStepOut", "status"),
+    # The storage backend in use, recorded with each blob; no request or response shows it.
+    "media.blobs.storage_provider": ("rapport.media._files", "reserve_blob", "provider"),
 }
 
 # CHECK enumerations no request or response spells as a Literal, with the reason.

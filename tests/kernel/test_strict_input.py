@@ -117,8 +117,12 @@ def test_every_request_body_is_strict(app: FastAPI) -> None:
     assert (loose, len(bodies) > 20) == ([], True)
 
 
+# tus 1.0's PATCH carries a chunk of a file's bytes (application/offset+octet-stream), not JSON.
+BYTES_PATCHES = {"/v1/media/uploads/{upload_id}"}
+
+
 def test_every_patch_body_follows_the_patch_rule(app: FastAPI) -> None:
-    patches = [route for route in api_routes(app) if "PATCH" in route.methods]
+    patches = [route for route in api_routes(app) if "PATCH" in route.methods and route.path not in BYTES_PATCHES]
     loose = [
         route.path
         for route in patches

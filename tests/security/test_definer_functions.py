@@ -29,7 +29,7 @@ pytestmark = pytest.mark.module_database
 
 DENIED = "permission denied"  # no EXECUTE privilege
 REFUSED = "refused"  # the function ran and raised insufficient_privilege
-SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime", "notifications")
+SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime", "notifications", "media")
 
 # Trigger functions run only as triggers; nobody is granted them.
 TRIGGER_FUNCTIONS = {
@@ -48,6 +48,8 @@ TRIGGER_FUNCTIONS = {
     "messaging.follow_call()",
 }
 # The others, each with the test(s) below that call it out of its context.
+# Media's definer functions are called out of context in tests/security/test_media_files.py.
+_MEDIA_CASE = "test_the_definer_functions_tell_a_stranger_nothing_and_do_nothing_for_her"
 CALLED_FUNCTIONS = {
     "social.is_blocked(uuid,uuid)": "test_is_blocked_answers_only_about_the_callers_own_pairs",
     "social.are_contacts(uuid,uuid)": "test_are_contacts_answers_only_about_the_callers_own_pairs",
@@ -75,7 +77,7 @@ CALLED_FUNCTIONS = {
     "messaging.delete_as_platform_admin(uuid,uuid)": "test_delete_as_platform_admin_needs_a_platform_administrator",
     "messaging.search_messages(tsquery,uuid,uuid,timestamp with time zone,timestamp with time zone,text,integer,real,"
     "uuid,integer,interval)": "test_search_messages_finds_only_the_callers_own_messages",
-    "messaging.send_message(uuid,uuid,uuid,uuid,text,text,text,jsonb,uuid,uuid,uuid,uuid[])": (
+    "messaging.send_message(uuid,uuid,uuid,uuid,text,text,text,jsonb,uuid,uuid,uuid,uuid[],uuid[])": (
         "test_send_message_sends_only_as_the_sessions_own_participant"
     ),
     "messaging.list_conversations(uuid,uuid,uuid,boolean,timestamp with time zone,uuid,integer)": (
@@ -93,6 +95,23 @@ CALLED_FUNCTIONS = {
     # Push subscriptions (migration 2026_11_29_0019): the case is in tests/security/test_notifications.py.
     "notifications.register_push_subscription(uuid,text,text,text,text,text,uuid,text)": (
         "test_register_push_subscription_acts_for_the_caller_alone"
+    ),
+    "media.shared_with_caller(uuid,boolean)": _MEDIA_CASE,
+    "media.may_read_file_itself(uuid)": _MEDIA_CASE,
+    "media.may_read_file(uuid)": _MEDIA_CASE,
+    "media.may_comment_file(uuid)": _MEDIA_CASE,
+    "media.may_read_album(uuid)": _MEDIA_CASE,
+    "media.owns_file(uuid)": _MEDIA_CASE,
+    "media.file_blob(uuid)": _MEDIA_CASE,
+    "media.thumbnail_blob(uuid,text)": _MEDIA_CASE,
+    "media.version_blob(uuid,integer)": _MEDIA_CASE,
+    "media.count_download(uuid)": _MEDIA_CASE,
+    "media.delete_file(uuid)": _MEDIA_CASE,
+    "media.add_version(uuid,bytea,bigint,text,text,text)": _MEDIA_CASE,
+    "media.file_by_link(bytea)": _MEDIA_CASE,
+    "media.album_by_link(bytea)": _MEDIA_CASE,
+    "media.register_blob(bytea,bigint,text,text,text)": (
+        "test_a_claim_made_ahead_with_a_false_size_and_type_is_corrected_by_the_upload"
     ),
 }
 
@@ -644,7 +663,7 @@ INVALID_TOKEN = "RA401 invalid-token"
 def _send(content: str) -> str:
     return (
         "SELECT created FROM messaging.send_message(:u, :s, NULL, :c, NULL, 'text', "
-        f"'{content}', '{{}}'::jsonb, NULL, NULL, NULL, '{{}}'::uuid[])"
+        f"'{content}', '{{}}'::jsonb, NULL, NULL, NULL, '{{}}'::uuid[], '{{}}'::uuid[])"
     )
 
 

@@ -438,7 +438,7 @@ async def blocked_direct(client, app_engine, alice, make_persona) -> tuple[UUID,
 def _send_statement() -> str:
     return (
         "SELECT created FROM messaging.send_message(:u, :s, NULL, :c, NULL, 'text', 'hi', '{}'::jsonb, "
-        "NULL, NULL, NULL, '{}'::uuid[])"
+        "NULL, NULL, NULL, '{}'::uuid[], '{}'::uuid[])"
     )
 
 

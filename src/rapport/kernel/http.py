@@ -302,14 +302,23 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over the limit with 413 before the app reads them whole."""
+    """Refuses bodies over the limit with 413 before the app reads them whole.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    `streamed` names the routes, as (method, path pattern), that read their body as a
+    stream and bound it themselves (uploads of files, to limits of their own): the limit
+    of bodies read whole does not apply to them."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, streamed: Iterable[tuple[str, str]] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self._streamed = [(method.upper(), re.compile(pattern)) for method, pattern in streamed]
+
+    def _is_streamed(self, scope: Scope) -> bool:
+        method, path = scope.get("method", ""), scope.get("path", "")
+        return any(method == wanted and pattern.fullmatch(path) for wanted, pattern in self._streamed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self._is_streamed(scope):
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")

@@ -26,7 +26,7 @@ _MESSAGE = text(
 _PARTICIPANTS = text(
     """
     SELECT user_id, is_muted FROM messaging.participants
-     WHERE conversation_id = :conversation_id AND status IN ('active', 'muted') AND user_id <> :sender_id
+     WHERE conversation_id = :conversation_id AND status IN ('active', 'muted')
     """
 )
 
@@ -41,18 +41,31 @@ class MessageAudience:
 
 
 async def get_message_audience(
-    db: AsyncConnection, *, conversation_id: UUID, seq: int, message_id: UUID, sender_id: UUID
+    db: AsyncConnection,
+    *,
+    conversation_id: UUID,
+    seq: int,
+    message_id: UUID,
+    sender_id: UUID,
+    participants: dict[UUID, dict[UUID, bool]] | None = None,
 ) -> MessageAudience | None:
     """A message's conversation and who takes part in it now (system work); None when the
-    message or its conversation is gone (deleted since it was sent)."""
+    message or its conversation is gone (deleted since it was sent). `participants`, when
+    given, keeps each conversation's participants (with their mute) across calls: work
+    that reads many messages of one conversation in one transaction reads them once."""
     found = await db.execute(_MESSAGE, {"conversation_id": conversation_id, "seq": seq, "message_id": message_id})
     message = found.one_or_none()
     if message is None or message.deleted_at is not None:
         return None
-    rows = await db.execute(_PARTICIPANTS, {"conversation_id": conversation_id, "sender_id": sender_id})
+    everyone = participants.get(conversation_id) if participants is not None else None
+    if everyone is None:
+        rows = await db.execute(_PARTICIPANTS, {"conversation_id": conversation_id})
+        everyone = {row.user_id: row.is_muted for row in rows}
+        if participants is not None:
+            participants[conversation_id] = everyone
     return MessageAudience(
         conversation_type=message.conversation_type,
         conversation_name=message.conversation_name,
         content=message.content,
-        muted={row.user_id: row.is_muted for row in rows},
+        muted={user_id: muted for user_id, muted in everyone.items() if user_id != sender_id},
     )

@@ -23,7 +23,7 @@ from rapport.kernel.runtime import Runtime
 from rapport.messaging._refusals import refusals
 from rapport.messaging.schemas import SendMessage
 
-_SEND = "SELECT created, message FROM messaging.send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+_SEND = "SELECT created, message FROM messaging.send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
 _HISTORY = "SELECT items, next FROM messaging.read_history($1, $2, $3, $4, $5, $6, $7, $8)"
 _LIST = (
     "SELECT items, next_pinned, next_activity, next_id FROM messaging.list_conversations($1, $2, $3, $4, $5, $6, $7)"
@@ -70,6 +70,7 @@ async def send_message(runtime: Runtime, actor: Actor, *, conversation_id: UUID,
         body.thread_id,
         None,
         body.mentions,
+        body.attachments,
     )
     return _sent(row)
 
@@ -95,6 +96,7 @@ async def forward_message(
         None,
         forwarded_from,
         [],
+        body.attachments,
     )
     return _sent(row)
 

@@ -108,6 +108,17 @@ async def access_membership(
     return membership
 
 
+# The files a message carries that may still be sent on, in order (migration
+# 2026_11_30_0021 links them at the send): not those their owner has deleted since.
+_FILES = text(
+    """
+    SELECT a.file_id FROM media.attachments a JOIN media.files f ON f.id = a.file_id
+     WHERE a.conversation_id = :c AND a.seq = :s AND f.deleted_at IS NULL AND f.status NOT IN ('quarantined', 'failed')
+     ORDER BY a.position
+    """
+)
+
+
 async def access_message(
     db: AsyncConnection,
     *,
@@ -330,8 +341,11 @@ async def access_forward_source(
     )
     if found.type == "system":
         raise ValidationFailed("System messages are not forwarded.")
+    # Its files go with it: whoever reads the message reads them (media.may_read_file).
+    files = (await db.execute(_FILES, {"c": conversation_id, "s": found.seq})).scalars().all()
     # Built from a stored message, which passed every check when it was sent.
     return SendMessage.model_construct(
+        attachments=list(files),
         content=found.content,
         client_message_id=client_message_id,
         type=found.type,

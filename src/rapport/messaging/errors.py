@@ -85,6 +85,16 @@ class ReplyNotFound(ValidationFailed):
     title = "The message replied to is not in this conversation"
 
 
+class AttachmentNotFound(ValidationFailed):
+    slug = "attachment-not-found"
+    title = "An attached file does not exist, may not be read by the sender, or was refused by the scan"
+
+
+class TooManyAttachments(ValidationFailed):
+    slug = "too-many-attachments"
+    title = "A message carries at most ten files, each once"
+
+
 class ThreadNotOpen(ValidationFailed):
     slug = "thread-not-open"
     title = "The thread is not in this conversation, or it is archived"
@@ -189,6 +199,8 @@ _REFUSALS: dict[str, type[RapportError]] = {
     "direct-conversation-is-two": DirectIsTwo,
     "owner-must-hand-over": OwnerMustHandOver,
     "reply-not-found": ReplyNotFound,
+    "attachment-not-found": AttachmentNotFound,
+    "too-many-attachments": TooManyAttachments,
     "thread-not-found": ThreadNotOpen,
     "invalid-role": InvalidRole,
     "invalid-status": InvalidRole,

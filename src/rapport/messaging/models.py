@@ -19,6 +19,7 @@ from sqlalchemy import (
     Identity,
     Integer,
     LargeBinary,
+    SmallInteger,
     Table,
     Text,
     UniqueConstraint,
@@ -143,6 +144,8 @@ messages = Table(
     uuid_column("thread_id", nullable=True),
     Column("mentions", ARRAY(UUID(as_uuid=True)), nullable=False, server_default=_EMPTY_UUID_ARRAY),
     Column("moderation_flagged", Boolean, nullable=False, server_default=false()),
+    # How many files it carries (media.attachments, written by the send).
+    Column("attachment_count", SmallInteger, nullable=False, server_default="0"),
     timestamp("edited_at"),
     timestamp("deleted_at"),
     uuid_column("deleted_by", nullable=True),

@@ -21,6 +21,8 @@ from rapport.messaging.models import MessageType as MessageType
 # Rapport's message length limit, in characters (the CHECK ck_messages_content says the same).
 MAX_CONTENT = 10_000
 MAX_MENTIONS = 50
+# Files one message carries (migration 2026_11_30_0021 says the same).
+MAX_ATTACHMENTS = 10
 
 MessageText = Annotated[str, Text(MAX_CONTENT, min_length=0, multiline=True)]
 
@@ -57,11 +59,18 @@ class SendMessage(Strict):
     mentions: list[JsonUuid] = Field(
         default_factory=list, max_length=MAX_MENTIONS, description="Participants mentioned (others are left out)."
     )
+    attachments: list[JsonUuid] = Field(
+        default_factory=list,
+        max_length=MAX_ATTACHMENTS,
+        description="Files (`POST /v1/media`) the message carries, in order: the sender's own, or ones they may read.",
+    )
 
     @model_validator(mode="after")
     def _text_is_not_empty(self) -> SendMessage:
-        if self.type == "text" and not self.content:
-            raise ValueError("a text message needs content")
+        if self.type == "text" and not self.content and not self.attachments:
+            raise ValueError("a text message needs content or attachments")
+        if len(set(self.attachments)) != len(self.attachments):
+            raise ValueError("each file is attached once")
         if self.type == "system":
             raise ValueError("system messages are Rapport's own")
         return self
@@ -81,6 +90,22 @@ class ThreadSummary(BaseModel):
     id: UUID
     message_count: int
     last_message_at: datetime | None
+
+
+class AttachmentOut(BaseModel):
+    """A file a message carries; its bytes at `GET /v1/media/{id}/content`."""
+
+    id: UUID
+    file_name: str
+    content_type: str
+    kind: str = Field(description="image, video, audio, document or other.")
+    size_bytes: int
+    status: str = Field(description="processing, ready, quarantined (never served) or failed.")
+    width: int | None
+    height: int | None
+    duration_seconds: float | None
+    blurhash: str | None = Field(description="A placeholder to draw while the image loads.")
+    dominant_color: str | None
 
 
 class MessageOut(BaseModel):
@@ -104,6 +129,7 @@ class MessageOut(BaseModel):
     created_at: datetime
     reactions: list[Reaction]
     thread: ThreadSummary | None = Field(description="The thread this message roots, with its reply count.")
+    attachments: list[AttachmentOut] = Field(description="The files it carries, in order; none once deleted.")
 
 
 class MessagePage(BaseModel):

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,7 +39,7 @@ from rapport.kernel import jobs
 from rapport.kernel.db import SystemEngine, system_transaction
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import ORDINAL_BITS, Event, EventBatch, batch_of, wakeup
-from rapport.notifications import _compose, _preferences, _rules
+from rapport.notifications import _batch, _compose, _preferences, _rules
 from rapport.notifications._preferences import NotificationSettings
 from rapport.notifications._rules import Connected, Decision, Intent
 from rapport.notifications.models import Category, EmailKind, NotificationType
@@ -154,7 +154,7 @@ _UNREAD_OF_GROUP = text(
 _BUNDLE = text(
     """
     UPDATE notifications.notifications
-       SET bundle_count = bundle_count + 1, title = :title, body = :body, priority = :priority,
+       SET bundle_count = bundle_count + :count, title = :title, body = :body, priority = :priority,
            actor_id = :actor_id, related_id = :related_id, data = CAST(:data AS jsonb),
            source_position = :source_position, created_at = now()
      WHERE id = :id AND NOT is_read AND source_position < :source_position
@@ -165,10 +165,10 @@ _INSERT = text(
     """
     INSERT INTO notifications.notifications (
         id, user_id, type, category, priority, title, body, action_url, actor_id, conversation_id,
-        related_kind, related_id, data, group_key, source_position, is_read, read_at)
+        related_kind, related_id, data, group_key, bundle_count, source_position, is_read, read_at)
     VALUES (
         :id, :user_id, :type, :category, :priority, :title, :body, :action_url, :actor_id, :conversation_id,
-        :related_kind, :related_id, CAST(:data AS jsonb), :group_key, :source_position, :is_read,
+        :related_kind, :related_id, CAST(:data AS jsonb), :group_key, :count, :source_position, :is_read,
         CASE WHEN :is_read THEN now() END)
     ON CONFLICT DO NOTHING
     RETURNING id
@@ -197,10 +197,11 @@ _NEW_EMAIL = text(
 
 
 async def record(
-    db: AsyncConnection, intent: Intent, *, decision: Decision, recipient: Recipient, now: datetime
+    db: AsyncConnection, intent: Intent, *, decision: Decision, recipient: Recipient, now: datetime, count: int = 1
 ) -> UUID | None:
     """Insert (or bundle) the notification and enqueue its deliveries, in the consumer's
-    transaction; its id, or None when it already existed (a replayed event)."""
+    transaction; its id, or None when it already existed (a replayed event). `count`: how
+    many events of one batch the intent stands for (see `collapse`)."""
     from rapport.notifications import tasks
 
     existing = None
@@ -208,8 +209,8 @@ async def record(
         existing = (
             await db.execute(_UNREAD_OF_GROUP, {"user_id": intent.user_id, "group_key": intent.group_key})
         ).one_or_none()
-    count = existing.bundle_count + 1 if existing is not None else 1
-    context: dict[str, Any] = {**intent.context, "count": count, "action_url": intent.url or ""}
+    total = existing.bundle_count + count if existing is not None else count
+    context: dict[str, Any] = {**intent.context, "count": total, "action_url": intent.url or ""}
     rendered = await _compose.compose(
         db, type=intent.type, channel="in_app", language=recipient.language, context=context
     )
@@ -224,6 +225,7 @@ async def record(
         "related_id": intent.related_id,
         "data": data,
         "source_position": intent.source_position,
+        "count": count,
     }
     notification_id: UUID | None = None
     bundled = False
@@ -294,6 +296,45 @@ _DATABASE_TROUBLE = (OperationalError, InterfaceError, OSError, TimeoutError)
 _REFUSED = (IntegrityError, DataError)
 
 
+def collapse(intents: list[Intent]) -> list[tuple[Intent, int]]:
+    """A batch's intents with those of one bundle (one person, one group key) made one: the
+    latest stands for them, with how many it stands for. Forty messages to a busy group
+    read in one batch are one update of each member's bundle, not forty: under load,
+    batches grow and the cost per message falls. Intents of no group stay one each; the
+    order is the events' (a bundle at its latest event's place)."""
+    latest: dict[tuple[UUID, str], int] = {}
+    counts: dict[tuple[UUID, str], int] = {}
+    for i, intent in enumerate(intents):
+        if intent.group_key is not None:
+            key = (intent.user_id, intent.group_key)
+            latest[key] = i
+            counts[key] = counts.get(key, 0) + 1
+    kept = []
+    for i, intent in enumerate(intents):
+        if intent.group_key is None:
+            kept.append((intent, 1))
+        elif latest[(intent.user_id, intent.group_key)] == i:
+            kept.append((intent, counts[(intent.user_id, intent.group_key)]))
+    return kept
+
+
+@contextlib.contextmanager
+def _passed_when_refused(what: str, **where: Any) -> Iterator[None]:
+    """Log and pass what the database refuses (IntegrityError, DataError: a bug that would
+    refuse it again) or what fails in Python; let database trouble through, to fail the
+    batch."""
+    try:
+        yield
+    except _DATABASE_TROUBLE:
+        raise
+    except SQLAlchemyError as exc:
+        if not isinstance(exc, _REFUSED):
+            raise
+        log.exception(what.replace("failed", "refused"), **where)
+    except Exception:
+        log.exception(what, **where)
+
+
 class Consumer:
     """Reads the outbox into notifications until stopped. `connected` says who of some
     people has a device present now (realtime presence)."""
@@ -336,34 +377,65 @@ class Consumer:
                 await db.execute(_START, {"name": self._name, "bits": ORDINAL_BITS})
                 position = (await db.execute(_CURSOR, {"name": self._name})).scalar_one()
             batch = await read_notifying(db, position=position, limit=self._batch)
+            memo = _rules.Memo()
+            intents: list[Intent] = []
             for event in batch.events:
-                await self._handle(db, event, now=now)
+                intents.extend(await self._intents(db, event, memo))
+            await self._notify_all(db, collapse(intents), now=now)
             if batch.position != position:
                 await db.execute(_MOVE, {"name": self._name, "position": batch.position})
         return len(batch.events), len(batch.events) == self._batch
 
-    async def _handle(self, db: AsyncConnection, event: Event, *, now: datetime) -> None:
-        """One event's notifications, in a savepoint: an event that cannot be turned into
-        notifications (a broken template) is logged and passed, rather than holding every
-        later one back. Database trouble fails the whole batch, which is read again."""
+    async def _intents(self, db: AsyncConnection, event: Event, memo: _rules.Memo) -> list[Intent]:
+        """What one event means, read in a savepoint: an event that cannot be read into
+        intents is logged and passed, rather than holding every later one back. Database
+        trouble fails the whole batch, which is read again."""
+        intents: list[Intent] = []
+        with _passed_when_refused("notifications.event_failed", position=event.position, type=event.type):
+            async with db.begin_nested():
+                intents = await _rules.intents_for(db, event, connected=self._connected, memo=memo)
+        return intents
+
+    async def _notify_all(self, db: AsyncConnection, collapsed: list[tuple[Intent, int]], *, now: datetime) -> None:
+        """A batch's intents weighed against their recipients' choices and recorded
+        together (rapport.notifications._batch). Should the database refuse the batch's
+        statements, or a template fail, each intent is tried alone instead, so that one
+        bad notification is logged and passed rather than holding up every other."""
+        if not collapsed:
+            return
+        people = await _batch.recipients(db, {intent.user_id for intent, _ in collapsed})
+        planned = []
+        for intent, count in collapsed:
+            recipient = people[intent.user_id]
+            channels = _batch.channels_of(recipient, intent)
+            decision = _rules.decide(intent, channels=channels, settings=recipient.settings, now=now)
+            if decision.make:
+                planned.append(_batch.Planned(intent, count, decision, recipient))
         try:
             async with db.begin_nested():
-                for intent in await _rules.intents_for(db, event, connected=self._connected):
-                    channels = await effective_channels(
-                        db, user_id=intent.user_id, type=intent.type, category=intent.category
-                    )
-                    recipient = await get_recipient(db, user_id=intent.user_id)
-                    decision = _rules.decide(intent, channels=channels, settings=recipient.settings, now=now)
-                    if decision.make:
-                        await record(db, intent, decision=decision, recipient=recipient, now=now)
+                await _batch.record_many(db, planned, now=now)
         except _DATABASE_TROUBLE:
             raise
-        except SQLAlchemyError as exc:
-            if not isinstance(exc, _REFUSED):
-                raise
-            log.exception("notifications.event_refused", position=event.position, type=event.type)
         except Exception:
-            log.exception("notifications.event_failed", position=event.position, type=event.type)
+            log.exception("notifications.batch_refused", intents=len(planned))
+            for p in planned:
+                await self._notify(db, p.intent, count=p.count, now=now)
+
+    async def _notify(self, db: AsyncConnection, intent: Intent, *, count: int, now: datetime) -> None:
+        """One (collapsed) intent weighed against its recipient's choices and recorded, in a
+        savepoint: a notification that cannot be made (a broken template) is logged and
+        passed."""
+        with _passed_when_refused(
+            "notifications.intent_failed", position=intent.source_position, user_id=str(intent.user_id)
+        ):
+            async with db.begin_nested():
+                channels = await effective_channels(
+                    db, user_id=intent.user_id, type=intent.type, category=intent.category
+                )
+                recipient = await get_recipient(db, user_id=intent.user_id)
+                decision = _rules.decide(intent, channels=channels, settings=recipient.settings, now=now)
+                if decision.make:
+                    await record(db, intent, decision=decision, recipient=recipient, now=now, count=count)
 
     async def consume_available(self) -> int:
         """Read until the cursor reaches the safe position; how many events were read here."""

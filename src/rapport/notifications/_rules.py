@@ -118,11 +118,23 @@ async def display_name(db: AsyncConnection, user_id: UUID | None) -> str:
     return person.name if person is not None else UNKNOWN_ACTOR
 
 
-async def intents_for(db: AsyncConnection, event: Event, *, connected: Connected) -> list[Intent]:
+@dataclass
+class Memo:
+    """What one batch of events reads once: each conversation's participants, whether a
+    sender blocks or is blocked by some people, a sender's name. Within one transaction."""
+
+    participants: dict[UUID, dict[UUID, bool]] = field(default_factory=dict)
+    blocked: dict[tuple[UUID, frozenset[UUID]], set[UUID]] = field(default_factory=dict)
+    names: dict[UUID, str] = field(default_factory=dict)
+
+
+async def intents_for(
+    db: AsyncConnection, event: Event, *, connected: Connected, memo: Memo | None = None
+) -> list[Intent]:
     """The notifications an event means, for whom (system work, in the consumer's
     transaction). Events of other types mean none."""
     if event.type == MESSAGE_CREATED and event.scope_kind == "conversation":
-        return await _message_intents(db, event, connected=connected)
+        return await _message_intents(db, event, connected=connected, memo=memo or Memo())
     if event.type == CONTACT_REQUEST_RECEIVED and event.scope_kind == "user":
         return await _contact_request_intents(db, event)
     if event.type in (NEW_DEVICE, PASSWORD_CHANGED) and event.scope_kind == "user":
@@ -130,7 +142,7 @@ async def intents_for(db: AsyncConnection, event: Event, *, connected: Connected
     return []
 
 
-async def _message_intents(db: AsyncConnection, event: Event, *, connected: Connected) -> list[Intent]:
+async def _message_intents(db: AsyncConnection, event: Event, *, connected: Connected, memo: Memo) -> list[Intent]:
     payload = event.payload
     sender_id = _uuid(payload.get("sender_id")) or event.actor_id
     seq = payload.get("seq")
@@ -139,7 +151,12 @@ async def _message_intents(db: AsyncConnection, event: Event, *, connected: Conn
         return []
     conversation_id = event.scope_id
     message = await messaging_service.get_message_audience(
-        db, conversation_id=conversation_id, seq=seq, message_id=message_id, sender_id=sender_id
+        db,
+        conversation_id=conversation_id,
+        seq=seq,
+        message_id=message_id,
+        sender_id=sender_id,
+        participants=memo.participants,
     )
     if message is None:
         return []
@@ -147,12 +164,17 @@ async def _message_intents(db: AsyncConnection, event: Event, *, connected: Conn
     if not candidates:
         return []
     candidates -= connected(candidates)
-    candidates -= await blocked_among(db, actor_id=sender_id, user_ids=candidates)
+    asked = (sender_id, frozenset(candidates))
+    if asked not in memo.blocked:
+        memo.blocked[asked] = await blocked_among(db, actor_id=sender_id, user_ids=candidates)
+    candidates -= memo.blocked[asked]
     if not candidates:
         return []
     mentioned = {u for u in (_uuid(m) for m in payload.get("mentions") or []) if u is not None}
     direct = message.conversation_type == "direct"
-    actor_name = await display_name(db, sender_id)
+    if sender_id not in memo.names:
+        memo.names[sender_id] = await display_name(db, sender_id)
+    actor_name = memo.names[sender_id]
     context = {
         "actor_name": actor_name,
         # A direct conversation is named by the person in it, already the actor.

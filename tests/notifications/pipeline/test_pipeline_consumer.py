@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from rapport.kernel.db import system_transaction
 from rapport.notifications import tasks
-from rapport.notifications._consumer import Consumer, nobody_connected
+from rapport.notifications._consumer import Consumer, collapse, nobody_connected
 from rapport.notifications._preferences import NotificationSettings
 from rapport.notifications._rules import Intent, decide, quiet_until
 from tests.messaging.support import make_conversation, send
@@ -121,3 +121,77 @@ def test_the_digest_takes_what_is_shown_in_app_unless_turned_off():
     assert not decide(intent(), channels={"in_app"}, settings=off, now=LATE).digest
     assert not decide(intent(), channels={"push"}, settings=NotificationSettings(), now=LATE).digest
     assert not decide(intent(), channels=set(), settings=NotificationSettings(), now=LATE).make
+
+
+async def test_a_batch_of_one_groups_messages_is_one_bundle_update_per_person(
+    client, app_engine, alice, bob, carol, pipeline: Pipeline
+):
+    await pipeline.worker.stop(grace_seconds=2)  # the jobs stay in the queue, to be counted
+    room = await make_conversation(app_engine, alice, bob, carol)
+    for n in range(7):
+        await send(client, alice, room, f"message {n}")
+
+    await pipeline.consumer.catch_up()  # one batch reads the seven events
+
+    for persona in (bob, carol):
+        [note] = await notifications_of(pipeline.runtime, persona)
+        assert note.bundle_count == 7
+        assert "message 6" in note.body  # the latest message speaks for the bundle
+    # One push per person for the batch, not one per message.
+    assert len(await job_rows(pipeline.runtime, tasks.push)) == 2
+    await pipeline.use_worker()
+    await pipeline.settle()
+
+
+def test_collapse_keeps_the_latest_intent_of_each_bundle_in_event_order():
+    def intent(user: int, group: str | None, position: int) -> Intent:
+        return Intent(
+            user_id=users[user],
+            type="message",
+            category="social",
+            priority="low",
+            source_position=position,
+            group_key=group,
+        )
+
+    users = [uuid4() for _ in range(2)]
+    intents = [
+        intent(0, "message:a", 1),
+        intent(1, "message:a", 1),
+        intent(0, None, 2),
+        intent(0, "message:a", 3),
+        intent(0, "mention:a", 3),
+        intent(1, "message:a", 4),
+    ]
+
+    assert collapse(intents) == [(intents[2], 1), (intents[3], 2), (intents[4], 1), (intents[5], 2)]
+
+
+async def test_a_notification_that_cannot_be_made_is_passed_and_the_rest_of_its_batch_made(
+    client, app_engine, alice, bob, carol, pipeline: Pipeline
+):
+    room = await make_conversation(app_engine, alice, bob, carol)
+    broken = text("UPDATE notifications.templates SET body_text = :body WHERE type = 'mention' AND channel = 'in_app'")
+    async with system_transaction(pipeline.runtime.system_engine) as db:
+        original = (
+            await db.execute(
+                text("SELECT body_text FROM notifications.templates WHERE type = 'mention' AND channel = 'in_app'")
+            )
+        ).scalar_one()
+        await db.execute(broken, {"body": "{{ a_name_no_notification_gives }}"})
+    try:
+        await send(client, alice, room, "hello @bob", mentions=[bob.user_id])
+        await pipeline.consumer.catch_up()
+
+        assert await notifications_of(pipeline.runtime, bob) == []  # the mention could not be written
+        [note] = await notifications_of(pipeline.runtime, carol)
+        assert note.type == "message"
+    finally:
+        async with system_transaction(pipeline.runtime.system_engine) as db:
+            await db.execute(broken, {"body": original})
+    # The consumer went on: what follows notifies as usual.
+    await send(client, alice, room, "and again")
+    await pipeline.consumer.catch_up()
+    [note] = await notifications_of(pipeline.runtime, bob)
+    assert note.type == "message"
+    await pipeline.settle()

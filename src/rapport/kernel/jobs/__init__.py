@@ -8,7 +8,7 @@ with exponential backoff when they fail, and keeps them as dead once their attem
 spent. Jobs run at least once: a task must be safe to run again after a crash.
 """
 
-from rapport.kernel.jobs._queue import DeadJob, enqueue, list_dead_jobs, retry_dead_job
+from rapport.kernel.jobs._queue import DeadJob, enqueue, enqueue_many, list_dead_jobs, retry_dead_job
 from rapport.kernel.jobs._tasks import Handler, Job, JobContext, JsonObject, RetryPolicy, Task, TaskRegistry, tasks
 from rapport.kernel.jobs._worker import CHANNEL, UnknownTask, Worker
 
@@ -25,6 +25,7 @@ __all__ = [
     "UnknownTask",
     "Worker",
     "enqueue",
+    "enqueue_many",
     "list_dead_jobs",
     "retry_dead_job",
     "tasks",

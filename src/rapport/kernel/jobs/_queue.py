@@ -49,6 +49,43 @@ async def enqueue(
     return job_id
 
 
+_ENQUEUE_MANY = text(
+    """
+    INSERT INTO kernel.jobs (id, queue, task, payload, run_at, max_attempts)
+    SELECT j.id, j.queue, j.task, CAST(j.payload AS jsonb), coalesce(j.run_at, now()), j.max_attempts
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:queues AS text[]), CAST(:tasks AS text[]), CAST(:payloads AS text[]),
+                  CAST(:run_ats AS timestamptz[]), CAST(:max_attempts AS integer[]))
+           AS j(id, queue, task, payload, run_at, max_attempts)
+    """
+)
+
+
+async def enqueue_many(
+    db: AsyncConnection, jobs: Sequence[tuple[Task, Mapping[str, Any], datetime | None]]
+) -> list[UUID]:
+    """Add many jobs (task, payload, run_at or None for now) in one statement, as `enqueue`
+    adds one: for work that makes hundreds at once (the notifications of a batch).
+
+    Raises:
+        TypeError: a payload is not JSON (a bug in the caller).
+    """
+    if not jobs:
+        return []
+    ids = [uuid7() for _ in jobs]
+    await db.execute(
+        _ENQUEUE_MANY,
+        {
+            "ids": ids,
+            "queues": [task.queue for task, _, _ in jobs],
+            "tasks": [task.name for task, _, _ in jobs],
+            "payloads": [orjson.dumps(payload).decode() for _, payload, _ in jobs],
+            "run_ats": [run_at for _, _, run_at in jobs],
+            "max_attempts": [task.max_attempts for task, _, _ in jobs],
+        },
+    )
+    return ids
+
+
 # The subquery takes each row lock with SKIP LOCKED, so concurrent workers claim disjoint
 # jobs without waiting on each other; the claim commits at once, and the job then runs
 # outside any transaction.
