@@ -156,8 +156,8 @@ SELECT array_agg(messaging.render_message(x, $1) ORDER BY x.seq DESC), array_agg
 """
 
 LIST_PAGE = """
-WITH page AS (
-    SELECT p, c, coalesce(c.last_message_at, c.created_at) AS activity
+WITH keys AS (
+    SELECT p.conversation_id AS id, p.is_pinned AS pinned, coalesce(c.last_message_at, c.created_at) AS activity
       FROM messaging.participants p
       JOIN messaging.conversations c ON c.id = p.conversation_id
      WHERE p.user_id = $1 AND p.status IN ('active', 'muted') AND c.deleted_at IS NULL
@@ -166,9 +166,11 @@ WITH page AS (
                < ($2::boolean, $3::timestamptz, $4::uuid))
      ORDER BY p.is_pinned DESC, coalesce(c.last_message_at, c.created_at) DESC, c.id DESC
      LIMIT $5 + 1
-), numbered AS (
-    SELECT page.*, row_number() OVER (ORDER BY (page.p).is_pinned DESC, page.activity DESC, (page.c).id DESC) AS i
-      FROM page
+), numbered AS MATERIALIZED (
+    SELECT p, c, k.activity, row_number() OVER (ORDER BY k.pinned DESC, k.activity DESC, k.id DESC) AS i
+      FROM keys k
+      JOIN messaging.participants p ON p.conversation_id = k.id AND p.user_id = $1
+      JOIN messaging.conversations c ON c.id = k.id
 )
 SELECT coalesce((
            SELECT json_agg(jsonb_build_object(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
@@ -18,6 +17,7 @@ from rapport.media import _collect
 from rapport.media._storage import blob_key, staging_dir, storage_from_settings
 from tests.media.upload_support import (
     blob_count,
+    collect_now,
     file_rows,
     processed,
     random_bytes,
@@ -27,15 +27,6 @@ from tests.media.upload_support import (
 )
 
 pytestmark = pytest.mark.module_database
-
-
-async def collect_now(runtime) -> _collect.Collected:
-    """The collector, without the hour's grace for blobs claimed by uploads."""
-    storage = storage_from_settings(runtime.settings)
-    try:
-        return await _collect.collect(runtime.system_engine, storage, grace=timedelta(0))
-    finally:
-        await storage.close()
 
 
 async def test_two_people_uploading_the_same_bytes_share_one_blob(client, app, runtime, module_settings, alice, bob):

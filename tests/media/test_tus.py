@@ -9,7 +9,6 @@ expiry remove the staged bytes."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import itertools
 import os
 from collections.abc import AsyncIterator
@@ -30,14 +29,12 @@ from rapport.media import service_tus
 from rapport.media._storage import staging_dir
 from rapport.media._tus import _uploads as tus_uploads
 from tests.kernel.live_server import live_server
+from tests.media.tus_support import OFFSET_STREAM, TUS, UPLOADS, create, created, decoded, patch
 from tests.media.upload_support import png_bytes, random_bytes, text_bytes
 from tests.support import Mailbox, Persona, make_settings, problem_type
 
 pytestmark = pytest.mark.module_database
 
-UPLOADS = "/v1/media/uploads"
-TUS = {"Tus-Resumable": "1.0.0"}
-OFFSET_STREAM = {"Content-Type": "application/offset+octet-stream"}
 IMAGE_LIMIT = 300_000
 LARGEST = 4_000_000
 # Above the app's 1 MB limit of bodies read whole: PATCH bodies are streamed.
@@ -57,44 +54,6 @@ def module_settings(smtp_server: tuple[Controller, Mailbox], module_media_dir: P
         media_max_video_bytes=LARGEST,
         media_max_audio_bytes=LARGEST,
     )
-
-
-def metadata(**pairs: str) -> str:
-    return ",".join(f"{key} {base64.b64encode(value.encode()).decode()}" for key, value in pairs.items())
-
-
-def decoded(header: str) -> dict[str, str]:
-    pairs = (pair.split(" ") for pair in header.split(","))
-    return {key: base64.b64decode(value).decode() for key, value in pairs}
-
-
-async def create(
-    client: httpx.AsyncClient,
-    persona: Persona,
-    length: int,
-    *,
-    body: bytes | None = None,
-    **pairs: str,
-) -> httpx.Response:
-    headers = {**persona.headers, **TUS, "Upload-Length": str(length)}
-    headers["Upload-Metadata"] = metadata(**({"filename": "data.bin"} | pairs))
-    if body is not None:
-        headers.update(OFFSET_STREAM)
-    return await client.post(UPLOADS, headers=headers, content=body)
-
-
-async def created(client: httpx.AsyncClient, persona: Persona, length: int, **options: str) -> str:
-    """A new upload's location; fails the test unless it was made."""
-    response = await create(client, persona, length, **options)
-    assert response.status_code == 201, response.text
-    return response.headers["location"]
-
-
-async def patch(
-    client: httpx.AsyncClient, persona: Persona, location: str, offset: int, data: bytes | AsyncIterator[bytes]
-) -> httpx.Response:
-    headers = {**persona.headers, **TUS, **OFFSET_STREAM, "Upload-Offset": str(offset)}
-    return await client.patch(location, headers=headers, content=data)
 
 
 async def head(client: httpx.AsyncClient, persona: Persona, location: str) -> httpx.Response:

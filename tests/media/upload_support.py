@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rapport.config import Settings
 from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
-from rapport.media._storage import blob_key, media_root
+from rapport.media import _collect
+from rapport.media._storage import blob_key, media_root, storage_from_settings
 from tests.support import Persona
 
 MEDIA = "/v1/media"
@@ -124,3 +126,12 @@ async def file_rows(runtime: Runtime, data: bytes) -> list[Any]:
                 {"h": sha256(data)},
             )
         )
+
+
+async def collect_now(runtime) -> _collect.Collected:
+    """The collector, without the hour's grace for blobs claimed by uploads."""
+    storage = storage_from_settings(runtime.settings)
+    try:
+        return await _collect.collect(runtime.system_engine, storage, grace=timedelta(0))
+    finally:
+        await storage.close()
