@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import Any, get_args
 from uuid import UUID
 
@@ -158,19 +159,28 @@ async def store_staged(
         StorageUnavailable: the storage did not take the bytes.
     """
     sniffed = accept_staged(store, staged)
-    provider: StorageProvider = "s3" if store.storage.provider == "s3" else "local"
+    provider = storage_provider(store)
     async with transaction() as (db, _):
         await reserve_blob(
             db, sha256=staged.sha256, size=staged.size, content_type=sniffed.content_type, provider=provider
         )
-    await store.storage.put(
-        blob_key(staged.sha256),
-        staged.path,
-        sha256_hex=staged.sha256.hex(),
-        size=staged.size,
-        content_type=sniffed.content_type,
-    )
+    await put_blob(store, staged.sha256, staged.path, size=staged.size, content_type=sniffed.content_type)
     return sniffed, provider
+
+
+def storage_provider(store: MediaStore) -> StorageProvider:
+    """How `media.blobs` names the storage this store keeps bytes in."""
+    return "s3" if store.storage.provider == "s3" else "local"
+
+
+async def put_blob(store: MediaStore, sha256: bytes, path: Path, *, size: int, content_type: str) -> None:
+    """Put the bytes of a claimed blob into storage under their hash's key (the file at
+    `path` is taken).
+
+    Raises:
+        StorageUnavailable: the storage did not take the bytes.
+    """
+    await store.storage.put(blob_key(sha256), path, sha256_hex=sha256.hex(), size=size, content_type=content_type)
 
 
 async def queue_processing(db: AsyncConnection, *, file_id: UUID) -> None:

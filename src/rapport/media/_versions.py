@@ -19,11 +19,10 @@ from rapport.media import _download, _files
 from rapport.media._members import owned_file
 from rapport.media._processing import start_processing
 from rapport.media._sniff import Sniffed
-from rapport.media._storage import blob_key
 from rapport.media._store import MediaStore
 from rapport.media._upload import Staged
 from rapport.media.errors import FileQuarantined, VersionKindMismatch, VersionNotFound
-from rapport.media.models import StorageProvider, file_versions
+from rapport.media.models import file_versions
 from rapport.media.schemas_collections import VersionList, VersionOut
 
 _ADD_VERSION = text("SELECT media.add_version(:file_id, :sha256, :size, :content_type, :declared, :kind)")
@@ -71,17 +70,11 @@ async def do_add_version(
     """
     row = await access_versioned_file(db, actor=actor, file_id=file_id)
     check_kind(row, sniffed)
-    provider: StorageProvider = "s3" if store.storage.provider == "s3" else "local"
+    provider = _files.storage_provider(store)
     await _files.reserve_blob(
         db, sha256=staged.sha256, size=staged.size, content_type=sniffed.content_type, provider=provider
     )
-    await store.storage.put(
-        blob_key(staged.sha256),
-        staged.path,
-        sha256_hex=staged.sha256.hex(),
-        size=staged.size,
-        content_type=sniffed.content_type,
-    )
+    await _files.put_blob(store, staged.sha256, staged.path, size=staged.size, content_type=sniffed.content_type)
     version: int = (
         await db.execute(
             _ADD_VERSION,

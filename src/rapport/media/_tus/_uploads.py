@@ -32,8 +32,14 @@ from rapport.kernel.actor import Actor
 from rapport.kernel.db import AnyRow
 from rapport.kernel.errors import RapportError
 from rapport.kernel.ids import uuid7
-from rapport.media._files import Transaction, accept_staged, register_file, reserve_blob
-from rapport.media._storage import blob_key
+from rapport.media._files import (
+    Transaction,
+    accept_staged,
+    put_blob,
+    register_file,
+    reserve_blob,
+    storage_provider,
+)
 from rapport.media._store import MediaStore
 from rapport.media._tus._protocol import NewUpload, TusUpload
 from rapport.media._tus._staging import StagedBytesLost, digest, put_path, receive_at, staged_path, stale_staged_files
@@ -45,7 +51,7 @@ from rapport.media._tus.errors import (
     UploadOffsetMismatch,
 )
 from rapport.media._upload import Staged
-from rapport.media.models import StorageProvider, uploads
+from rapport.media.models import uploads
 
 UPLOAD_TTL = timedelta(hours=24)
 # How long a PATCH waits for another PATCH of the same upload before it is told the upload
@@ -203,7 +209,7 @@ async def _register(db: AsyncConnection, store: MediaStore, upload: TusUpload, *
         head=head,
     )
     sniffed = accept_staged(store, staged)
-    provider: StorageProvider = "s3" if store.storage.provider == "s3" else "local"
+    provider = storage_provider(store)
     # Claimed before the bytes are put: the upsert keeps the blob row locked until this
     # transaction ends, and the collector skips locked rows (rapport.media._collect).
     await reserve_blob(db, sha256=sha256, size=upload.length, content_type=sniffed.content_type, provider=provider)
@@ -211,9 +217,7 @@ async def _register(db: AsyncConnection, store: MediaStore, upload: TusUpload, *
     handed.unlink(missing_ok=True)
     await asyncio.to_thread(os.link, path, handed)
     try:
-        await store.storage.put(
-            blob_key(sha256), handed, sha256_hex=sha256.hex(), size=upload.length, content_type=sniffed.content_type
-        )
+        await put_blob(store, sha256, handed, size=upload.length, content_type=sniffed.content_type)
     finally:
         handed.unlink(missing_ok=True)
     return await register_file(
