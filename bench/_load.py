@@ -19,6 +19,7 @@ of the embedded PostgreSQL (postmaster and backends) and of this process, from /
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import multiprocessing
@@ -292,6 +293,14 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def server_setting(text: str) -> tuple[str, str]:
+    """`RAPPORT_NAME=VALUE` from the command line, for the server a benchmark starts."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("RAPPORT_"):
+        raise argparse.ArgumentTypeError("expected RAPPORT_NAME=VALUE")
+    return name, value
 
 
 # --------------------------------------------------------------------------- CPU meters

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     # the app's password is used.
     worker_password: SecretStr | None = None
     database_pool_size: int = 10
+    # How many hot-path reads (history, the conversation list) the server runs at once, in
+    # all, shared out among its processes like the pools: reads are CPU in PostgreSQL, and
+    # more at once than about twice the cores only queue on them (rapport.kernel.direct).
+    database_hot_readers: int = Field(default_factory=lambda: 2 * (os.cpu_count() or 1), ge=1)
     # The system work's own pool, connected as rapport_worker (docs/decisions/0001). Token
     # refresh, the hottest path there is, runs on it: sized like the request pool, with no
     # overflow (docs/PERFORMANCE.md).

@@ -32,11 +32,18 @@ class DirectPool:
     overflow does) pays a PostgreSQL backend start per request.
     """
 
-    def __init__(self, url: URL | str, *, size: int) -> None:
+    def __init__(self, url: URL | str, *, size: int, readers: int | None = None) -> None:
         self._dsn = asyncpg_dsn(make_url(url))
         self._size = size
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
+        # Reads are CPU in PostgreSQL from start to end: beyond about twice the cores,
+        # more of them at once only take turns on the cores and wait longer each (the
+        # conversation list at 16 clients on two cores and two processes: p99 52-55 ms with
+        # 4 at once per process, 39-40 ms with 2; docs/PERFORMANCE.md). Writes wait on
+        # their commit's flush and gain from more at once (sends at 16 clients: 1,520/s
+        # with 10 connections, 1,150/s with 4), so they keep the whole pool.
+        self._readers = asyncio.Semaphore(readers or size)
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
@@ -63,6 +70,11 @@ class DirectPool:
         pool = await self.pool()
         async with pool.acquire() as connection:
             return await connection.fetchrow(query, *args)
+
+    async def fetchrow_read(self, query: str, *args: Any) -> asyncpg.Record | None:
+        """As `fetchrow`, for a statement that only reads: at most `readers` at once."""
+        async with self._readers:
+            return await self.fetchrow(query, *args)
 
     async def close(self) -> None:
         if self._pool is not None:

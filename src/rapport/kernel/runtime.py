@@ -51,7 +51,7 @@ class Runtime:
             keyring=Keyring(settings.resolved_secret_key()),
             mailer=Mailer(settings),
             http=httpx.AsyncClient(timeout=httpx.Timeout(5.0)),
-            direct=DirectPool(engine.url, size=settings.database_pool_size),
+            direct=DirectPool(engine.url, size=settings.database_pool_size, readers=settings.database_hot_readers),
         )
 
     async def close(self) -> None:

@@ -82,6 +82,7 @@ def share_of_pools(settings: Settings, processes: int) -> Settings:
         update={
             "database_pool_size": max(2, -(-settings.database_pool_size // processes)),
             "database_system_pool_size": max(2, -(-settings.database_system_pool_size // processes)),
+            "database_hot_readers": max(1, -(-settings.database_hot_readers // processes)),
         }
     )
 

@@ -38,6 +38,14 @@ async def _one(runtime: Runtime, query: str, *args: Any) -> asyncpg.Record:
     return row
 
 
+async def _read(runtime: Runtime, query: str, *args: Any) -> asyncpg.Record:
+    """As `_one`, for the functions that only read (rapport.kernel.direct bounds them)."""
+    async with refusals():
+        row = await runtime.direct.fetchrow_read(query, *args)
+    assert row is not None
+    return row
+
+
 def _who(actor: Actor) -> tuple[UUID, UUID | None, UUID | None]:
     return actor.user_id, actor.session_id, actor.api_key_id
 
@@ -116,7 +124,7 @@ async def read_history(
     Raises:
         ConversationNotFound, MessageNotFound (the anchor).
     """
-    row = await _one(runtime, _HISTORY, *_who(actor), conversation_id, before, after, around, limit)
+    row = await _read(runtime, _HISTORY, *_who(actor), conversation_id, before, after, around, limit)
     following = f'"{row["next"]}"' if row["next"] is not None else "null"
     return f'{{"items":{row["items"]},"next":{following}}}'
 
@@ -143,7 +151,7 @@ async def list_conversations(runtime: Runtime, actor: Actor, *, cursor: str | No
         InvalidCursor: a cursor this server did not issue.
     """
     pinned, activity, after_id = _decode_list_cursor(cursor) if cursor else (None, None, None)
-    row = await _one(runtime, _LIST, *_who(actor), pinned, activity, after_id, limit)
+    row = await _read(runtime, _LIST, *_who(actor), pinned, activity, after_id, limit)
     following = (
         f'"{_encode_list_cursor(row["next_pinned"], row["next_activity"], row["next_id"])}"'
         if row["next_id"] is not None

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from rapport.kernel.db import system_transaction
 from rapport.notifications import tasks
-from rapport.notifications._consumer import Consumer, collapse, nobody_connected
+from rapport.notifications._consumer import Consumer, collapse, nobody_connected, read_notifying
 from rapport.notifications._preferences import NotificationSettings
 from rapport.notifications._rules import Intent, decide, quiet_until
 from tests.messaging.support import make_conversation, send
@@ -128,10 +128,21 @@ async def test_a_batch_of_one_groups_messages_is_one_bundle_update_per_person(
 ):
     await pipeline.worker.stop(grace_seconds=2)  # the jobs stay in the queue, to be counted
     room = await make_conversation(app_engine, alice, bob, carol)
+    async with system_transaction(pipeline.runtime.system_engine) as db:
+        position = (await db.execute(text("SELECT position FROM notifications.consumer"))).scalar_one()
     for n in range(7):
         await send(client, alice, room, f"message {n}")
+    # Once the outbox's barrier has passed all seven (another test's transaction may hold
+    # it back a moment), one batch reads them together.
+    async with asyncio.timeout(10):
+        while True:
+            async with system_transaction(pipeline.runtime.system_engine) as db:
+                waiting = await read_notifying(db, position=position, limit=500)
+            if len(waiting.events) == 7:
+                break
+            await asyncio.sleep(0.02)
 
-    await pipeline.consumer.catch_up()  # one batch reads the seven events
+    assert await pipeline.consumer.consume_batch() == (7, False)
 
     for persona in (bob, carol):
         [note] = await notifications_of(pipeline.runtime, persona)
