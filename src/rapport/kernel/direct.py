@@ -42,7 +42,7 @@ class DirectPool:
         # conversation list at 16 clients on two cores and two processes: p99 52-55 ms with
         # 4 at once per process, 39-40 ms with 2; docs/PERFORMANCE.md). Writes wait on
         # their commit's flush and gain from more at once (sends at 16 clients: 1,520/s
-        # with 10 connections, 1,150/s with 4), so they keep the whole pool.
+        # with 5 connections per process, 1,150/s with 2), so they keep the whole pool.
         self._readers = asyncio.Semaphore(readers or size)
 
     async def pool(self) -> asyncpg.Pool:

@@ -87,7 +87,7 @@ class ReplyNotFound(ValidationFailed):
 
 class AttachmentNotFound(ValidationFailed):
     slug = "attachment-not-found"
-    title = "An attached file does not exist, may not be read by the sender, or was refused by the scan"
+    title = "An attached file is not one the sender may send: unknown, not theirs to read, deleted or refused"
 
 
 class TooManyAttachments(ValidationFailed):
