@@ -295,6 +295,19 @@ def free_port() -> int:
         return port
 
 
+def server_env_argument(parser: argparse.ArgumentParser) -> None:
+    """`--server-env RAPPORT_NAME=VALUE` (repeatable): settings for the server a benchmark
+    starts, as `args.server_env`, a list of (name, value)."""
+    parser.add_argument(
+        "--server-env",
+        type=server_setting,
+        action="append",
+        default=[],
+        metavar="RAPPORT_NAME=VALUE",
+        help="a setting for the server (repeatable), e.g. RAPPORT_DATABASE_HOT_READERS=4",
+    )
+
+
 def server_setting(text: str) -> tuple[str, str]:
     """`RAPPORT_NAME=VALUE` from the command line, for the server a benchmark starts."""
     name, sep, value = text.partition("=")

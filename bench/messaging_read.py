@@ -48,7 +48,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import messaging_data as data
-from bench._load import Meter, closed_loop, free_port, http_request, server_setting
+from bench._load import Meter, closed_loop, free_port, http_request, server_env_argument
 from bench._report import machine
 from bench.messaging_send import Sender, Server, processes_serving, sign_in
 
@@ -398,14 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16], help="concurrencies (default 1 16)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="RAPPORT_WORKERS for the server (default 2)")
-    parser.add_argument(
-        "--server-env",
-        type=server_setting,
-        action="append",
-        default=[],
-        metavar="RAPPORT_NAME=VALUE",
-        help="a setting for the server (repeatable), e.g. RAPPORT_DATABASE_POOL_SIZE=4",
-    )
+    server_env_argument(parser)
     parser.add_argument(
         "--only", nargs="+", choices=("history", "list", "search"), default=["history", "list", "search"]
     )

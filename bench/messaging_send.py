@@ -74,7 +74,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import messaging_data as data
-from bench._load import Meter, closed_loop, free_port, http_request, latency_summary, null_server, server_setting
+from bench._load import Meter, closed_loop, free_port, http_request, latency_summary, null_server, server_env_argument
 from bench._report import machine
 from rapport.kernel.outbox import ORDINAL_BITS
 
@@ -715,14 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64], help="concurrencies (default 1 16 64)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per scenario (default 10)")
     parser.add_argument("--workers", type=int, default=2, help="RAPPORT_WORKERS for the server (default 2)")
-    parser.add_argument(
-        "--server-env",
-        type=server_setting,
-        action="append",
-        default=[],
-        metavar="RAPPORT_NAME=VALUE",
-        help="a setting for the server (repeatable), e.g. RAPPORT_DATABASE_POOL_SIZE=4",
-    )
+    server_env_argument(parser)
     parser.add_argument("--no-sizes", action="store_true", help="leave out the 2- and 1,000-person comparison")
     parser.add_argument("--keep", type=Path, help="keep the data folder here (must not exist yet)")
     parser.add_argument(
