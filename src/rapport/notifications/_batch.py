@@ -1,7 +1,7 @@
 """A batch's notifications recorded together: a fixed handful of statements per batch,
 whatever the number of people (docs/decisions/0018).
 
-Per batch, not per person: the recipients' choices and settings are read in one
+Per batch, not per person: the recipients' languages, choices and settings are read in one
 statement each, their unread bundles in one, the bundles that grow are updated in one and
 the new notifications inserted in one, and the delivery jobs and digests that follow are
 enqueued in one each. A group of 60 people away, 40 messages in a batch: once per batch
@@ -31,7 +31,8 @@ from rapport.kernel.ids import uuid7
 from rapport.notifications import _compose, _preferences
 from rapport.notifications._compose import Template
 from rapport.notifications._preferences import DEFAULT_SETTINGS, NotificationSettings, Preference
-from rapport.notifications._rules import Decision, Intent, profile_of
+from rapport.notifications._rules import Decision, Intent
+from rapport.social import service as social_service
 
 _USERS = ARRAY(PG_UUID(as_uuid=True))
 
@@ -66,8 +67,8 @@ _PREFERENCES = text(
 
 
 async def recipients(db: AsyncConnection, user_ids: Collection[UUID]) -> dict[UUID, Recipient]:
-    """Each person's language, settings and choices: two statements for everyone, and
-    their profiles (for the language) through the social domain, one each."""
+    """Each person's language (from their profile, through the social domain), settings
+    and choices: three statements for everyone."""
     users = list(user_ids)
     saved = {
         row.user_id: NotificationSettings(
@@ -84,15 +85,15 @@ async def recipients(db: AsyncConnection, user_ids: Collection[UUID]) -> dict[UU
         chosen.setdefault(row.user_id, []).append(
             Preference(type=row.type, category=row.category, channel=row.channel, enabled=row.enabled)
         )
-    found = {}
-    for user_id in users:
-        person = await profile_of(db, user_id)
-        found[user_id] = Recipient(
-            language=_compose.language_of(person.language_code if person is not None else None),
+    languages = await social_service.list_languages(db, user_ids=users)
+    return {
+        user_id: Recipient(
+            language=_compose.language_of(languages.get(user_id)),
             settings=saved.get(user_id, DEFAULT_SETTINGS),
             preferences=tuple(chosen.get(user_id, ())),
         )
-    return found
+        for user_id in users
+    }
 
 
 def channels_of(recipient: Recipient, intent: Intent) -> set[str]:

@@ -3,6 +3,7 @@ that row-level security enforces (`social.can_see_profile`)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
@@ -51,6 +52,15 @@ async def access_profile(
     if row is None:
         raise ProfileNotFound()
     return _out(row)
+
+
+async def list_languages(db: AsyncConnection, *, user_ids: Collection[UUID]) -> dict[UUID, str | None]:
+    """The language of each of these people whose profile the actor may see (system work
+    sees every one), in one statement: for work that speaks to many people at once."""
+    if not user_ids:
+        return {}
+    query = select(profiles.c.user_id, profiles.c.language_code).where(profiles.c.user_id.in_(list(user_ids)))
+    return {row.user_id: row.language_code for row in await db.execute(query)}
 
 
 async def do_update_profile(db: AsyncConnection, *, actor: Actor, changes: ProfileUpdate) -> ProfileOut:

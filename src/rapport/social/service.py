@@ -32,6 +32,7 @@ from rapport.social._profiles import (
     do_update_profile,
     get_own_profile,
     list_activity,
+    list_languages,
 )
 from rapport.social._requests import are_contacts, do_answer_request, do_request_contact, list_requests
 from rapport.social._search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
@@ -87,6 +88,7 @@ __all__ = [
     "list_contacts",
     "list_devices",
     "list_groups",
+    "list_languages",
     "list_my_statuses",
     "list_requests",
     "list_sensitive_access",
