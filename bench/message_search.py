@@ -17,13 +17,13 @@ joined without the history, some left). The texts are drawn from a word list wit
 Zipf-like frequencies ('the' is in about half of them, most words in very few), the GIN
 index is built after the load, then everything is vacuumed and analysed.
 
-Measurement (as `rapport_app`, through row-level security): each query of the mix runs
-`--repeat` times, rotating through the callers, through
-`rapport.messaging._search.search_messages` in a `user_transaction` (BEGIN, the security
-context, the query check, the search, COMMIT), and `EXPLAIN (ANALYZE)` of the search
-statement gives the time inside PostgreSQL. Each is one client, one search at a time.
+Measurement (as `rapport_app`, with a session of each caller's): each query of the mix
+runs `--repeat` times, rotating through the callers, as the service runs it: the page's
+one statement (`rapport.messaging._search.PAGE_STATEMENT`, `messaging.search_page()`) on
+a plain asyncpg pool, then the page's JSON; `EXPLAIN (ANALYZE)` of that statement gives
+the time inside PostgreSQL. Each is one client, one search at a time.
 `EXPLAIN (ANALYZE, BUFFERS)` of the statement `messaging.search_messages()` runs for each
-of its three ways (taken from the function's own source, planned as it plans it) shows
+of its two ways (taken from the function's own source, planned as it plans it) shows
 the indexes used. The table goes to stdout, the figures to bench/results/message_search.json.
 
 The embedded server keeps its defaults (shared_buffers 128 MB): the 3 GB of messages are
@@ -58,8 +58,7 @@ from rich.table import Table
 from bench._report import machine, percentile
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncEngine
-
+    from rapport.kernel.direct import DirectPool
     from rapport.kernel.provisioning import DatabaseUrls
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "message_search.json"
@@ -337,46 +336,54 @@ def summary(values: list[float]) -> dict[str, float | None]:
 
 @dataclass
 class Searcher:
-    """Runs a search as a user, the way the service does, through `rapport_app`'s engine."""
+    """Runs a search as a user, the way the service does: the page's one statement on a
+    plain asyncpg pool as `rapport_app`, with a session of the caller's."""
 
-    engine: AsyncEngine
+    direct: DirectPool
+    sessions: dict[UUID, UUID]
 
     async def timed(
         self, tally: Tally, caller: UUID, query: str, filters: Any = None, cursor: str | None = None
     ) -> str | None:
         """One search measured twice, inside PostgreSQL then end to end; the next page's cursor."""
-        from sqlalchemy import text
-
         from rapport.kernel.actor import Actor
-        from rapport.kernel.db import user_transaction
         from rapport.messaging import _search
 
+        actor = Actor(user_id=caller, session_id=self.sessions[caller])
         filters = _search.normalise(query, filters or _search.SearchFilters())
         resumed = _search.decode_cursor(query, filters, cursor) if cursor else None
-        async with user_transaction(self.engine, caller) as db:
-            parsed = await _search.parse_query(db, query)
-            params = _search.statement_parameters(
-                viewer=caller,
-                query=parsed,
-                filters=filters,
-                limit=_search.DEFAULT_LIMIT,
-                cursor=resumed,
-                horizon=resumed.horizon if resumed else datetime.now(UTC),
-            )
-            explain = text("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + _search.SEARCH_STATEMENT.text)
-            plan = (await db.execute(explain, params)).scalar_one()
+        horizon = resumed.horizon if resumed else datetime.now(UTC)
+        arguments = _search.page_arguments(
+            actor=actor, query=query, filters=filters, limit=_search.DEFAULT_LIMIT, cursor=resumed, horizon=horizon
+        )
+        explained = await self.direct.fetchrow(
+            "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + _search.PAGE_STATEMENT, *arguments
+        )
+        assert explained is not None
+        plan = json.loads(explained[0])
         tally.db_ms.append(plan[0]["Planning Time"] + plan[0]["Execution Time"])
         started = time.perf_counter()
-        async with user_transaction(self.engine, caller) as db:
-            page = json.loads(
-                await _search.search_messages(
-                    db, actor=Actor(user_id=caller), query=query, filters=filters, cursor=cursor
-                )
-            )
+        arguments = _search.page_arguments(
+            actor=actor, query=query, filters=filters, limit=_search.DEFAULT_LIMIT, cursor=resumed, horizon=horizon
+        )
+        row = await self.direct.fetchrow(_search.PAGE_STATEMENT, *arguments)
+        assert row is not None
+        page = json.loads(_search.page_json(row, query=query, filters=filters, resumed=resumed, horizon=horizon))
         tally.service_ms.append((time.perf_counter() - started) * 1000)
         tally.results.append(len(page["items"]))
         following: str | None = page["next"]
         return following
+
+
+async def open_sessions(admin: asyncpg.Connection, callers: list[UUID]) -> dict[UUID, UUID]:
+    """A live session for each caller (the page's statement acts for a session)."""
+    rows = await admin.fetch(
+        "INSERT INTO auth.sessions (id, user_id, expires_at)"
+        " SELECT gen_random_uuid(), u, now() + interval '1 day' FROM unnest($1::uuid[]) AS u"
+        " RETURNING user_id, id",
+        callers,
+    )
+    return {row["user_id"]: row["id"] for row in rows}
 
 
 async def _sample(admin: asyncpg.Connection, caller: UUID) -> asyncpg.Record:
@@ -396,10 +403,10 @@ async def measure(
 ) -> dict[str, Tally]:
     from datetime import timedelta
 
-    from rapport.kernel.db import create_engine
+    from rapport.kernel.direct import DirectPool
     from rapport.messaging import _search
 
-    searcher = Searcher(engine=create_engine(urls.app, pool_size=2))
+    searcher = Searcher(direct=DirectPool(urls.app, size=2), sessions=await open_sessions(admin, dataset.callers))
     rng = random.Random(seed)
     mix = query_mix()
     tallies: dict[str, Tally] = {kind: Tally() for kind in [*mix, "next page", *FILTERED]}
@@ -433,7 +440,7 @@ async def measure(
                     }[kind]
                     await searcher.timed(tallies[kind], caller, query, filters)
     finally:
-        await searcher.engine.dispose()
+        await searcher.direct.close()
     return tallies
 
 
@@ -441,11 +448,10 @@ async def measure(
 # plans shown are of exactly what it runs: (way, the word's test, the conversations' test).
 WAYS = {
     "rows": ("by_rows", "in_conversations_planned_fast"),
-    "months": ("by_words", "in_conversations"),
-    "words": ("by_words", "among_conversations"),
+    "days": ("by_days", "among_conversations"),
 }
-# A parameter of the function's statements, in order: $1 to $10.
-PARAMETER_TYPES = "uuid[], jsonb, jsonb, tsquery, timestamptz, timestamptz, uuid, text, uuid, integer"
+# A parameter of the function's statements, in order: $1 to $11.
+PARAMETER_TYPES = "uuid[], jsonb, jsonb, tsquery, timestamptz, timestamptz, uuid, text, uuid, integer, tsquery[]"
 
 
 async def function_statement(admin: asyncpg.Connection, way: str) -> str:
@@ -474,10 +480,18 @@ async def explain_way(admin: asyncpg.Connection, caller: UUID, way: str, word: s
             await admin.execute(f"SET LOCAL {setting}")
         await admin.execute(f"PREPARE candidates ({PARAMETER_TYPES}) AS {statement}")
         quoted = await admin.fetchval("SELECT quote_literal($1::text)", word)  # EXPLAIN EXECUTE takes no parameters
+        # The days' queries the function passes for a slice of those days (none for 'rows').
+        day_queries = (
+            "NULL"
+            if way == "rows"
+            else "(SELECT array_agg(messaging.dated_query(messaging.message_query("
+            f"{quoted}), d)) FROM generate_series(messaging.search_day(now() - interval '{float(days)} days'),"
+            " messaging.search_day(now())) AS d)"
+        )
         rows = await admin.fetch(
             "EXPLAIN (ANALYZE, BUFFERS) EXECUTE candidates"
             f"({listed}, NULL, NULL, messaging.message_query({quoted}), now() - interval '{float(days)} days', now(),"
-            f" NULL, NULL, '{caller}', 300)"
+            f" NULL, NULL, '{caller}', 300, {day_queries})"
         )
         await admin.execute("DEALLOCATE candidates")
     # The thousand ids the statement names, once each in a plan, shortened.
@@ -551,7 +565,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
             marker.write_text(json.dumps({"messages": dataset.messages, "callers": [str(c) for c in dataset.callers]}))
         sizes = await admin.fetch(
             """SELECT i.relname, sum(pg_relation_size(p.relid)) AS bytes
-                 FROM (VALUES ('messages'), ('ix_messages_search')) AS i(relname)
+                 FROM (VALUES ('messages'), ('ix_messages_search_by_day')) AS i(relname)
                  JOIN pg_class c ON c.relname = i.relname AND c.relnamespace = 'messaging'::regnamespace,
                       LATERAL pg_partition_tree(c.oid) AS p
                 GROUP BY i.relname"""
@@ -563,7 +577,7 @@ async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
         )
         plans = {
             f"{way} {word!r}, last {days} days": await explain_way(admin, dataset.callers[0], way, word, days)
-            for way, word, days in (("rows", "the", 1), ("months", "team", 29), ("words", "vima", 400))
+            for way, word, days in (("rows", "the", 1), ("days", "team", 2), ("days", "vima", 400))
         }
         tallies = await measure(urls, admin, dataset, repeat=args.repeat, seed=args.seed)
     finally:

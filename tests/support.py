@@ -226,6 +226,7 @@ async def populate(client: httpx.AsyncClient, alice: Persona, bob: Persona, caro
         (alice, "POST", "/v1/devices", {"name": "Alice's phone", "device_type": "mobile", "platform": "ios"}),
         (alice, "POST", "/v1/push-subscriptions", {"provider": "apns", "token": "a1" * 32}),
         (alice, "POST", "/v1/statuses", {"content": "Out walking"}),
+        (alice, "POST", "/v1/me/exports", None),
         (alice, "PUT", "/v1/profile/parts/demographics", {}),
         (alice, "PATCH", "/v1/profile", {"display_name": "Alice", "bio": "Gardener"}),
         (alice, "PUT", f"/v1/blocks/{mallory.user_id}", None),

@@ -17,9 +17,16 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rapport import __version__
+from rapport.compliance import api_account as compliance_account_api
+from rapport.compliance import api_admin as compliance_admin_api
+from rapport.compliance import api_consents as compliance_consents_api
+from rapport.compliance import api_exports as compliance_exports_api
+from rapport.compliance import service_deletion as compliance_deletion
+from rapport.compliance import service_retention as compliance_retention
 from rapport.config import Settings
 from rapport.identity import service as identity_service
 from rapport.identity.api import router as identity_router
+from rapport.identity.api_phones import router as identity_phones_router
 from rapport.kernel.db import create_engine, create_system_engine
 from rapport.kernel.errors import NotFound, ServiceUnavailable
 from rapport.kernel.hot_routes import HotRoutes
@@ -153,10 +160,16 @@ def create_app(
         # Where files' bytes are kept, and the collector's hourly round beside the worker.
         app.state.media = media_service.MediaStore.from_settings(settings)
         media_collector = media_service.Collector(app.state.runtime)
+        # Compliance's rounds: erasing accounts whose grace has ended, removing expired
+        # exports, and the daily run of the retention policies.
+        compliance_rounds = compliance_deletion.Rounds(app.state.runtime)
+        retention = compliance_retention.RetentionSchedule(app.state.runtime)
         if settings.worker_in_process and run_jobs:
             app.state.worker.start()
             await app.state.notifications.start()
             media_collector.start()
+            compliance_rounds.start()
+            retention.start()
         try:
             yield
         finally:
@@ -166,6 +179,8 @@ def create_app(
             # After the worker: its last jobs may still push through the providers.
             await app.state.notifications.stop()
             await media_collector.stop()
+            await compliance_rounds.stop()
+            await retention.stop()
             await app.state.media.close()
             await app.state.runtime.close()
 
@@ -203,6 +218,7 @@ def create_app(
     # since they carry most requests (no path of one router is a path of another).
     app.include_router(messaging_router)
     app.include_router(identity_router)
+    app.include_router(identity_phones_router)
     app.include_router(social_router)
     app.include_router(social_parts_router)
     app.include_router(social_search_router)
@@ -215,6 +231,10 @@ def create_app(
     app.include_router(media_collections_router)
     app.include_router(media_thumbnails_router)
     app.include_router(media_router)
+    app.include_router(compliance_consents_api.router)
+    app.include_router(compliance_exports_api.router)
+    app.include_router(compliance_account_api.router)
+    app.include_router(compliance_admin_api.router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

@@ -13,6 +13,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rapport.compliance import cli_backup, cli_db
+from rapport.compliance.cli_audit import audit_app
+from rapport.compliance.cli_retention import retention_app
 from rapport.config import Settings, get_settings
 from rapport.kernel import migrate, provisioning
 from rapport.kernel.provisioning import DatabaseUrls
@@ -25,12 +28,14 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(help="Rapport: a PostgreSQL-native backend for people-to-people applications.", no_args_is_help=True)
-db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+db_app = typer.Typer(help="The database: migrations, partitions, backups and restores, checks.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administrative tasks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
 jobs_app = typer.Typer(help="Background jobs: the dead ones, and queueing them again.", no_args_is_help=True)
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(retention_app, name="retention")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)
 
 
@@ -147,6 +152,8 @@ def worker(
 async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: int, queues: list[str] | None) -> None:
     # The app's modules register every domain's tasks: the worker runs what the server queues.
     import rapport.app  # noqa: F401
+    from rapport.compliance import service_deletion as compliance_deletion
+    from rapport.compliance import service_retention as compliance_retention
     from rapport.identity import service
     from rapport.kernel.db import create_engine, create_system_engine
     from rapport.kernel.jobs import Worker
@@ -179,6 +186,14 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     media_collector = media_service.Collector(runtime)
     if media_service.QUEUE in job_worker.queues:
         media_collector.start()
+    # Where compliance's jobs run, its rounds: erasing accounts whose grace has ended,
+    # removing expired exports, and the daily run of the retention policies.
+    compliance_rounds = compliance_deletion.Rounds(runtime)
+    retention = compliance_retention.RetentionSchedule(runtime)
+    if compliance_deletion.QUEUE in job_worker.queues:
+        compliance_rounds.start()
+    if compliance_retention.QUEUE in job_worker.queues:
+        retention.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, job_worker.request_stop)
@@ -187,6 +202,8 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         await job_worker.run()
     finally:
         await media_collector.stop()
+        await compliance_rounds.stop()
+        await retention.stop()
         if notifications is not None:
             await notifications.stop()
             await presence.close()
@@ -285,6 +302,11 @@ def db_current() -> None:
     head = migrate.head_revision()
     typer.echo(f"current: {current or 'base'}")
     typer.echo(f"head:    {head}")
+
+
+db_app.command("check")(cli_db.db_check)
+db_app.command("backup")(cli_backup.db_backup)
+db_app.command("restore")(cli_backup.db_restore)
 
 
 @admin_app.command("create-user")

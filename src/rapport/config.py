@@ -101,6 +101,20 @@ class Settings(BaseSettings):
     mail_requests_per_ip_per_hour: int = 60
     # Mails to one address; past this a request is answered as if sent, and nothing is sent.
     mails_per_address_per_hour: int = 5
+    # SMS codes and notes (identity's phones) spend the code limits above, with the number
+    # typed as the address, and these. Requests that send an SMS, refused past these:
+    sms_requests_per_number_per_hour: int = 10
+    sms_requests_per_ip_per_hour: int = 30
+    # SMS to one number; past this a request is answered as if sent, and nothing is sent.
+    sms_per_number_per_hour: int = 3
+    # SMS the whole deployment sends per UTC day (SMS cost money and attract SMS pumping);
+    # past it requests that would send one are refused (503) until the day ends.
+    sms_per_day: int = Field(default=1000, ge=0)
+    # The countries (ISO 3166-1 alpha-2, comma separated) whose numbers may receive SMS;
+    # empty: every country.
+    sms_allowed_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Phone numbers one account may look up per day to find contacts.
+    phone_lookups_per_user_per_day: int = 200
 
     max_body_bytes: int = 1_048_576
 
@@ -196,6 +210,13 @@ class Settings(BaseSettings):
     # Jobs one worker runs at a time.
     worker_concurrency: int = 4
 
+    # Deleting an account (DELETE /v1/me): the days in which signing in again restores it,
+    # before it is erased; and how recent a sign-in must be to delete without the password.
+    account_deletion_grace_days: int = Field(default=30, ge=0)
+    account_deletion_fresh_sign_in_minutes: int = Field(default=10, ge=1)
+    # How long a finished export of one's data can be downloaded before it is removed.
+    export_ttl_days: int = Field(default=7, ge=1)
+
     # Where uploads are scanned for viruses: clamd's socket, `unix:/run/clamav/clamd.ctl` or
     # `tcp:host:3310`. Unset, a built-in check runs instead (the EICAR test signature and
     # files whose bytes contradict their name; rapport.media._processing._scan).
@@ -213,7 +234,7 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     log_level: str = "INFO"
 
-    @field_validator("trusted_proxies", "cors_origins", "webpush_hosts", mode="before")
+    @field_validator("trusted_proxies", "cors_origins", "webpush_hosts", "sms_allowed_countries", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -222,6 +243,15 @@ class Settings(BaseSettings):
                 return orjson.loads(stripped)
             return [part.strip() for part in stripped.split(",") if part.strip()]
         return value
+
+    @field_validator("sms_allowed_countries")
+    @classmethod
+    def _country_codes(cls, value: list[str]) -> list[str]:
+        codes = [code.strip().upper() for code in value]
+        wrong = [code for code in codes if not re.fullmatch(r"[A-Z]{2}", code)]
+        if wrong:
+            raise ValueError(f"ISO 3166-1 alpha-2 country codes, such as FR or US (not {', '.join(wrong)})")
+        return codes
 
     @field_validator("vapid_subject")
     @classmethod

@@ -73,6 +73,9 @@ LITERAL_ELSEWHERE = {
     "media.processing.status": ("rapport.media.schemas", "ProcessingStepOut", "status"),
     # The storage backend in use, recorded with each blob; no request or response shows it.
     "media.blobs.storage_provider": ("rapport.media._files", "reserve_blob", "provider"),
+    # Audit rows written through compliance's functions, whose parameters the Literals type.
+    "audit.admin_actions.action": ("rapport.compliance._admin", "record_action", "action"),
+    "audit.data_exports.event": ("rapport.compliance._logs", "record_data_export", "event"),
 }
 
 # CHECK enumerations no request or response spells as a Literal, with the reason.

@@ -18,6 +18,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from rapport.kernel.runtime import Runtime
+from tests.compliance.admin_support import make_admin
 from tests.support import Persona, populate, sign_in
 
 SEED = 20261121
@@ -235,8 +237,13 @@ async def harvest_ids(client: httpx.AsyncClient, spec: dict[str, Any], personas:
 
 
 @pytest.fixture
-async def lived_in(client: httpx.AsyncClient, alice: Persona, bob: Persona, carol: Persona, mallory: Persona) -> None:
+async def lived_in(
+    client: httpx.AsyncClient, runtime: Runtime, alice: Persona, bob: Persona, carol: Persona, mallory: Persona
+) -> None:
     await populate(client, alice, bob, carol, mallory)
+    # Signed in, the sweep is alice's: as a platform administrator, so that the
+    # administrators' routes run their handlers on its random input too.
+    await make_admin(runtime, alice)
 
 
 @pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "signed-in"])

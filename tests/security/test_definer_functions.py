@@ -29,7 +29,7 @@ pytestmark = pytest.mark.module_database
 
 DENIED = "permission denied"  # no EXECUTE privilege
 REFUSED = "refused"  # the function ran and raised insufficient_privilege
-SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime", "notifications", "media")
+SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime", "notifications", "media", "compliance")
 
 # Trigger functions run only as triggers; nobody is granted them.
 TRIGGER_FUNCTIONS = {
@@ -46,12 +46,16 @@ TRIGGER_FUNCTIONS = {
     "messaging.ring_call()",
     "messaging.close_call()",
     "messaging.follow_call()",
+    "audit.record_auth_event()",
 }
 # The others, each with the test(s) below that call it out of its context.
 # Media's definer functions are called out of context in tests/security/test_media_files.py.
 _MEDIA_CASE = "test_the_definer_functions_tell_a_stranger_nothing_and_do_nothing_for_her"
+_RETENTION_CASE = "test_no_one_but_system_work_calls_a_retention_or_repair_function"
 CALLED_FUNCTIONS = {
     "social.is_blocked(uuid,uuid)": "test_is_blocked_answers_only_about_the_callers_own_pairs",
+    # Phone lookups (migration 2026_11_30_0022): the case is in tests/security/test_phone_lookup.py.
+    "social.find_by_phone(text[])": "test_find_by_phone_finds_only_whom_the_caller_may_find",
     "social.are_contacts(uuid,uuid)": "test_are_contacts_answers_only_about_the_callers_own_pairs",
     "social.blocked_by(uuid)": "test_blocked_by_answers_only_about_the_caller",
     "social.profile_visible(uuid)": "test_profile_visible_is_the_callers_visibility",
@@ -83,6 +87,8 @@ CALLED_FUNCTIONS = {
     "messaging.list_conversations(uuid,uuid,uuid,boolean,timestamp with time zone,uuid,integer)": (
         "test_list_conversations_lists_only_the_sessions_own_conversations"
     ),
+    "messaging.search_page(uuid,uuid,uuid,text,text,uuid,uuid,timestamp with time zone,timestamp with time zone,"
+    "text,integer,real,uuid,integer,interval)": "test_search_page_finds_only_the_sessions_own_messages",
     "messaging.read_history(uuid,uuid,uuid,uuid,uuid,uuid,uuid,integer)": (
         "test_read_history_reads_only_within_the_sessions_own_window"
     ),
@@ -113,6 +119,26 @@ CALLED_FUNCTIONS = {
     "media.register_blob(bytea,bigint,text,text,text)": (
         "test_a_claim_made_ahead_with_a_false_size_and_type_is_corrected_by_the_upload"
     ),
+    # Compliance (migrations 2026_11_30_0023 to 0025). Consents, logs, administrators and the
+    # audit chain: cases in tests/security/test_compliance_rls.py.
+    "compliance.log_event(uuid,text,jsonb)": "test_log_event_logs_only_what_the_caller_may",
+    "audit.record_admin_action(text,text,uuid,text,jsonb,uuid)": (
+        "test_record_admin_action_records_only_an_administrators_own"
+    ),
+    "audit.record_admin_access(uuid,text,text[])": "test_record_admin_access_needs_an_administrator",
+    "audit.record_data_export(uuid,uuid,text,jsonb)": "test_record_data_export_records_only_for_the_caller",
+    "audit.erase_person(uuid,text[])": "test_erasing_and_pruning_the_audit_are_system_work_alone",
+    "audit.prune_chain(text,timestamp with time zone)": "test_erasing_and_pruning_the_audit_are_system_work_alone",
+    # Erasure: the case is in tests/security/test_compliance_exports.py.
+    "compliance.erase_messages(uuid)": "test_the_server_role_runs_no_deletion_or_erasure",
+    # Retention and repairs: the case is in tests/security/test_retention_rls.py.
+    "compliance.expire_message_partitions(timestamp with time zone,boolean)": _RETENTION_CASE,
+    "compliance.expire_conversation_messages(uuid,timestamp with time zone,boolean,integer)": _RETENTION_CASE,
+    "compliance.repair_conversation_counters(uuid)": _RETENTION_CASE,
+    "compliance.repair_attachment_count(uuid,uuid)": _RETENTION_CASE,
+    "compliance.repair_thread_count(uuid)": _RETENTION_CASE,
+    "compliance.remove_message_remains(uuid,uuid)": _RETENTION_CASE,
+    "compliance.remove_orphan_thread(uuid)": _RETENTION_CASE,
 }
 
 _DEFINER_FUNCTIONS = text(
@@ -724,6 +750,37 @@ async def test_list_conversations_lists_only_the_sessions_own_conversations(
         "bob": [group],
         "mallory": [],
         "mallory as alice": INVALID_TOKEN,
+        "no session": INVALID_TOKEN,
+    }
+
+
+async def test_search_page_finds_only_the_sessions_own_messages(
+    client: httpx.AsyncClient, app_engine: AsyncEngine, world: World
+) -> None:
+    """The search's page acts for the session it is given: a stranger, or someone else's
+    session, finds nothing of the group's, whatever conversation they name."""
+    group = await _group(app_engine, world)
+    alice, bob, mallory = world.alice, world.bob, world.mallory
+    await send(client, alice, group, "the secret plan")
+    found = (
+        "SELECT coalesce((SELECT array_agg(x ->> 'content') FROM json_array_elements(('[' || items || ']')::json) x),"
+        " '{}') FROM messaging.search_page(:u, :s, NULL, 'secret', 'secret', :c, NULL, NULL, NULL, NULL,"
+        " 20, NULL, NULL, 300, NULL)"
+    )
+    outcomes = {
+        "bob": await messaging_call(app_engine, None, found, u=bob.user_id, s=bob.session_id, c=None),
+        "mallory": await messaging_call(app_engine, None, found, u=mallory.user_id, s=mallory.session_id, c=None),
+        "mallory, naming the group": await messaging_call(
+            app_engine, None, found, u=mallory.user_id, s=mallory.session_id, c=group
+        ),
+        "mallory as bob": await messaging_call(app_engine, None, found, u=bob.user_id, s=mallory.session_id, c=None),
+        "no session": await messaging_call(app_engine, None, found, u=bob.user_id, s=None, c=None),
+    }
+    assert outcomes == {
+        "bob": ["the secret plan"],
+        "mallory": [],
+        "mallory, naming the group": [],
+        "mallory as bob": INVALID_TOKEN,
         "no session": INVALID_TOKEN,
     }
 

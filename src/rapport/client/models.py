@@ -27,7 +27,9 @@ class TokenPair(Model):
 
 class User(Model):
     id: UUID
-    email: str
+    email: str | None
+    phone_number: str | None = None
+    phone_verified: bool = False
     status: str
     email_verified: bool
     is_admin: bool

@@ -41,6 +41,13 @@ from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.runtime import Runtime
 
 DISABLED_STATUSES: tuple[UserStatus, ...] = ("suspended", "banned", "deleted")
+# An account whose owner asked for its deletion is `deleted` through a grace period in
+# which signing in again restores it (compliance, migration 2026_11_30_0024): sign-in asks
+# compliance's functions in its system transaction, knowing nothing of how it keeps them.
+_DELETION_PENDING = text("SELECT compliance.deletion_pending(:user_id)")
+_RESTORE = text(
+    "SELECT compliance.cancel_deletion(u.id) FROM auth.users u WHERE u.id = :user_id AND u.status = 'deleted'"
+)
 # What an account whose address is proven becomes.
 _ACTIVE: UserStatus = "active"
 _PENDING: UserStatus = "pending"
@@ -127,7 +134,7 @@ def check_password_strength(password: str, *, rt: Runtime, email: str, names: Se
         raise WeakPassword(f"Use at least {minimum} characters.")
     local = email.split("@")[0]
     if password.strip().lower() in (email, local):
-        raise WeakPassword("The password must not be the e-mail address.")
+        raise WeakPassword("The password must not be the e-mail address or phone number.")
     inputs = [email, local, *re.split(r"[._+\-]+", local), *names, "rapport"]
     estimate: dict[str, Any] = zxcvbn(password[:_ESTIMATED_LENGTH], user_inputs=[i for i in inputs if i])
     if estimate["score"] < _MIN_PASSWORD_SCORE:
@@ -135,6 +142,35 @@ def check_password_strength(password: str, *, rt: Runtime, email: str, names: Se
         advice = [feedback.get("warning") or "", *feedback.get("suggestions", [])]
         detail = " ".join(part for part in advice if part) or "Add more words, or less common ones."
         raise WeakPassword(f"This password is easy to guess. {detail}")
+
+
+async def sign_in_refused(db: AsyncConnection, *, user_id: UUID, status: str) -> bool:
+    """Whether an account of this status may not sign in (system transaction): suspended,
+    banned or deleted, except a deleted one still within its grace period."""
+    if status not in DISABLED_STATUSES:
+        return False
+    if status != "deleted":
+        return True
+    return not (await db.execute(_DELETION_PENDING, {"user_id": user_id})).scalar_one()
+
+
+async def restore_if_deleted(db: AsyncConnection, *, user_id: UUID) -> None:
+    """A sign-in went through (system transaction): an account within its deletion's grace
+    period is active again, its deletion cancelled."""
+    await db.execute(_RESTORE, {"user_id": user_id})
+
+
+async def set_account_status(db: AsyncConnection, *, user_id: UUID, status: UserStatus) -> UserStatus | None:
+    """System work: set an account's status (a platform administrator suspends, bans or
+    restores it); the status it had, or None when there is no such account."""
+    previous = (
+        await db.execute(select(users.c.status).where(users.c.id == user_id).with_for_update())
+    ).scalar_one_or_none()
+    if previous is None:
+        return None
+    await db.execute(update(users).where(users.c.id == user_id).values(status=status))
+    had: UserStatus = previous
+    return had
 
 
 async def get_user_by_email(db: AsyncConnection, *, email: str) -> AnyRow | None:
@@ -155,6 +191,8 @@ async def get_user(db: AsyncConnection, *, actor: Actor) -> UserOut:
     return UserOut(
         id=row.id,
         email=row.email,
+        phone_number=row.phone_number,
+        phone_verified=row.phone_verified_at is not None,
         status=row.status,
         email_verified=row.email_verified_at is not None,
         is_admin=row.is_admin,
@@ -364,7 +402,7 @@ async def do_change_password(
         raise InvalidCredentials("The current password is incorrect.")
     if new_password == current_password:
         raise PasswordUnchanged("Choose a password other than the current one.")
-    check_password_strength(new_password, rt=rt, email=user.email)
+    check_password_strength(new_password, rt=rt, email=user.email or user.phone_number)
     await db.execute(
         update(users).where(users.c.id == user.id).values(password_hash=await rt.passwords.hash(new_password))
     )

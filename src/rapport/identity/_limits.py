@@ -127,13 +127,14 @@ async def take(db: AsyncConnection, *, rule: Rule, subject: str) -> None:
         raise TooManyAttempts("Too many attempts. Wait before trying again.", retry_after=wait)
 
 
-async def try_take(db: AsyncConnection, *, rule: Rule, subject: str) -> int | None:
-    """Spend one unit if there is one; None when spent, else the seconds until one is."""
+async def try_take(db: AsyncConnection, *, rule: Rule, subject: str, cost: int = 1) -> int | None:
+    """Spend `cost` units (one, unless a request is worth several: a lookup of many
+    numbers) if there are; None when spent, else the seconds until there are."""
     key = rule.key(subject)
-    taken = await db.execute(_TAKE, {"key": key, "interval": rule.interval, "ceiling": rule.ceiling})
+    taken = await db.execute(_TAKE, {"key": key, "interval": rule.interval * cost, "ceiling": rule.ceiling})
     if taken.first() is not None:
         return None
-    return await _wait(db, rule=rule, key=key)
+    return await _wait(db, rule=rule, key=key, cost=cost)
 
 
 async def give_back(db: AsyncConnection, *, rule: Rule, subject: str) -> None:
@@ -151,16 +152,16 @@ async def forget(db: AsyncConnection, *, rule: Rule, subject: str) -> None:
     await db.execute(delete(rate_limits).where(rate_limits.c.key == rule.key(subject)))
 
 
-async def _wait(db: AsyncConnection, *, rule: Rule, key: str) -> int | None:
+async def _wait(db: AsyncConnection, *, rule: Rule, key: str, cost: int = 1) -> int | None:
     row = (
         await db.execute(select(rate_limits.c.tat, func.now().label("now")).where(rate_limits.c.key == key))
     ).one_or_none()
     if row is None:
         return None
-    return _seconds_until_a_unit(row.tat, row.now, rule)
+    return _seconds_until_a_unit(row.tat, row.now, rule, cost)
 
 
-def _seconds_until_a_unit(tat: datetime, now: datetime, rule: Rule) -> int | None:
-    # A unit is there once tat + interval <= now + ceiling.
-    ahead = (tat - now).total_seconds() + rule.interval - rule.ceiling
+def _seconds_until_a_unit(tat: datetime, now: datetime, rule: Rule, cost: int = 1) -> int | None:
+    # `cost` units are there once tat + cost * interval <= now + ceiling.
+    ahead = (tat - now).total_seconds() + rule.interval * cost - rule.ceiling
     return max(1, math.ceil(ahead)) if ahead > 0 else None

@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.config import OidcProvider
 from rapport.identity._accounts import (
-    DISABLED_STATUSES,
     get_user_by_email,
     insert_user,
+    sign_in_refused,
 )
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._signin import complete_sign_in
@@ -209,7 +209,7 @@ async def _check_enabled(db: AsyncConnection, *, user: AnyRow, user_id: UUID, pr
     """Raises:
     AccountDisabled: the account is suspended, banned or deleted.
     """
-    if user.deleted_at is not None or user.status in DISABLED_STATUSES:
+    if user.deleted_at is not None or await sign_in_refused(db, user_id=user_id, status=user.status):
         await record_login(
             db, user_id=user_id, method=f"oidc:{provider}", client=client, failure_reason="account_disabled"
         )

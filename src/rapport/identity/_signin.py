@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from rapport.identity import _limits as limits
 from rapport.identity import _throttle as throttle
 from rapport.identity import tokens
-from rapport.identity._accounts import DISABLED_STATUSES, get_user_by_email
+from rapport.identity._accounts import get_user_by_email, restore_if_deleted, sign_in_refused
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._sessions import create_session
 from rapport.identity._totp import SecondFactor, totp_enabled, verify_second_factor
@@ -90,7 +90,7 @@ async def do_password_login(
         raise InvalidCredentials()
 
     await throttle.clear(db, key=pair)
-    if user.status in DISABLED_STATUSES:
+    if await sign_in_refused(db, user_id=user.id, status=user.status):
         await record_login(db, user_id=user.id, method="password", client=client, failure_reason="account_disabled")
         raise AccountDisabled()
     if user.status == "pending" or user.email_verified_at is None:
@@ -158,6 +158,7 @@ async def complete_sign_in(
 async def _open_session(
     db: AsyncConnection, *, rt: Runtime, user_id: UUID, method: str, client: Client, device: Device
 ) -> TokenPair:
+    await restore_if_deleted(db, user_id=user_id)
     known = await _known_device(db, user_id=user_id, client=client, device=device)
     pair = await create_session(db, rt=rt, user_id=user_id, client=client, device=device)
     if known is False:
@@ -207,7 +208,7 @@ async def _active_user(db: AsyncConnection, user_id: UUID) -> AnyRow:
     user = (await db.execute(select(users).where(users.c.id == user_id))).one_or_none()
     if user is None or user.deleted_at is not None:
         raise InvalidToken()
-    if user.status in DISABLED_STATUSES:
+    if await sign_in_refused(db, user_id=user.id, status=user.status):
         raise AccountDisabled()
     return user
 

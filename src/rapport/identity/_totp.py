@@ -79,8 +79,11 @@ async def do_enrol_totp(db: AsyncConnection, *, rt: Runtime, actor: Actor) -> To
             set_={"secret_encrypted": encrypted, "confirmed_at": None, "last_used_step": None},
         )
     )
-    email = (await db.execute(select(users.c.email).where(users.c.id == actor.user_id))).scalar_one()
-    uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+    # An account registered with a phone is named by its number in the authenticator app.
+    name = (
+        await db.execute(select(func.coalesce(users.c.email, users.c.phone_number)).where(users.c.id == actor.user_id))
+    ).scalar_one()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=name, issuer_name=ISSUER)
     return TotpEnrolment(secret=secret, otpauth_uri=uri)
 
 

@@ -135,3 +135,52 @@ class TotpCodeAlreadyUsed(Unauthenticated):
 
     slug = "totp-code-already-used"
     title = "This two-factor code was already used; wait for the next one"
+
+
+class PhoneNotVerified(Forbidden):
+    slug = "phone-not-verified"
+    title = "Verify the phone number before signing in"
+
+
+class PhoneCountryNotAllowed(ValidationFailed):
+    """This deployment sends no SMS to the number's country (RAPPORT_SMS_ALLOWED_COUNTRIES):
+    a fact about the number, never about an account."""
+
+    slug = "phone-country-not-allowed"
+    title = "SMS cannot be sent to numbers of this country"
+
+
+class SmsUnavailable(ServiceUnavailable):
+    """The deployment's daily cap of SMS is spent (RAPPORT_SMS_PER_DAY): the same answer
+    for every number."""
+
+    slug = "sms-unavailable"
+    title = "SMS cannot be sent right now"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int | None = None) -> None:
+        super().__init__(detail, **({"retry_after": retry_after} if retry_after is not None else {}))
+        if retry_after is not None:
+            self.headers["Retry-After"] = str(retry_after)
+
+
+class PhoneRequired(Conflict):
+    slug = "phone-required"
+    title = "The phone number is this account's only way to sign in"
+
+
+class PhoneUnchanged(Conflict):
+    slug = "phone-unchanged"
+    title = "This is already the account's verified number"
+
+
+class NoPhone(Conflict):
+    slug = "no-phone"
+    title = "The account has no verified phone number"
+
+
+class SmsSecondFactorUnavailable(Conflict):
+    """SMS as a second factor is off for this account, or the first step was an SMS code
+    already (one factor twice is not two)."""
+
+    slug = "sms-second-factor-unavailable"
+    title = "A code by SMS cannot complete this sign-in"

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     ForeignKey,
     Integer,
     LargeBinary,
@@ -32,7 +33,8 @@ users = Table(
     "users",
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
-    Column("email", Text, nullable=False),
+    # NULL for an account registered with a phone number alone.
+    Column("email", Text),
     Column("password_hash", Text),
     Column("status", Text, nullable=False, server_default="pending"),
     Column("is_admin", Boolean, nullable=False, server_default=false()),
@@ -45,6 +47,9 @@ users = Table(
     timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("updated_at", nullable=False, server_default=NOW),
     timestamp("deleted_at"),
+    # E.164; verified once an SMS code came back (identity._phones).
+    Column("phone_number", Text),
+    timestamp("phone_verified_at"),
     schema="auth",
 )
 
@@ -106,6 +111,7 @@ otp_verifications = Table(
     timestamp("expires_at", nullable=False),
     timestamp("consumed_at"),
     timestamp("created_at", nullable=False, server_default=NOW),
+    Column("identifier_type", Text, nullable=False, server_default="email"),
     schema="auth",
 )
 
@@ -118,6 +124,8 @@ totp_credentials = Table(
     Column("last_used_step", BigInteger),
     timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("updated_at", nullable=False, server_default=NOW),
+    # A code by SMS may stand in for the authenticator app at sign-in (identity._phone_signin).
+    Column("sms_fallback", Boolean, nullable=False, server_default=false()),
     schema="auth",
 )
 
@@ -201,5 +209,14 @@ spent_tokens = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     timestamp("expires_at", nullable=False),
+    schema="auth",
+)
+
+# SMS queued per UTC day, against the deployment's daily cap (identity._phone_codes).
+sms_daily_usage = Table(
+    "sms_daily_usage",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("sent", Integer, nullable=False, server_default=text("0")),
     schema="auth",
 )

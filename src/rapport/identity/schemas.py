@@ -27,7 +27,12 @@ Severity = Literal["info", "warning", "critical"]
 SessionRevokedReason = Literal[
     "logout", "revoked", "password_changed", "password_reset", "refresh_token_reuse", "account_disabled"
 ]
-CodePurpose = Literal["email_verification", "password_reset"]
+# E-mailed codes verify an address or reset a password; SMS codes (identity._phone_codes)
+# also verify a registered number, prove a number being added, sign in and stand in for
+# the authenticator app.
+CodePurpose = Literal[
+    "email_verification", "password_reset", "phone_verification", "phone_change", "sign_in", "second_factor"
+]
 
 
 class Device(Strict):
@@ -104,7 +109,9 @@ class OidcLoginRequest(Device):
 
 class UserOut(BaseModel):
     id: UUID
-    email: str
+    email: str | None = Field(description="None for an account registered with a phone number.")
+    phone_number: str | None = Field(default=None, description="E.164; set once verified, or registered with.")
+    phone_verified: bool = False
     status: UserStatus
     email_verified: bool
     is_admin: bool

@@ -95,6 +95,14 @@ class Forbidden(RapportError):
     title = "Not allowed"
 
 
+class PlatformAdminRequired(Forbidden):
+    """Only the platform's administrators may do this (moderation across conversations,
+    accounts, the audit): one problem type whichever domain refuses."""
+
+    slug = "platform-admin-required"
+    title = "Only the platform's administrators may do this"
+
+
 class NotFound(RapportError):
     """Missing, or invisible to the actor: the two are never told apart."""
 

@@ -11,9 +11,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Identity, MetaData, Table, Text, text
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 from sqlalchemy.sql.elements import TextClause
 
 NAMING_CONVENTION = {
@@ -56,6 +69,17 @@ def timestamp(name: str, *, nullable: bool = True, server_default: TextClause | 
     return Column(name, DateTime(timezone=True), nullable=nullable, server_default=server_default)
 
 
+def chain_columns() -> list[Column[Any]]:
+    """The columns of an audit table's hash chain (migration 2026_11_30_0023), set by the
+    trigger audit.chain_append() on insert."""
+    return [
+        Column("chain_position", BigInteger, nullable=False),
+        Column("content_hash", LargeBinary, nullable=False),
+        Column("chain_hash", LargeBinary, nullable=False),
+        timestamp("redacted_at"),
+    ]
+
+
 # Written only by the trigger function audit.record_change() (migration 2026_11_21_0001).
 record_changes = Table(
     "record_changes",
@@ -70,6 +94,7 @@ record_changes = Table(
     Column("acting_user_id", UUID(as_uuid=True)),
     Column("transaction_id", BigInteger, nullable=False),
     timestamp("occurred_at", nullable=False, server_default=NOW),
+    *chain_columns(),
     schema="audit",
 )
 
@@ -80,11 +105,93 @@ sensitive_data_access = Table(
     "sensitive_data_access",
     metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
-    Column("user_id", UUID(as_uuid=True), nullable=False),
+    # NULL only once erasure redacted the row (audit.erase_person).
+    Column("user_id", UUID(as_uuid=True)),
     Column("accessed_by", UUID(as_uuid=True)),
     Column("table_name", Text, nullable=False),
     Column("action", Text, nullable=False),
     Column("fields", ARRAY(Text), nullable=False, server_default=EMPTY_TEXT_ARRAY),
     timestamp("created_at", nullable=False, server_default=NOW),
+    *chain_columns(),
     schema="audit",
 )
+
+# The audit tables below are made by the compliance migration (2026_11_30_0023), which
+# hash-chains every audit table: each row's place, content hash and chain hash are set by
+# the BEFORE INSERT trigger audit.chain_append(); rapport.compliance verifies the chains.
+
+# Where each audit table's chain ends, and where it starts once retention pruned it.
+chain_heads = Table(
+    "chain_heads",
+    metadata,
+    Column("table_name", Text, primary_key=True),
+    Column("chain_position", BigInteger, nullable=False, server_default=text("0")),
+    Column("chain_hash", LargeBinary),
+    Column("anchor_position", BigInteger, nullable=False, server_default=text("0")),
+    Column("anchor_hash", LargeBinary),
+    timestamp("updated_at", nullable=False, server_default=NOW),
+    schema="audit",
+)
+
+# Platform administrators' actions, written only by audit.record_admin_action().
+admin_actions = Table(
+    "admin_actions",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("admin_id", UUID(as_uuid=True)),
+    Column("action", Text, nullable=False),
+    Column("target_user_id", UUID(as_uuid=True)),
+    Column("target", Text),
+    Column("reason", Text),
+    Column("details", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    *chain_columns(),
+    schema="audit",
+)
+
+# Sign-in attempts and security events, copied by trigger from auth.login_history and
+# auth.security_events (audit.record_auth_event()).
+auth_events = Table(
+    "auth_events",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True)),
+    Column("event_type", Text, nullable=False),
+    Column("succeeded", Boolean),
+    Column("ip_address", INET),
+    Column("user_agent", Text),
+    Column("details", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    *chain_columns(),
+    schema="audit",
+)
+
+# Each step of each export of a person's data, written by audit.record_data_export().
+data_exports = Table(
+    "data_exports",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("export_id", UUID(as_uuid=True), nullable=False),
+    Column("user_id", UUID(as_uuid=True)),
+    Column("event", Text, nullable=False),
+    Column("details", JSONB, nullable=False, server_default=EMPTY_OBJECT),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    *chain_columns(),
+    schema="audit",
+)
+
+# Audit rows erasure blanked (audit.erase_person()), with the hash of what each holds since.
+redactions = Table(
+    "redactions",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("table_name", Text, nullable=False),
+    Column("row_id", BigInteger, nullable=False),
+    Column("redacted_hash", LargeBinary, nullable=False),
+    timestamp("created_at", nullable=False, server_default=NOW),
+    *chain_columns(),
+    schema="audit",
+)
+
+# The audit tables whose rows are hash-chained, in the order verification walks them.
+CHAINED_AUDIT_TABLES = (record_changes, sensitive_data_access, admin_actions, auth_events, data_exports, redactions)

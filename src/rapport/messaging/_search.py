@@ -6,14 +6,14 @@ word at the very end, matches as a prefix ('hel' finds 'hello'). The text typed 
 a bound parameter, never spliced into SQL or tsquery syntax. A query with no word to find
 (only punctuation, or only negated words, which no index can serve) is refused.
 
-`messaging.search_messages()` (migration 2026_11_29_0016, a definer function: see its
-docstring and docs/decisions/0007) picks one page of (message, rank) among the newest
-CANDIDATES matches in the caller's conversations, within each one's window (from joining
-when history is withheld, up to leaving), without messages deleted for everyone or hidden
-by the caller. The page's messages are then read here as the caller, through row-level
-security, and shaped as history shapes them (`messaging.render_message`) with their
-`rank` and a `snippet`: the content around the matches as escaped HTML, matches in
-`<mark>`.
+A page is one statement on the hot paths' pool, `messaging.search_page()` (migration
+2026_11_30_0026): it checks who acts, parses the query, and has
+`messaging.search_messages()` (a definer function, docs/decisions/0007 and 0023) pick one
+page of (message, rank) among the newest CANDIDATES matches in the caller's
+conversations, within each one's window (from joining when history is withheld, up to
+leaving), without messages deleted for everyone or hidden by the caller; the page's
+messages are shaped as history shapes them (`messaging.render_message`) with their `rank`
+and a `snippet`: the content around the matches as escaped HTML, matches in `<mark>`.
 
 Ranked by `ts_rank_cd` (normalised by length, 0 to 1), then newest first. A search that
 finds its candidates slowly stops after SEARCH_BUDGET with what it found, and the page
@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 from pydantic import BaseModel, Field
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
 from rapport.kernel.errors import InvalidCursor, ValidationFailed
+from rapport.kernel.runtime import Runtime
+from rapport.messaging._refusals import refusals
 from rapport.messaging.errors import InvalidMessageSearch
 from rapport.messaging.models import MessageType
 from rapport.messaging.schemas import MessageOut
@@ -178,79 +179,70 @@ def decode_cursor(query: str, filters: SearchFilters, cursor: str) -> Cursor:
     return Cursor(rank=rank, message_id=UUID(bytes=message_id), horizon=moment, floor=lowest)
 
 
-# The query as a tsquery, and whether any of it can be looked up in an index ('T' or ''
-# when not: no word, or only negated ones).
-QUERY_STATEMENT = text(
-    """
-    SELECT q.parsed::text AS query, querytree(q.parsed) NOT IN ('', 'T') AS searchable
-      FROM (SELECT messaging.message_query(:q, :last_word) AS parsed) AS q
-    """
-)
-
-# The function picks one page under the definer's view; the messages are then read as the
-# caller, so row-level security vets every row shown (a row it refuses is left out). One
-# row, with no message, when the page is empty: it still says how far the search read.
-SEARCH_STATEMENT = text(
-    """
-    SELECT s.searched_from, s.older_until, p.message_id, p.rank, m.id IS NOT NULL AS visible,
-           (messaging.render_message(m, :viewer)
-            || jsonb_build_object('rank', p.rank,
-                                  'snippet', messaging.search_snippet(m.content, CAST(:query AS tsquery))))::text
-               AS item
-      FROM messaging.search_messages(CAST(:query AS tsquery), :conversation_id, :sender_id, :since, :until,
-                                     :type, :max_rows, :after_rank, :after_id, :candidates, :budget) AS s
-      LEFT JOIN LATERAL unnest(s.conversation_ids, s.message_ids, s.created_ats, s.ranks) WITH ORDINALITY
-           AS p (conversation_id, message_id, created_at, rank, position) ON true
-      LEFT JOIN messaging.messages m
-        ON m.conversation_id = p.conversation_id AND m.id = p.message_id AND m.created_at = p.created_at
-     ORDER BY p.position
-    """
+# One page (migration 2026_11_30_0026): who acts, the query parsed, the candidates chosen
+# under the definer's view of the caller's conversations, and the page's messages as JSON,
+# in one statement on the hot paths' pool.
+PAGE_STATEMENT = (
+    "SELECT searchable, searched_from, older_until, items, more, last_rank, last_id"
+    " FROM messaging.search_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
 )
 
 
-def statement_parameters(
-    *, viewer: UUID, query: str, filters: SearchFilters, limit: int, cursor: Cursor | None, horizon: datetime
-) -> dict[str, object]:
-    """SEARCH_STATEMENT's parameters for one page (limit + 1 rows: the last tells whether
-    another page follows). `query` is the tsquery's text, as QUERY_STATEMENT made it. Later
-    pages read the span the first one read, without a budget."""
+def page_arguments(
+    *, actor: Actor, query: str, filters: SearchFilters, limit: int, cursor: Cursor | None, horizon: datetime
+) -> tuple[object, ...]:
+    """PAGE_STATEMENT's arguments for one page of `limit` results. Later pages read the
+    span the first one read, without a budget."""
     until = horizon if filters.until is None else min(filters.until, horizon)
     since = filters.since
     if cursor is not None and cursor.floor is not None:
         since = cursor.floor if since is None else max(since, cursor.floor)
-    return {
-        "viewer": viewer,
-        "query": query,
-        "conversation_id": filters.conversation_id,
-        "sender_id": filters.sender_id,
-        "since": since,
-        "until": until,
-        "type": filters.type,
-        "max_rows": limit + 1,
-        "after_rank": cursor.rank if cursor else None,
-        "after_id": cursor.message_id if cursor else None,
-        "candidates": CANDIDATES,
-        "budget": SEARCH_BUDGET if cursor is None else None,
-    }
+    return (
+        actor.user_id,
+        actor.session_id,
+        actor.api_key_id,
+        query,
+        last_word(query),
+        filters.conversation_id,
+        filters.sender_id,
+        since,
+        until,
+        filters.type,
+        limit,
+        cursor.rank if cursor else None,
+        cursor.message_id if cursor else None,
+        CANDIDATES,
+        SEARCH_BUDGET if cursor is None else None,
+    )
 
 
-async def parse_query(db: AsyncConnection, query: str) -> str:
-    """The text of the tsquery a search runs.
+def page_json(
+    row: asyncpg.Record, *, query: str, filters: SearchFilters, resumed: Cursor | None, horizon: datetime
+) -> str:
+    """The page PAGE_STATEMENT's row describes, as MessageSearchPage's JSON.
 
     Raises:
-        InvalidMessageSearch: the query has no word that can be searched for.
+        InvalidMessageSearch: the query has no word to search for.
     """
-    row = (await db.execute(QUERY_STATEMENT, {"q": query, "last_word": last_word(query)})).one()
-    if not row.searchable:
+    if not row["searchable"]:
         raise InvalidMessageSearch("Search for at least one word that is not excluded with `-`.")
-    parsed: str = row.query
-    return parsed
+    # How far back the first page read: later pages read to there, and say so alike.
+    floor = resumed.floor if resumed else row["searched_from"]
+    following = "null"
+    if row["more"]:
+        position = Cursor(rank=row["last_rank"], message_id=row["last_id"], horizon=horizon, floor=floor)
+        following = f'"{encode_cursor(query, filters, position)}"'
+    older_until = row["older_until"]
+    if older_until is None and floor is not None:
+        older_until = floor - timedelta(microseconds=1)
+    older = f'"{older_until.isoformat()}"' if older_until else "null"
+    return f'{{"items":[{row["items"]}],"next":{following},"older_until":{older}}}'
 
 
 async def search_messages(
-    db: AsyncConnection,
-    *,
+    runtime: Runtime,
     actor: Actor,
+    *,
     query: str,
     filters: SearchFilters | None = None,
     limit: int = DEFAULT_LIMIT,
@@ -259,34 +251,19 @@ async def search_messages(
     """The messages the actor may see that match the query and filters, best first, one
     page at a time, as JSON: `{"items": [...], "next": cursor or null, "older_until": ...}`
     (MessageSearchPage).
-    What the actor may see is decided in the database by the transaction's security
-    context (`db` must act as the actor).
 
     Raises:
         InvalidMessageSearch: the query is empty, too long, or has no word to search for.
         ValidationFailed: `since` is after `until`.
         InvalidCursor: the cursor is malformed or belongs to another search.
+        InvalidToken: the actor's session or key no longer holds.
     """
     filters = normalise(query, filters or SearchFilters())
     resumed = decode_cursor(query, filters, cursor) if cursor else None
     limit = max(1, min(limit, MAX_LIMIT))
     horizon = resumed.horizon if resumed else datetime.now(UTC)
-    parsed = await parse_query(db, query)
-    parameters = statement_parameters(
-        viewer=actor.user_id, query=parsed, filters=filters, limit=limit, cursor=resumed, horizon=horizon
-    )
-    found = (await db.execute(SEARCH_STATEMENT, parameters)).all()
-    rows = [row for row in found if row.message_id is not None]
-    page, more = rows[:limit], len(rows) > limit
-    # How far back the first page read: later pages read to there, and say so alike.
-    floor = resumed.floor if resumed else (found[0].searched_from if found else None)
-    following = "null"
-    if more:
-        position = Cursor(rank=page[-1].rank, message_id=page[-1].message_id, horizon=horizon, floor=floor)
-        following = f'"{encode_cursor(query, filters, position)}"'
-    older_until = found[0].older_until if found else None
-    if older_until is None and floor is not None:
-        older_until = floor - timedelta(microseconds=1)
-    older = f'"{older_until.isoformat()}"' if older_until else "null"
-    items = ",".join(row.item for row in page if row.visible)
-    return f'{{"items":[{items}],"next":{following},"older_until":{older}}}'
+    arguments = page_arguments(actor=actor, query=query, filters=filters, limit=limit, cursor=resumed, horizon=horizon)
+    async with refusals():
+        row = await runtime.direct.fetchrow_read(PAGE_STATEMENT, *arguments)
+    assert row is not None  # the function returns exactly one row
+    return page_json(row, query=query, filters=filters, resumed=resumed, horizon=horizon)

@@ -1,5 +1,5 @@
 """Messaging's hot routes in the app's hot lane (rapport.kernel.hot_routes): sending,
-history and the conversation list, the requests a messaging app makes most.
+history, the conversation list and search, the requests a messaging app makes most.
 
 Each handler does what the FastAPI route of the same path does (rapport.messaging.api),
 with the same models and services, for requests that are plainly well formed; for any
@@ -53,11 +53,11 @@ async def _caller(request: HotRequest) -> tuple[Runtime, Actor] | None:
     return runtime, await runtime.authenticate(runtime, token).actor()
 
 
-def _limit(query: dict[str, str]) -> int | None:
+def _limit(query: dict[str, str], *, default: int = DEFAULT_LIMIT, most: int = MAX_LIMIT) -> int | None:
     given = query.get("limit")
     if given is None:
-        return DEFAULT_LIMIT
-    if not _LIMIT.match(given) or int(given) > MAX_LIMIT:
+        return default
+    if not _LIMIT.match(given) or int(given) > most:
         return None
     return int(given)
 
@@ -126,8 +126,28 @@ async def list_conversations(request: HotRequest) -> HotAnswer | None:
     return HotAnswer(200, page.encode())
 
 
+async def search_messages(request: HotRequest) -> HotAnswer | None:
+    """A search with a query and at most a limit and a cursor; filters go to FastAPI."""
+    query = request.query("q", "limit", "cursor")
+    if query is None or request.body:
+        return None
+    words = query.get("q")
+    limit = _limit(query, default=service.SEARCH_DEFAULT_LIMIT, most=service.SEARCH_MAX_LIMIT)
+    cursor = query.get("cursor")
+    plain = words is not None and 0 < len(words) <= service.SEARCH_MAX_QUERY_LENGTH
+    if not plain or limit is None or (cursor is not None and not _CURSOR.match(cursor)):
+        return None
+    caller = await _caller(request)
+    if caller is None:
+        return None
+    runtime, actor = caller
+    page = await service.search_messages(runtime, actor, query=str(words), limit=limit, cursor=cursor)
+    return HotAnswer(200, page.encode())
+
+
 HOT_ROUTES = (
     HotRoute("POST", "/v1/conversations/{conversation_id}/messages", send_message),
     HotRoute("GET", "/v1/conversations/{conversation_id}/messages", read_history),
     HotRoute("GET", "/v1/conversations", list_conversations),
+    HotRoute("GET", "/v1/messages/search", search_messages),
 )

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Response
 
-from rapport.kernel.deps import CallerDep
+from rapport.kernel.deps import CallerDep, RuntimeDep
 from rapport.messaging import service
 from rapport.messaging.schemas import MessageType
 
@@ -20,6 +20,7 @@ JSON = "application/json"
 @router.get("/messages/search", response_model=service.MessageSearchPage)
 async def search_messages(
     caller: CallerDep,
+    runtime: RuntimeDep,
     q: Annotated[
         str,
         Query(
@@ -57,6 +58,7 @@ async def search_messages(
     filters = service.SearchFilters(
         conversation_id=conversation_id, sender_id=sender_id, since=since, until=until, type=message_type
     )
-    async with caller.transaction() as (db, actor):
-        page = await service.search_messages(db, actor=actor, query=q, filters=filters, limit=limit, cursor=cursor)
+    page = await service.search_messages(
+        runtime, await caller.actor(), query=q, filters=filters, limit=limit, cursor=cursor
+    )
     return Response(page, media_type=JSON)

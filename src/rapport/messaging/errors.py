@@ -12,6 +12,9 @@ from __future__ import annotations
 from sqlalchemy.exc import DBAPIError
 
 from rapport.kernel.errors import Conflict, Forbidden, InvalidToken, NotFound, RapportError, ValidationFailed
+
+# The platform's one problem type for what only its administrators may do, raised here too.
+from rapport.kernel.errors import PlatformAdminRequired as PlatformAdminRequired
 from rapport.social.service import UserNotFound
 
 
@@ -163,11 +166,6 @@ class ReportNotOpen(Conflict):
 class AlreadyReported(Conflict):
     slug = "already-reported"
     title = "You have an open report of this message already"
-
-
-class PlatformAdminRequired(Forbidden):
-    slug = "platform-admin-required"
-    title = "Only the platform's administrators may do this"
 
 
 class BlockedTermNotFound(NotFound):

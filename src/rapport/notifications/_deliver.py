@@ -26,6 +26,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport.identity import service as identity_service
 from rapport.kernel.db import AnyRow, SystemEngine, system_transaction
 from rapport.kernel.runtime import Runtime
 from rapport.notifications import _compose
@@ -57,6 +58,14 @@ def use_providers(runtime: Runtime, providers: Providers) -> None:
     """Deliver this runtime's notifications through these providers (the process sets
     them up once; tests put their fakes' here)."""
     _providers[id(runtime)] = (runtime, providers)
+
+
+def _identity_sms(runtime: Runtime) -> identity_service.SmsSender | None:
+    return providers_for(runtime).sms
+
+
+# Identity's codes and notices by SMS leave through this runtime's provider too.
+identity_service.use_sms_gateway(_identity_sms)
 
 
 async def close_providers(runtime: Runtime) -> None:
@@ -309,18 +318,23 @@ async def deliver_sms(
     max_attempts: int,
     providers: Providers | None = None,
 ) -> bool:
-    """Send a notification by SMS once, to `phone`; whether it was accepted now.
+    """Send a notification by SMS once, to `phone` or else the recipient's verified number
+    (none, none sent: an account without one, or whose number was removed since); whether
+    it was accepted now.
 
     Raises:
         DeliveryIncomplete: the provider may take it later.
     """
     providers = providers or providers_for(runtime)
-    if providers.sms is None or phone is None:
+    if providers.sms is None:
         return False
     engine: SystemEngine = runtime.system_engine
     async with system_transaction(engine) as db:
         row = (await db.execute(_NOTIFICATION, {"id": notification_id})).one_or_none()
         if row is None:
+            return False
+        phone = phone or await identity_service.get_verified_phone(db, user_id=row.user_id)
+        if phone is None:
             return False
         rendered = await _compose.compose(
             db,

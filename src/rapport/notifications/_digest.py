@@ -44,11 +44,13 @@ _EMAIL = text(
     """
 )
 # Unread, and not in a mail sent (or being sent) since the notification last changed.
+# Marketing is mailed only to someone whose marketing_emails consent stands (compliance).
 _UNREAD_NOT_MAILED = text(
     """
     SELECT n.id, n.type, n.category, n.title, n.body, n.action_url, n.bundle_count, n.created_at
       FROM notifications.notifications n
      WHERE n.user_id = :user_id AND NOT n.is_read
+       AND (n.category <> 'marketing' OR compliance.has_consent(n.user_id, 'marketing_emails'))
        AND NOT EXISTS (
            SELECT 1 FROM notifications.email_notifications e
             WHERE e.user_id = n.user_id AND e.id <> :email_id AND e.status IN ('sent', 'sending')

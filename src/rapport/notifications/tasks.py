@@ -3,7 +3,8 @@ process runs beside them: the outbox consumer that enqueues them.
 
 - `notifications.push`: one notification to every active push subscription of its
   recipient (payload `notification_id`);
-- `notifications.sms`: one notification by SMS (payload `notification_id`, `phone`);
+- `notifications.sms`: one notification by SMS to the recipient's verified number
+  (payload `notification_id`);
 - `notifications.email`: one e-mail of `email_notifications` at once (security);
 - `notifications.email_digest`: the digest e-mail, due after the person's delay.
 

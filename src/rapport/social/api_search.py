@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from rapport.kernel.deps import CallerDep
 from rapport.kernel.pagination import Page
 from rapport.social import service
+from rapport.social.schemas_phones import PhoneLookupOut, PhoneLookupRequest
 
 router = APIRouter(prefix="/v1", tags=["social"])
 
@@ -43,3 +44,18 @@ async def search_users(
     than ten words; `invalid-cursor` (400) for a cursor of another query."""
     async with caller.transaction() as (db, actor):
         return await service.search_profiles(db, actor=actor, query=q, limit=limit, cursor=cursor)
+
+
+@router.post("/users/lookup-phones", response_model=PhoneLookupOut)
+async def lookup_phones(body: PhoneLookupRequest, caller: CallerDep) -> PhoneLookupOut:
+    """Find people by phone number (from an address book): the accounts behind these
+    numbers whose owners let the caller find them that way (`phone_discoverability` in
+    `PATCH /v1/settings`: everyone, or their contacts; nobody by default). A number not in
+    the answer may have no account, or one whose owner keeps it out of lookups, or one
+    that blocks the caller: the answer never tells which.
+
+    Each number costs one of the caller's daily lookups; past them `429
+    too-many-attempts`. Numbers are in international format, or national ones read as
+    numbers of `region`; one that is not a valid number is refused (422) with its position."""
+    async with caller.transaction() as (db, actor):
+        return await service.lookup_phones(db, rt=caller.runtime, actor=actor, numbers=body.normalised())

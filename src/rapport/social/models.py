@@ -47,6 +47,8 @@ settings = Table(
     Column("theme", Text, nullable=False, server_default="system"),
     timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("updated_at", nullable=False, server_default=NOW),
+    # Who finds the account by its verified phone number (social._phone_lookup).
+    Column("phone_discoverability", Text, nullable=False, server_default="nobody"),
     schema="social",
 )
 

@@ -98,6 +98,11 @@ class SettingsUpdate(PatchBody):
         default=None, description="Merged into the current ones: the kinds not sent keep their value."
     )
     theme: NotNull[Theme] = None
+    phone_discoverability: NotNull[Audience] = Field(
+        default=None,
+        description="Who may find this account by its verified phone number (`POST /v1/users/lookup-phones`); "
+        "to anyone else the number looks like one without an account.",
+    )
 
 
 class SettingsOut(BaseModel):
@@ -107,6 +112,7 @@ class SettingsOut(BaseModel):
     typing_indicators_enabled: bool
     notification_defaults: dict[str, bool]
     theme: str
+    phone_discoverability: Audience
     updated_at: datetime
 
 

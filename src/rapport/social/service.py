@@ -26,6 +26,7 @@ from rapport.social._parts import (
     get_part,
     list_sensitive_access,
 )
+from rapport.social._phone_lookup import lookup_phones
 from rapport.social._profiles import (
     access_profile,
     do_set_verified_badge,
@@ -93,5 +94,6 @@ __all__ = [
     "list_requests",
     "list_sensitive_access",
     "list_user_statuses",
+    "lookup_phones",
     "search_profiles",
 ]

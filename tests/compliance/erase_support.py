@@ -1,0 +1,420 @@
+"""What the export, deletion and erasure tests share: an app that serves the compliance
+routes with files kept in the test's own folder, a person whose data fills every table the
+API writes (`populate_person`, grown from tests.support.populate), and looking at the
+database and the storage as the superuser sees them, past row-level security.
+
+Import the fixtures into a test module to use them there (they stand for conftest's
+`settings` and `fresh_app` in that module):
+
+    from tests.compliance.erase_support import compliance_app, compliance_settings  # noqa: F401
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import zipfile
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import httpx
+import pyotp
+import pytest
+from aiosmtpd.controller import Controller
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+
+from rapport.app import create_app
+from rapport.compliance import api_account, api_exports
+from rapport.config import Settings
+from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
+from tests.support import STARTUP_TIMEOUT_S, Mailbox, Persona, make_settings, populate
+
+EXPORTS = "/v1/me/exports"
+ME = "/v1/me"
+
+
+def include_compliance(app: FastAPI) -> None:
+    """The compliance routers, where the app does not serve them already."""
+    paths = {(getattr(route, "path", ""), method) for route in app.routes for method in getattr(route, "methods", ())}
+    if (EXPORTS, "POST") not in paths:
+        app.include_router(api_exports.router)
+    if (ME, "DELETE") not in paths:
+        app.include_router(api_account.router)
+    # Consents and administration are compliance's too: served with the rest.
+    from rapport.compliance import api_admin, api_consents
+
+    if ("/v1/me/consents", "POST") not in paths:
+        app.include_router(api_consents.router)
+    if ("/v1/admin/breaches", "POST") not in paths:
+        app.include_router(api_admin.router)
+
+
+@pytest.fixture(name="settings")
+def compliance_settings(smtp_server: tuple[Controller, Mailbox], tmp_path: Path) -> Settings:
+    """Files' bytes (and archives) in this test's own folder: the erase proof searches it."""
+    controller, _ = smtp_server
+    return make_settings(smtp_host="127.0.0.1", smtp_port=controller.port, media_dir=tmp_path / "media")
+
+
+@pytest.fixture(name="fresh_app")
+async def compliance_app(settings: Settings, database: DatabaseUrls) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, database_url=database.app, system_database_url=database.worker)
+    include_compliance(application)
+    async with LifespanManager(application, startup_timeout=STARTUP_TIMEOUT_S, shutdown_timeout=STARTUP_TIMEOUT_S):
+        yield application
+
+
+async def jobs_done(app: FastAPI) -> None:
+    async with asyncio.timeout(30):
+        await app.state.notifications.catch_up()
+        await app.state.worker.wait_idle()
+
+
+# -- SQL as the superuser (past row-level security) -------------------------------------
+
+
+async def superuser(urls: DatabaseUrls) -> asyncpg.Connection:
+    return await asyncpg.connect(asyncpg_dsn(urls.admin.set(database=urls.app.database)))
+
+
+async def fetch(urls: DatabaseUrls, query: str, *args: Any) -> list[asyncpg.Record]:
+    conn = await superuser(urls)
+    try:
+        return list(await conn.fetch(query, *args))
+    finally:
+        await conn.close()
+
+
+async def execute(urls: DatabaseUrls, query: str, *args: Any) -> str:
+    conn = await superuser(urls)
+    try:
+        result: str = await conn.execute(query, *args)
+        return result
+    finally:
+        await conn.close()
+
+
+async def make_admin(urls: DatabaseUrls, user_id: str) -> None:
+    """A platform administrator, made as an operator would (as a replica: no guard, no audit)."""
+    conn = await superuser(urls)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute("UPDATE auth.users SET is_admin = true WHERE id = $1", UUID(user_id))
+    finally:
+        await conn.close()
+
+
+# -- exports ------------------------------------------------------------------------------
+
+
+async def exported(client: httpx.AsyncClient, app: FastAPI, persona: Persona) -> tuple[dict[str, Any], bytes]:
+    """Ask for an export, let the worker make it, and download it: its status and the zip."""
+    asked = await client.post(EXPORTS, headers=persona.headers)
+    assert asked.status_code == 202, asked.text
+    await jobs_done(app)
+    status = await client.get(f"{EXPORTS}/{asked.json()['id']}", headers=persona.headers)
+    assert status.status_code == 200, status.text
+    assert status.json()["status"] == "completed", status.json()
+    download = await client.get(status.json()["download_url"], headers=persona.headers)
+    assert download.status_code == 200, download.text
+    return status.json(), download.content
+
+
+def archive_sections(data: bytes) -> dict[str, list[dict[str, Any]]]:
+    """The rows of each JSON Lines file of an archive, by its name."""
+    import orjson
+
+    sections: dict[str, list[dict[str, Any]]] = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for name in archive.namelist():
+            if name.endswith(".jsonl"):
+                sections[name] = [orjson.loads(line) for line in archive.read(name).splitlines() if line]
+    return sections
+
+
+# -- a person in every table --------------------------------------------------------------
+
+# Words no one else in the fixture writes, so that finding one after the erasure can only
+# mean something of the person stayed. Made-up words: the text search's stemmer keeps them
+# whole in its vectors, where they are searched too.
+DISPLAY_NAME = "Quillane Zorbitrax"
+PREFERRED_NAME = "Quilly Vexmoor"
+PHONE = "+14155550173"
+BIO = "Grows glimmerwort and frondlex"
+STATUS = "Walking the dravenpath"
+SAID = [
+    "Meet at the xylobrant kiosk",
+    "Bring the quorvelin maps",
+    "Edited: the zantheric plan",
+    "A vorpalique secret, soon deleted",
+    "Ask about the plimsorax",
+    "Thread of the murgalot ideas",
+]
+TOPIC_TITLE = "Brenquill planning"
+DRAFT = "Unsent thought about skelvaris"
+REPORT_DETAILS = "Bob wrote something glarnishing"
+COMMENT = "Look at the trellimond bloom"
+DEVICE = "Zorbitrax pocket phone"
+
+
+@dataclass
+class Populated:
+    """What `populate_person` made: ids the tests look for afterwards."""
+
+    group_id: str = ""
+    direct_id: str = ""
+    channel_id: str = ""
+    carols_id: str = ""
+    messages: dict[str, str] = field(default_factory=dict)
+    photo_id: str = ""
+    photo_bytes: bytes = b""
+    shared_bytes_id: str = ""
+    shared_bytes: bytes = b""
+    own_bytes: list[bytes] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+
+
+def png(seed: int, size: tuple[int, int] = (40, 30)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.frombytes("RGB", size, bytes((seed * 7 + i) % 256 for i in range(size[0] * size[1] * 3))).save(out, "PNG")
+    return out.getvalue()
+
+
+async def _ok(response: httpx.Response, *statuses: int) -> dict[str, Any]:
+    assert response.status_code in (statuses or (200, 201, 202, 204)), (response.request.url, response.text)
+    if response.status_code == 204 or not response.content:
+        return {}
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _send(client: httpx.AsyncClient, persona: Persona, conversation: str, **body: Any) -> dict[str, Any]:
+    return await _ok(
+        await client.post(f"/v1/conversations/{conversation}/messages", headers=persona.headers, json=body)
+    )
+
+
+async def populate_person(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    urls: DatabaseUrls,
+    alice: Persona,
+    bob: Persona,
+    carol: Persona,
+    mallory: Persona,
+) -> Populated:
+    """tests.support.populate, then more of alice everywhere the API writes: every profile
+    part, settings and notification preferences, a second factor and its recovery codes,
+    a failed sign-in and a password-reset code, a direct conversation with bob, edits,
+    deletions, mentions both ways, a forward of her words by bob, reports both ways, a
+    topic thread, a draft, a hidden message, a version of her photo, a file of bob's with
+    the same bytes as one of hers, consents, a status, a device, an export, and others'
+    traces of her (bob's contact entry, mallory's block, their notifications)."""
+    made = Populated()
+    await populate(client, alice, bob, carol, mallory)
+    h = alice.headers
+    conversations = (await _ok(await client.get("/v1/conversations", headers=h)))["items"]
+    made.group_id = next(c["id"] for c in conversations if c.get("name") == "Weekend")
+    made.channel_id = next(c["id"] for c in conversations if c.get("name") == "Gardening")
+    steps: list[tuple[Persona, str, str, Any]] = [
+        (alice, "PATCH", "/v1/profile", {"display_name": DISPLAY_NAME, "bio": BIO}),
+        (alice, "PATCH", "/v1/settings", {"theme": "dark"}),
+        (alice, "PUT", "/v1/profile/parts/demographics", {"preferred_name": PREFERRED_NAME, "city": "Lyon"}),
+        (alice, "PUT", "/v1/profile/parts/employment", {"occupation": "Glimmerwort grower"}),
+        (alice, "PUT", "/v1/profile/parts/health", {"accessibility_needs": "Large frondlex print"}),
+        (alice, "PUT", "/v1/profile/parts/financials", {"income_range": "prefer_not_to_say"}),
+        (alice, "PUT", "/v1/profile/parts/background", {"hometown": "Zorbitrax Falls"}),
+        (alice, "POST", "/v1/statuses", {"content": STATUS}),
+        (alice, "POST", "/v1/devices", {"name": DEVICE, "device_type": "tablet", "platform": "android"}),
+        (
+            alice,
+            "PUT",
+            "/v1/notification-preferences",
+            {"time_zone": "Europe/Paris", "channels": [{"type": "message", "channel": "email", "enabled": False}]},
+        ),
+        (mallory, "PUT", f"/v1/blocks/{alice.user_id}", None),
+    ]
+    for persona, method, path, body in steps:
+        await _ok(await client.request(method, path, headers=persona.headers, json=body))
+    await _ok(await client.post("/v1/me/consents", headers=h, json={"consent_type": "ai_features", "granted": True}))
+    # Sign-in history with a failure, and a password-reset code mailed to her address.
+    await _ok(await client.post("/v1/auth/login", json={"email": alice.email, "password": "wrong password here"}), 401)
+    await _ok(await client.post("/v1/auth/password/forgot", json={"email": alice.email}), 202)
+    # Her phone number (setting one through the API needs an SMS gateway) and her being a
+    # platform administrator: set as a replica (no guard, no audit), as an operator would.
+    conn = await superuser(urls)
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")
+            await conn.execute(
+                "UPDATE auth.users SET phone_number = $2, phone_verified_at = now(), is_admin = true WHERE id = $1",
+                UUID(alice.user_id),
+                PHONE,
+            )
+    finally:
+        await conn.close()
+    # What she does as an administrator: a blocked term, a breach and its notification.
+    await _ok(await client.post("/v1/admin/moderation/blocked-terms", headers=h, json={"term": "spamwordix"}), 201)
+    breach = await _ok(
+        await client.post(
+            "/v1/admin/breaches",
+            headers=h,
+            json={
+                "title": "Lost backup tape",
+                "description": "A backup tape went missing in transit.",
+                "severity": "low",
+                "detected_at": "2026-11-01T10:00:00Z",
+            },
+        ),
+        201,
+    )
+    await _ok(
+        await client.post(
+            f"/v1/admin/breaches/{breach['id']}/notifications",
+            headers=h,
+            json={"audience": "affected_users", "channel": "email", "recipients": 1, "user_ids": [bob.user_id]},
+        ),
+        201,
+    )
+
+    # A direct conversation with bob, where she edits, deletes, mentions and is mentioned.
+    direct = await _ok(
+        await client.post("/v1/conversations", headers=h, json={"type": "direct", "participant_ids": [bob.user_id]})
+    )
+    made.direct_id = direct["id"]
+    first = await _send(
+        client, alice, made.direct_id, content=SAID[0], mentions=[bob.user_id], client_message_id="kiosk-1"
+    )
+    second = await _send(client, alice, made.direct_id, content=SAID[1])
+    await _ok(
+        await client.patch(
+            f"/v1/conversations/{made.direct_id}/messages/{second['id']}", headers=h, json={"content": SAID[2]}
+        )
+    )
+    doomed = await _send(client, alice, made.direct_id, content=SAID[3])
+    await _ok(await client.delete(f"/v1/conversations/{made.direct_id}/messages/{doomed['id']}", headers=h))
+    bobs = await _send(client, bob, made.direct_id, content="Sure, see you there", mentions=[alice.user_id])
+    await _ok(await client.put(f"/v1/conversations/{made.direct_id}/messages/{bobs['id']}/reactions/🎉", headers=h))
+    await _ok(await client.post(f"/v1/conversations/{made.direct_id}/messages/{bobs['id']}/hide", headers=h))
+    await _ok(
+        await client.post(
+            f"/v1/conversations/{made.direct_id}/messages/{bobs['id']}/report",
+            headers=h,
+            json={"reason": "spam", "details": REPORT_DETAILS},
+        ),
+        201,
+    )
+    await _ok(
+        await client.post(
+            f"/v1/conversations/{made.direct_id}/messages/{first['id']}/report",
+            headers=bob.headers,
+            json={"reason": "other"},
+        ),
+        201,
+    )
+    # Bob forwards her words to a conversation of his with carol.
+    carols = await _ok(
+        await client.post(
+            "/v1/conversations",
+            headers=bob.headers,
+            json={"type": "group", "name": "Bob and Carol", "participant_ids": [carol.user_id]},
+        ),
+        201,
+    )
+    made.carols_id = carols["id"]
+    await _ok(
+        await client.post(
+            f"/v1/conversations/{made.direct_id}/messages/{first['id']}/forward",
+            headers=bob.headers,
+            json={"conversation_ids": [made.carols_id]},
+        )
+    )
+    # In the group: a message in a topic thread of hers, a draft, a reaction of hers.
+    topic = await _ok(
+        await client.post(f"/v1/conversations/{made.group_id}/threads", headers=h, json={"title": TOPIC_TITLE}), 201
+    )
+    threaded = await _send(client, alice, made.group_id, content=SAID[5], thread_id=topic["id"])
+    asked = await _send(client, alice, made.group_id, content=SAID[4])
+    await _ok(await client.put(f"/v1/conversations/{made.group_id}/draft", headers=h, json={"content": DRAFT}))
+    history = (await _ok(await client.get(f"/v1/conversations/{made.group_id}/messages", headers=h)))["items"]
+    bob_yes = next(m for m in history if m["content"] == "Yes!")
+    await _ok(await client.put(f"/v1/conversations/{made.group_id}/messages/{bob_yes['id']}/reactions/👍", headers=h))
+    made.messages = {
+        "first": first["id"],
+        "second": second["id"],
+        "doomed": doomed["id"],
+        "bobs": bobs["id"],
+        "threaded": threaded["id"],
+        "asked": asked["id"],
+    }
+
+    # Media: her photo gets a new version; bob uploads bytes she uploaded too (shared blob).
+    files = (await _ok(await client.get("/v1/media", headers=h)))["items"]
+    photo = files[0]
+    made.photo_id = photo["id"]
+    made.photo_bytes = await _content(client, alice, made.photo_id)
+    version = png(11)
+    await _ok(
+        await client.post(
+            f"/v1/media/{made.photo_id}/versions", headers=h, files={"file": ("photo-v2.png", version, "image/png")}
+        ),
+        201,
+    )
+    made.shared_bytes = png(23)
+    mine = await _ok(
+        await client.post("/v1/media", headers=h, files={"file": ("twin.png", made.shared_bytes, "image/png")}), 201
+    )
+    await _ok(
+        await client.post(
+            "/v1/media", headers=bob.headers, files={"file": ("twin-of-bob.png", made.shared_bytes, "image/png")}
+        ),
+        201,
+    )
+    made.shared_bytes_id = mine["id"]
+    await _ok(await client.post(f"/v1/media/{made.photo_id}/comments", headers=h, json={"body": COMMENT}), 201)
+    made.own_bytes = [made.photo_bytes, version]
+
+    # A second factor, confirmed, with recovery codes.
+    enrolment = await _ok(await client.post("/v1/auth/totp", headers=h))
+    code = pyotp.TOTP(enrolment["secret"]).now()
+    await _ok(await client.post("/v1/auth/totp/confirm", headers=h, json={"code": code}))
+
+    await jobs_done(app)
+    # An export made (its archive stored), then everything the jobs wrote since.
+    await exported(client, app, alice)
+    await jobs_done(app)
+    made.texts = [*SAID, DISPLAY_NAME, PREFERRED_NAME, BIO, STATUS, TOPIC_TITLE, DRAFT, REPORT_DETAILS, COMMENT, DEVICE]
+    return made
+
+
+async def _content(client: httpx.AsyncClient, persona: Persona, file_id: str) -> bytes:
+    response = await client.get(f"/v1/media/{file_id}/content", headers=persona.headers)
+    assert response.status_code == 200, response.text
+    return response.content
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def stored_files(media_dir: Path) -> dict[bytes, Path]:
+    """Every file under the media folder (blobs, staging), by the SHA-256 of its bytes."""
+    found: dict[bytes, Path] = {}
+    for path in media_dir.rglob("*"):
+        if path.is_file():
+            found[sha256(path.read_bytes())] = path
+    return found
+
+
+def needles_in(data: bytes, needles: Sequence[str]) -> list[str]:
+    lowered = data.lower()
+    return [needle for needle in needles if needle.lower().encode() in lowered]
