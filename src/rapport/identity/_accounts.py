@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import exists, func, insert, select, text, update
+from sqlalchemy import Column, exists, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from zxcvbn import zxcvbn
 
@@ -352,25 +353,55 @@ async def do_reset_password(
     # addresses have accounts (weak-password for them, invalid-code for the others).
     check_password_strength(new_password, rt=rt, email=email)
     user_id = await _spend_code(db, rt=rt, email=email, purpose="password_reset", code=code, client=client)
+    await reset_password(
+        db,
+        rt=rt,
+        user_id=user_id,
+        new_password=new_password,
+        proven=users.c.email_verified_at,
+        name=email,
+        client=client,
+    )
+
+
+async def reset_password(
+    db: AsyncConnection,
+    *,
+    rt: Runtime,
+    user_id: UUID,
+    new_password: str,
+    proven: Column[datetime | None],
+    name: str,
+    client: Client,
+    **details: str,
+) -> None:
+    """Set the password of an account whose owner just spent a reset code sent to `name`
+    (an address or a number, whose verified-at column is `proven`: the code proves it);
+    every session ends.
+
+    Raises:
+        PasswordUnchanged: the new password is the current one.
+    """
     current = (await db.execute(select(users.c.password_hash).where(users.c.id == user_id))).scalar_one()
     if current is not None and (await rt.passwords.verify(current, new_password)).ok:
         # Rolled back with the refusal: the code stays good for a new password.
         raise PasswordUnchanged("Choose a password other than the current one.")
-    # The code proves the address too.
     await db.execute(
         update(users)
         .where(users.c.id == user_id)
         .values(
-            password_hash=await rt.passwords.hash(new_password),
-            email_verified_at=func.coalesce(users.c.email_verified_at, func.now()),
-            status=_ACTIVE,
-            failed_login_attempts=0,
+            {
+                users.c.password_hash: await rt.passwords.hash(new_password),
+                proven: func.coalesce(proven, func.now()),
+                users.c.status: _ACTIVE,
+                users.c.failed_login_attempts: 0,
+            }
         )
     )
-    # Whoever reads the mailbox is the owner: their client's lock and the address's
-    # sign-in budget start again.
-    await throttle.clear(db, key=throttle.pair_key(rt.keyring, email=email, ip=client.ip))
-    await limits.forget(db, rule=limits.rules(rt).sign_in_failures_per_address, subject=limits.address(rt, email))
+    # Whoever reads the mailbox or holds the phone is the owner: their client's lock and
+    # the name's sign-in budget start again.
+    await throttle.clear(db, key=throttle.pair_key(rt.keyring, email=name, ip=client.ip))
+    await limits.forget(db, rule=limits.rules(rt).sign_in_failures_per_address, subject=limits.address(rt, name))
     revoked = await revoke_sessions(db, user_id=user_id, reason="password_reset")
     await record_security_event(
         db,
@@ -378,7 +409,7 @@ async def do_reset_password(
         event_type="password_reset",
         severity="warning",
         client=client,
-        details={"sessions_revoked": len(revoked)},
+        details={"sessions_revoked": len(revoked), **details},
     )
     await _announce_password_changed(db, user_id=user_id, actor_id=None, how="reset", client=client)
 

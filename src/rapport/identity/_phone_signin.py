@@ -11,13 +11,9 @@ was an SMS code already.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport.identity import _limits as limits
-from rapport.identity import _throttle as throttle
 from rapport.identity import tokens
 from rapport.identity._accounts import sign_in_refused
 from rapport.identity._phone_codes import (
@@ -28,26 +24,25 @@ from rapport.identity._phone_codes import (
     spend_by_number,
     spend_second_factor,
 )
-from rapport.identity._phones import _code_sms, get_user_by_phone
+from rapport.identity._phones import _code_sms
 from rapport.identity._records import record_login
 from rapport.identity._signin import (
     _CHALLENGE_USED,
     _SPEND_TOKEN,
+    SignInName,
     _active_user,
-    _count_failed_password,
     _open_session,
+    check_password,
     complete_sign_in,
 )
 from rapport.identity._sms import Sms
 from rapport.identity.errors import (
     AccountDisabled,
     InvalidCode,
-    InvalidCredentials,
-    LoginThrottled,
     PhoneNotVerified,
     SmsSecondFactorUnavailable,
 )
-from rapport.identity.models import login_history, spent_tokens, totp_credentials, users
+from rapport.identity.models import spent_tokens, totp_credentials, users
 from rapport.identity.schemas import Device, MfaChallenge, TokenPair
 from rapport.kernel.actor import Client
 from rapport.kernel.db import AnyRow
@@ -68,37 +63,17 @@ async def do_phone_password_login(
         PhoneNotVerified: right password, number not yet verified.
         AccountDisabled: right password, account suspended, banned or deleted.
     """
-    pair = throttle.pair_key(rt.keyring, email=phone, ip=client.ip)
-    keys = [pair]
-    if (ip := throttle.ip_key(client.ip)) is not None:
-        keys.append(ip)
-    await throttle.check_not_throttled(db, keys=keys, settings=rt.settings)
-    budget = limits.rules(rt).sign_in_failures_per_address
-    subject = limits.address(rt, phone)
-    wait = await limits.wait_for(db, rule=budget, subject=subject)
-    if wait is not None and not await _known_client(db, rt=rt, phone=phone, ip=client.ip):
-        raise LoginThrottled(
-            "Too many failed sign-ins for this number. Try again later, or from a device that has signed in before.",
-            retry_after=wait,
-        )
-
-    user = await get_user_by_phone(db, phone=phone)
-    check = await rt.passwords.verify(user.password_hash if user else None, password)
-    if user is None or not check.ok:
-        await limits.try_take(db, rule=budget, subject=subject)
-        await _count_failed_password(db, rt=rt, keys=keys, user=user, client=client)
-        raise InvalidCredentials("The phone number or password is incorrect.")
-
-    await throttle.clear(db, key=pair)
-    if await sign_in_refused(db, user_id=user.id, status=user.status):
-        await record_login(db, user_id=user.id, method="phone", client=client, failure_reason="account_disabled")
-        raise AccountDisabled()
+    name = SignInName(
+        value=phone,
+        column=users.c.phone_number,
+        method="phone",
+        throttled="Too many failed sign-ins for this number. "
+        "Try again later, or from a device that has signed in before.",
+        wrong="The phone number or password is incorrect.",
+    )
+    user = await check_password(db, rt=rt, name=name, password=password, client=client)
     if user.status == "pending" or user.phone_verified_at is None:
         raise PhoneNotVerified("Enter the code we sent by SMS to verify this number, or ask for a new one.")
-    if check.needs_rehash:
-        await db.execute(
-            update(users).where(users.c.id == user.id).values(password_hash=await rt.passwords.hash(password))
-        )
     return await complete_sign_in(db, rt=rt, user_id=user.id, method="phone", client=client, device=device)
 
 
@@ -213,22 +188,3 @@ async def _sms_challenge(db: AsyncConnection, *, rt: Runtime, mfa_token: str) ->
             "Codes by SMS are not turned on for this account: use the authenticator app or a recovery code."
         )
     return challenge, user, str(user.phone_number)
-
-
-async def _known_client(db: AsyncConnection, *, rt: Runtime, phone: str, ip: str | None) -> bool:
-    """Whether this IP signed in to the number's account lately; the same statement
-    whether or not the number has an account."""
-    if ip is None:
-        return False
-    since = func.now() - timedelta(days=rt.settings.login_known_client_days)
-    query = select(
-        exists().where(
-            login_history.c.user_id == users.c.id,
-            users.c.phone_number == phone,
-            users.c.deleted_at.is_(None),
-            login_history.c.succeeded.is_(True),
-            login_history.c.ip_address == ip,
-            login_history.c.created_at > since,
-        )
-    )
-    return bool((await db.execute(query)).scalar_one())

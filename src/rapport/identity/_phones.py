@@ -25,9 +25,7 @@ from uuid import UUID
 from sqlalchemy import delete, exists, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport.identity import _limits as limits
-from rapport.identity import _throttle as throttle
-from rapport.identity._accounts import DISABLED_STATUSES, _announce_password_changed, check_password_strength
+from rapport.identity._accounts import DISABLED_STATUSES, check_password_strength, reset_password
 from rapport.identity._phone_codes import (
     CODE_REFUSED,
     ByNumber,
@@ -41,7 +39,7 @@ from rapport.identity._phone_codes import (
     try_notice,
 )
 from rapport.identity._records import record_security_event
-from rapport.identity._sessions import create_session, revoke_sessions, session_is_live
+from rapport.identity._sessions import create_session, session_is_live
 from rapport.identity._sms import Sms
 from rapport.identity._totp import _require_second_factor, totp_enabled
 from rapport.identity.errors import (
@@ -49,7 +47,6 @@ from rapport.identity.errors import (
     InvalidCode,
     InvalidCredentials,
     NoPhone,
-    PasswordUnchanged,
     PhoneRequired,
     PhoneUnchanged,
     SessionRequired,
@@ -223,34 +220,17 @@ async def do_reset_password_by_phone(
     """
     check_password_strength(new_password, rt=rt, email=phone)
     user_id = await spend_by_number(db, rt=rt, phone=phone, purpose="password_reset", code=code, client=client)
-    current = (await db.execute(select(users.c.password_hash).where(users.c.id == user_id))).scalar_one()
-    if current is not None and (await rt.passwords.verify(current, new_password)).ok:
-        raise PasswordUnchanged("Choose a password other than the current one.")
-    await db.execute(
-        update(users)
-        .where(users.c.id == user_id)
-        .values(
-            password_hash=await rt.passwords.hash(new_password),
-            phone_verified_at=func.coalesce(users.c.phone_verified_at, func.now()),
-            status=_ACTIVE,
-            failed_login_attempts=0,
-        )
+    await reset_password(
+        db,
+        rt=rt,
+        user_id=user_id,
+        new_password=new_password,
+        proven=users.c.phone_verified_at,
+        name=phone,
+        client=client,
+        by="sms",
     )
     await retire_codes_for_number(db, phone=phone, user_id=user_id)
-    # Whoever holds the phone is the owner: their client's lock and the number's sign-in
-    # budget start again.
-    await throttle.clear(db, key=throttle.pair_key(rt.keyring, email=phone, ip=client.ip))
-    await limits.forget(db, rule=limits.rules(rt).sign_in_failures_per_address, subject=limits.address(rt, phone))
-    revoked = await revoke_sessions(db, user_id=user_id, reason="password_reset")
-    await record_security_event(
-        db,
-        user_id=user_id,
-        event_type="password_reset",
-        severity="warning",
-        client=client,
-        details={"sessions_revoked": len(revoked), "by": "sms"},
-    )
-    await _announce_password_changed(db, user_id=user_id, actor_id=None, how="reset", client=client)
 
 
 # -- the number of a signed-in account ----------------------------------------------------------

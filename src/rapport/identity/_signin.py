@@ -6,16 +6,17 @@ with TOTP, hands back a short-lived challenge token for the second step.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import exists, func, select, text, update
+from sqlalchemy import Column, exists, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.identity import _limits as limits
 from rapport.identity import _throttle as throttle
 from rapport.identity import tokens
-from rapport.identity._accounts import get_user_by_email, restore_if_deleted, sign_in_refused
+from rapport.identity._accounts import restore_if_deleted, sign_in_refused
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._sessions import create_session
 from rapport.identity._totp import SecondFactor, totp_enabled, verify_second_factor
@@ -52,14 +53,23 @@ _SPEND_TOKEN = text(
 _CHALLENGE_USED = "This sign-in challenge was already used. Sign in again."
 
 
+@dataclass(frozen=True)
+class SignInName:
+    """What a password sign-in names the account by (an e-mail address or a phone number),
+    and how its refusals are worded."""
+
+    value: str
+    column: Column[str]
+    method: str
+    throttled: str
+    # None: the error's own title ("The e-mail or password is incorrect").
+    wrong: str | None = None
+
+
 async def do_password_login(
     db: AsyncConnection, *, rt: Runtime, email: str, password: str, client: Client, device: Device
 ) -> TokenPair | MfaChallenge:
     """Check an e-mail and password (system transaction).
-
-    Failures lock this client out of this address (a lock that grows), and slow the
-    address for everyone: past its budget of failures only clients that have signed in
-    to the account before get through (docs/decisions/0003).
 
     Raises:
         LoginThrottled: too many recent failures for this address from this client, from
@@ -68,38 +78,60 @@ async def do_password_login(
         EmailNotVerified: right password, address not yet verified.
         AccountDisabled: right password, account suspended, banned or deleted.
     """
-    pair = throttle.pair_key(rt.keyring, email=email, ip=client.ip)
+    name = SignInName(
+        value=email,
+        column=users.c.email,
+        method="password",
+        throttled="Too many failed sign-ins for this address. "
+        "Try again later, or from a device that has signed in before.",
+    )
+    user = await check_password(db, rt=rt, name=name, password=password, client=client)
+    if user.status == "pending" or user.email_verified_at is None:
+        raise EmailNotVerified("Enter the code we e-mailed to verify this address, or ask for a new one.")
+    return await complete_sign_in(db, rt=rt, user_id=user.id, method="password", client=client, device=device)
+
+
+async def check_password(
+    db: AsyncConnection, *, rt: Runtime, name: SignInName, password: str, client: Client
+) -> AnyRow:
+    """The live account `name` names, once its password is right and it may sign in.
+
+    Failures lock this client out of this name (a lock that grows), and slow the name
+    for everyone: past its budget of failures only clients that have signed in to the
+    account before get through (docs/decisions/0003).
+
+    Raises:
+        LoginThrottled, InvalidCredentials, AccountDisabled.
+    """
+    pair = throttle.pair_key(rt.keyring, email=name.value, ip=client.ip)
     keys = [pair]
     if (ip := throttle.ip_key(client.ip)) is not None:
         keys.append(ip)
     await throttle.check_not_throttled(db, keys=keys, settings=rt.settings)
     budget = limits.rules(rt).sign_in_failures_per_address
-    address = limits.address(rt, email)
-    wait = await limits.wait_for(db, rule=budget, subject=address)
-    if wait is not None and not await _known_client(db, rt=rt, email=email, ip=client.ip):
-        raise LoginThrottled(
-            "Too many failed sign-ins for this address. Try again later, or from a device that has signed in before.",
-            retry_after=wait,
-        )
+    subject = limits.address(rt, name.value)
+    wait = await limits.wait_for(db, rule=budget, subject=subject)
+    if wait is not None and not await _known_client(db, rt=rt, name=name, ip=client.ip):
+        raise LoginThrottled(name.throttled, retry_after=wait)
 
-    user = await get_user_by_email(db, email=email)
+    user = (
+        await db.execute(select(users).where(name.column == name.value, users.c.deleted_at.is_(None)))
+    ).one_or_none()
     check = await rt.passwords.verify(user.password_hash if user else None, password)
     if user is None or not check.ok:
-        await limits.try_take(db, rule=budget, subject=address)
+        await limits.try_take(db, rule=budget, subject=subject)
         await _count_failed_password(db, rt=rt, keys=keys, user=user, client=client)
-        raise InvalidCredentials()
+        raise InvalidCredentials(name.wrong)
 
     await throttle.clear(db, key=pair)
     if await sign_in_refused(db, user_id=user.id, status=user.status):
-        await record_login(db, user_id=user.id, method="password", client=client, failure_reason="account_disabled")
+        await record_login(db, user_id=user.id, method=name.method, client=client, failure_reason="account_disabled")
         raise AccountDisabled()
-    if user.status == "pending" or user.email_verified_at is None:
-        raise EmailNotVerified("Enter the code we e-mailed to verify this address, or ask for a new one.")
     if check.needs_rehash:
         await db.execute(
             update(users).where(users.c.id == user.id).values(password_hash=await rt.passwords.hash(password))
         )
-    return await complete_sign_in(db, rt=rt, user_id=user.id, method="password", client=client, device=device)
+    return user
 
 
 async def do_totp_login(
@@ -213,16 +245,16 @@ async def _active_user(db: AsyncConnection, user_id: UUID) -> AnyRow:
     return user
 
 
-async def _known_client(db: AsyncConnection, *, rt: Runtime, email: str, ip: str | None) -> bool:
-    """Whether this IP signed in to the address's account lately. The same statement
-    whether or not the address has an account."""
+async def _known_client(db: AsyncConnection, *, rt: Runtime, name: SignInName, ip: str | None) -> bool:
+    """Whether this IP signed in to the named account lately. The same statement whether
+    or not the name has an account."""
     if ip is None:
         return False
     since = func.now() - timedelta(days=rt.settings.login_known_client_days)
     query = select(
         exists().where(
             login_history.c.user_id == users.c.id,
-            users.c.email == email,
+            name.column == name.value,
             users.c.deleted_at.is_(None),
             login_history.c.succeeded.is_(True),
             login_history.c.ip_address == ip,
