@@ -54,6 +54,10 @@ from rapport.media.api_thumbnails import router as media_thumbnails_router
 from rapport.media.api_tus import router as media_tus_router
 from rapport.messaging.api import router as messaging_router
 from rapport.messaging.api_hot import HOT_ROUTES as MESSAGING_HOT_ROUTES
+from rapport.modules.coparenting import api_family as coparenting_family_api
+from rapport.modules.coparenting import api_mediation as coparenting_mediation_api
+from rapport.modules.coparenting import api_pairing as coparenting_pairing_api
+from rapport.modules.coparenting import service as coparenting_service
 from rapport.notifications.api import router as notifications_router
 from rapport.notifications.tasks import Pipeline as NotificationPipeline
 from rapport.realtime import service as realtime_service
@@ -164,12 +168,15 @@ def create_app(
         # exports, and the daily run of the retention policies.
         compliance_rounds = compliance_deletion.Rounds(app.state.runtime)
         retention = compliance_retention.RetentionSchedule(app.state.runtime)
+        # Co-parenting's topic organiser: reads new messages from the outbox after they commit.
+        topics = coparenting_service.TopicOrganiser(app.state.runtime.system_engine)
         if settings.worker_in_process and run_jobs:
             app.state.worker.start()
             await app.state.notifications.start()
             media_collector.start()
             compliance_rounds.start()
             retention.start()
+            topics.start()
         try:
             yield
         finally:
@@ -181,6 +188,7 @@ def create_app(
             await media_collector.stop()
             await compliance_rounds.stop()
             await retention.stop()
+            await topics.stop()
             await app.state.media.close()
             await app.state.runtime.close()
 
@@ -235,6 +243,9 @@ def create_app(
     app.include_router(compliance_exports_api.router)
     app.include_router(compliance_account_api.router)
     app.include_router(compliance_admin_api.router)
+    app.include_router(coparenting_pairing_api.router)
+    app.include_router(coparenting_mediation_api.router)
+    app.include_router(coparenting_family_api.router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

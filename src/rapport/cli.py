@@ -19,6 +19,7 @@ from rapport.compliance.cli_retention import retention_app
 from rapport.config import Settings, get_settings
 from rapport.kernel import migrate, provisioning
 from rapport.kernel.provisioning import DatabaseUrls
+from rapport.modules.coparenting.cli import coparenting_app
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -36,6 +37,7 @@ jobs_app = typer.Typer(help="Background jobs: the dead ones, and queueing them a
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
+app.add_typer(coparenting_app, name="coparenting")
 console = Console(stderr=True)
 
 
@@ -161,6 +163,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     from rapport.kernel.provisioning import asyncpg_dsn
     from rapport.kernel.runtime import Runtime
     from rapport.media import service as media_service
+    from rapport.modules.coparenting import service as coparenting_service
     from rapport.notifications import tasks as notification_tasks
     from rapport.realtime import service as realtime_service
 
@@ -194,6 +197,10 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         compliance_rounds.start()
     if compliance_retention.QUEUE in job_worker.queues:
         retention.start()
+    # Where co-parenting's jobs run, its topic organiser reads new messages from the outbox.
+    topics = coparenting_service.TopicOrganiser(runtime.system_engine)
+    if coparenting_service.QUEUE in job_worker.queues:
+        topics.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, job_worker.request_stop)
@@ -204,6 +211,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         await media_collector.stop()
         await compliance_rounds.stop()
         await retention.stop()
+        await topics.stop()
         if notifications is not None:
             await notifications.stop()
             await presence.close()
@@ -314,10 +322,15 @@ def admin_create_user(
     email: Annotated[str, typer.Option(help="The account's e-mail address.")],
     password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
     admin: Annotated[bool, typer.Option("--admin", help="Make the account an administrator.")] = False,
+    phone: Annotated[
+        str | None,
+        typer.Option(help="A mobile number in international format (+33 6 12 34 56 78), taken as verified."),
+    ] = None,
 ) -> None:
     """Create an active, verified account."""
-    from rapport.identity.errors import EmailTaken, WeakPassword
+    from rapport.identity.errors import EmailTaken, PhoneTaken, WeakPassword
     from rapport.identity.schemas import normalise_email
+    from rapport.identity.schemas_phones import parse_phone
 
     settings = get_settings()
     urls = prepare_database(settings)
@@ -326,11 +339,16 @@ def admin_create_user(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--email") from exc
     try:
-        user_id = asyncio.run(_create_user(settings, urls, address, password, is_admin=admin))
-    except (EmailTaken, WeakPassword) as exc:
+        number = parse_phone(phone) if phone is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--phone") from exc
+    try:
+        user_id = asyncio.run(_create_user(settings, urls, address, password, is_admin=admin, phone=number))
+    except (EmailTaken, PhoneTaken, WeakPassword) as exc:
         console.print(f"[red]{exc.detail}[/red]")
         raise typer.Exit(1) from exc
-    typer.echo(f"created {address} ({'admin, ' if admin else ''}id {user_id})")
+    with_phone = f", {number}" if number else ""
+    typer.echo(f"created {address}{with_phone} ({'admin, ' if admin else ''}id {user_id})")
 
 
 @admin_app.command("vapid-keys")
@@ -357,13 +375,15 @@ async def _with_runtime(
         return await work(db, runtime)
 
 
-async def _create_user(settings: Settings, urls: DatabaseUrls, email: str, password: str, *, is_admin: bool) -> UUID:
+async def _create_user(
+    settings: Settings, urls: DatabaseUrls, email: str, password: str, *, is_admin: bool, phone: str | None
+) -> UUID:
     from rapport.identity import service
 
     async def work(db: AsyncConnection, runtime: Runtime) -> UUID:
         service.check_password_strength(password, rt=runtime, email=email)
         return await service.do_create_user(
-            db, rt=runtime, email=email, password=password, verified=True, is_admin=is_admin
+            db, rt=runtime, email=email, password=password, verified=True, is_admin=is_admin, phone=phone
         )
 
     return await _with_runtime(settings, urls, work)

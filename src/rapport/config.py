@@ -217,6 +217,15 @@ class Settings(BaseSettings):
     # How long a finished export of one's data can be downloaded before it is removed.
     export_ttl_days: int = Field(default=7, ge=1)
 
+    # Co-parenting mediation: an OpenAI-compatible chat-completions endpoint (its base URL,
+    # such as https://api.openai.com/v1 or a local server's) that analyses a draft for
+    # people who gave the ai_features consent. Unset, or when it fails or takes longer than
+    # the timeout, the local analysis (lexicon and rules) answers.
+    llm_url: str | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_api_key: SecretStr | None = None
+    llm_timeout_s: float = Field(default=3.0, gt=0, le=60)
+
     # Where uploads are scanned for viruses: clamd's socket, `unix:/run/clamav/clamd.ctl` or
     # `tcp:host:3310`. Unset, a built-in check runs instead (the EICAR test signature and
     # files whose bytes contradict their name; rapport.media._processing._scan).

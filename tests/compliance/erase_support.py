@@ -33,6 +33,7 @@ from rapport.app import create_app
 from rapport.compliance import api_account, api_exports
 from rapport.config import Settings
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
+from rapport.modules.coparenting import service as coparenting_service
 from tests.support import STARTUP_TIMEOUT_S, Mailbox, Persona, make_settings, populate
 
 EXPORTS = "/v1/me/exports"
@@ -162,6 +163,15 @@ DRAFT = "Unsent thought about skelvaris"
 REPORT_DETAILS = "Bob wrote something glarnishing"
 COMMENT = "Look at the trellimond bloom"
 DEVICE = "Zorbitrax pocket phone"
+# Co-parenting: what she keeps about her child and her co-parent, a task of the shared room,
+# a word she asked mediation to watch, a draft it analysed, a message the topics organised.
+CHILD_NAME = "Plumbrick"
+CHILD_SCHOOL = "Flindermoss academy"
+COPARENT_SCHEDULE = "Alternate weeks at the zembrovic house"
+TASK_TITLE = "Pack the trombulisk costume"
+TRIGGER = "snorvaldic"
+HOSTILE_DRAFT = "You never listen about the plorkentine, you idiot!!"
+ORGANISED = "The teacher wants the vexlorian class forms"
 
 
 @dataclass
@@ -172,6 +182,7 @@ class Populated:
     direct_id: str = ""
     channel_id: str = ""
     carols_id: str = ""
+    shared_room_id: str = ""
     messages: dict[str, str] = field(default_factory=dict)
     photo_id: str = ""
     photo_bytes: bytes = b""
@@ -217,8 +228,9 @@ async def populate_person(
     a failed sign-in and a password-reset code, a direct conversation with bob, edits,
     deletions, mentions both ways, a forward of her words by bob, reports both ways, a
     topic thread, a draft, a hidden message, a version of her photo, a file of bob's with
-    the same bytes as one of hers, consents, a status, a device, an export, and others'
-    traces of her (bob's contact entry, mallory's block, their notifications)."""
+    the same bytes as one of hers, consents, a status, a device, an export, others'
+    traces of her (bob's contact entry, mallory's block, their notifications), and her
+    co-parenting (`_coparent`)."""
     made = Populated()
     await populate(client, alice, bob, carol, mallory)
     h = alice.headers
@@ -388,12 +400,100 @@ async def populate_person(
     code = pyotp.TOTP(enrolment["secret"]).now()
     await _ok(await client.post("/v1/auth/totp/confirm", headers=h, json={"code": code}))
 
+    await _coparent(client, app, alice, bob, carol, made)
+
     await jobs_done(app)
     # An export made (its archive stored), then everything the jobs wrote since.
     await exported(client, app, alice)
     await jobs_done(app)
-    made.texts = [*SAID, DISPLAY_NAME, PREFERRED_NAME, BIO, STATUS, TOPIC_TITLE, DRAFT, REPORT_DETAILS, COMMENT, DEVICE]
+    made.texts = [
+        *SAID,
+        *(DISPLAY_NAME, PREFERRED_NAME, BIO, STATUS, TOPIC_TITLE, DRAFT, REPORT_DETAILS, COMMENT, DEVICE),
+        *(CHILD_NAME, CHILD_SCHOOL, COPARENT_SCHEDULE, TASK_TITLE, TRIGGER, HOSTILE_DRAFT, ORGANISED),
+    ]
     return made
+
+
+async def _coparent(
+    client: httpx.AsyncClient, app: FastAPI, alice: Persona, bob: Persona, carol: Persona, made: Populated
+) -> None:
+    """Alice as a co-parent: paired with bob (her code, his acceptance) in a shared room
+    whose topics she has organised, where she sets a task about her child; carol's
+    e-mail invitation to her still pending; details of her child and her co-parent among
+    her contacts; a trigger, an analysed draft and its rewrite's outcome, her statistics
+    and her communication profile."""
+    h = alice.headers
+    code = await _ok(await client.post("/v1/coparenting/pairings", headers=h, json={"invite_type": "code"}), 201)
+    pairing = await _ok(
+        await client.post("/v1/coparenting/pairings/accept", headers=bob.headers, json={"code": code["pairing_code"]})
+    )
+    made.shared_room_id = pairing["shared_room_id"]
+    await _ok(
+        await client.post(
+            "/v1/coparenting/pairings", headers=carol.headers, json={"invite_type": "email", "email": alice.email}
+        ),
+        201,
+    )
+
+    child = await _ok(
+        await client.post("/v1/contacts", headers=h, json={"first_name": CHILD_NAME, "relationship": "My Child"}), 201
+    )
+    await _ok(
+        await client.put(
+            f"/v1/coparenting/contacts/{child['id']}/child-details",
+            headers=h,
+            json={"school": CHILD_SCHOOL, "allergies": "Peanuts", "activities": [{"name": "Swimming"}]},
+        )
+    )
+    coparent = await _ok(
+        await client.post("/v1/contacts", headers=h, json={"first_name": "Bob", "relationship": "My Co-Parent"}), 201
+    )
+    await _ok(
+        await client.put(
+            f"/v1/coparenting/contacts/{coparent['id']}/coparent-details",
+            headers=h,
+            json={"custody_arrangement": "joint", "custody_schedule": COPARENT_SCHEDULE},
+        )
+    )
+    await _ok(
+        await client.post(
+            "/v1/coparenting/tasks",
+            headers=h,
+            json={
+                "title": TASK_TITLE,
+                "conversation_id": made.shared_room_id,
+                "related_contact_ids": [child["id"]],
+            },
+        ),
+        201,
+    )
+
+    await _ok(await client.put(f"/v1/coparenting/rooms/{made.shared_room_id}/topics", headers=h), 201)
+    await _send(client, alice, made.shared_room_id, content=ORGANISED)
+    await jobs_done(app)
+    await coparenting_service.organise_all(app.state.runtime.system_engine)
+    suggested = await _ok(
+        await client.get(f"/v1/coparenting/rooms/{made.shared_room_id}/topic-suggestions", headers=bob.headers)
+    )
+    assert [s["sender_id"] for s in suggested["items"]] == [alice.user_id], suggested
+
+    await _ok(
+        await client.post(
+            "/v1/coparenting/triggers", headers=h, json={"trigger_type": "phrase", "trigger_value": TRIGGER}
+        ),
+        201,
+    )
+    analysed = await _ok(
+        await client.post(
+            "/v1/coparenting/analysis", headers=h, json={"text": HOSTILE_DRAFT, "conversation_id": made.direct_id}
+        )
+    )
+    await _ok(
+        await client.post(
+            f"/v1/coparenting/rewrites/{analysed['suggestion']['id']}/outcome", headers=h, json={"outcome": "accepted"}
+        )
+    )
+    await _ok(await client.post("/v1/coparenting/communication-profile/learn", headers=h), 202)
 
 
 async def _content(client: httpx.AsyncClient, persona: Persona, file_id: str) -> bytes:

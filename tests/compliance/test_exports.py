@@ -79,6 +79,12 @@ ABOUT_HER = {
     "media/attachments.jsonl": """
         SELECT to_jsonb(t) AS row FROM media.attachments t JOIN media.files f ON f.id = t.file_id
          WHERE f.owner_id = $1""",
+    "coparenting/pairing_sessions.jsonl": """
+        SELECT to_jsonb(t) AS row FROM coparenting.pairing_sessions t WHERE $1 IN (t.parent_a_id, t.parent_b_id)""",
+    "coparenting/pairing_audit_log.jsonl": """
+        SELECT to_jsonb(t) AS row FROM coparenting.pairing_audit_log t
+         WHERE t.actor_id = $1 OR t.pairing_id IN (
+               SELECT s.id FROM coparenting.pairing_sessions s WHERE $1 IN (s.parent_a_id, s.parent_b_id))""",
     "audit/sensitive_data_access.jsonl": (
         "SELECT to_jsonb(t) AS row FROM audit.sensitive_data_access t WHERE t.user_id = $1"
     ),
@@ -98,6 +104,7 @@ SECRET_KEYS = {
     "code_hash",
     "key_hash",
     "link_token_hash",
+    "invite_token_hash",
     "secret_encrypted",
     "p256dh",
     "auth",
@@ -107,7 +114,10 @@ SECRET_KEYS = {
     "content_hash",
     "chain_hash",
 }
-HIDDEN_IN = {"messaging/reports.jsonl": {"message_content", "message_sender_id"}}
+HIDDEN_IN = {
+    "messaging/reports.jsonl": {"message_content", "message_sender_id"},
+    "coparenting/pairing_sessions.jsonl": {"pairing_code"},
+}
 
 
 def _shown(row: Any, section: str) -> dict[str, Any]:
@@ -181,6 +191,13 @@ async def test_the_archive_holds_every_row_she_owns_and_nothing_of_anyone_elses(
         plain = b"".join(archive.read(name) for name in names if name.endswith((".jsonl", ".json")))
     for secret in (b"$argon2", b"secret_encrypted", b"token_hash"):
         assert secret not in plain
+
+    # Exporting what is sensitive is a read of it, on record; her pairing with bob is hers too.
+    reads = {(r["table_name"], r["accessed_by"]) for r in sections["audit/sensitive_data_access.jsonl"]}
+    assert {("coparenting.child_details", None), ("coparenting.coparent_details", None)} <= reads
+    [pairing] = sections["coparenting/pairing_sessions.jsonl"]
+    assert (pairing["parent_a_id"], pairing["parent_b_id"]) == (alice.user_id, bob.user_id)
+    assert "pairing_code" not in pairing
 
 
 async def test_an_export_is_asked_for_followed_and_downloaded(

@@ -639,7 +639,9 @@ async def test_the_deployments_horizon_drops_whole_months_and_the_rest_of_the_hi
     assert await _found(client, carol, "needle") == ["new needle one"]
     # Nothing hangs on the messages that went; the reply threads they rooted went with them
     # (a reply thread is seen with its root), the replies sent since stay in the history.
-    assert all(old_rows[table] > 0 for table in (*service_db.MESSAGE_ROWS, "messaging.threads")), old_rows
+    # (Messaging's own rows: these rooms are not organised into co-parenting topics.)
+    messaging_rows = [table for table in service_db.MESSAGE_ROWS if table.startswith("messaging.")]
+    assert all(old_rows[table] > 0 for table in (*messaging_rows, "messaging.threads")), old_rows
     assert await _rows_of(su, conversation) == dict.fromkeys(old_rows, 0)
     # The database agrees with itself, and sending goes on from the last sequence.
     results = await service_db.run_checks(runtime.system_engine)

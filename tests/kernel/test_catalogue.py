@@ -59,6 +59,9 @@ LITERAL_ELSEWHERE = {
     "messaging.participants.status": ("rapport.messaging.schemas_conversations", "ParticipantOut", "status"),
     "messaging.messages.type": ("rapport.messaging.schemas", "MessageOut", "type"),
     "messaging.calls.type": ("rapport.messaging.schemas_calls", "CallOut", "type"),
+    # Co-parenting's pairings and tasks each have a `status` of their own.
+    "coparenting.pairing_sessions.status": ("rapport.modules.coparenting.schemas_pairing", "PairingOut", "status"),
+    "coparenting.tasks.status": ("rapport.modules.coparenting.schemas_family", "TaskOut", "status"),
     "messaging.calls.status": ("rapport.messaging.schemas_calls", "CallOut", "status"),
     "messaging.call_participants.status": ("rapport.messaging.schemas_calls", "CallParticipantOut", "status"),
     "messaging.reports.status": ("rapport.messaging.schemas_moderation", "ReportOut", "status"),

@@ -236,11 +236,32 @@ async def harvest_ids(client: httpx.AsyncClient, spec: dict[str, Any], personas:
     return ids
 
 
+async def _coparent(client: httpx.AsyncClient, alice: Persona, bob: Persona) -> None:
+    """Co-parenting rows with ids for the sweep: alice and bob paired, a task in their
+    room, a trigger of alice's and a rewrite suggested to her."""
+    invited = await client.post("/v1/coparenting/pairings", headers=alice.headers, json={"invite_type": "code"})
+    assert invited.status_code == 201, invited.text
+    accepted = await client.post(
+        "/v1/coparenting/pairings/accept", headers=bob.headers, json={"code": invited.json()["pairing_code"]}
+    )
+    assert accepted.status_code == 200, accepted.text
+    room = accepted.json()["shared_room_id"]
+    steps: list[tuple[str, dict[str, Any]]] = [
+        ("/v1/coparenting/tasks", {"title": "School shoes", "conversation_id": room}),
+        ("/v1/coparenting/triggers", {"trigger_type": "phrase", "trigger_value": "you always"}),
+        ("/v1/coparenting/analysis", {"text": "You always forget, you idiot!", "conversation_id": room}),
+    ]
+    for path, body in steps:
+        response = await client.post(path, headers=alice.headers, json=body)
+        assert response.status_code < 300, (path, response.text)
+
+
 @pytest.fixture
 async def lived_in(
     client: httpx.AsyncClient, runtime: Runtime, alice: Persona, bob: Persona, carol: Persona, mallory: Persona
 ) -> None:
     await populate(client, alice, bob, carol, mallory)
+    await _coparent(client, alice, bob)
     # Signed in, the sweep is alice's: as a platform administrator, so that the
     # administrators' routes run their handlers on its random input too.
     await make_admin(runtime, alice)

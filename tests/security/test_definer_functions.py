@@ -29,7 +29,18 @@ pytestmark = pytest.mark.module_database
 
 DENIED = "permission denied"  # no EXECUTE privilege
 REFUSED = "refused"  # the function ran and raised insufficient_privilege
-SCHEMAS = ("auth", "social", "kernel", "audit", "messaging", "realtime", "notifications", "media", "compliance")
+SCHEMAS = (
+    "auth",
+    "social",
+    "kernel",
+    "audit",
+    "messaging",
+    "realtime",
+    "notifications",
+    "media",
+    "compliance",
+    "coparenting",
+)
 
 # Trigger functions run only as triggers; nobody is granted them.
 TRIGGER_FUNCTIONS = {
@@ -47,6 +58,7 @@ TRIGGER_FUNCTIONS = {
     "messaging.close_call()",
     "messaging.follow_call()",
     "audit.record_auth_event()",
+    "coparenting.count_outcome()",
 }
 # The others, each with the test(s) below that call it out of its context.
 # Media's definer functions are called out of context in tests/security/test_media_files.py.
@@ -102,6 +114,8 @@ CALLED_FUNCTIONS = {
     "notifications.register_push_subscription(uuid,text,text,text,text,text,uuid,text)": (
         "test_register_push_subscription_acts_for_the_caller_alone"
     ),
+    # Co-parenting's accept: the case is in tests/security/test_coparenting_pairing.py.
+    "coparenting.claim_pairing(bytea,text)": "test_claim_pairing_out_of_context_accepts_nothing",
     "media.shared_with_caller(uuid,boolean)": _MEDIA_CASE,
     "media.may_read_file_itself(uuid)": _MEDIA_CASE,
     "media.may_read_file(uuid)": _MEDIA_CASE,

@@ -8,8 +8,9 @@ What goes in:
   exports...), found in the catalog, so that a table added later is in the next archive;
 - the rows about them that outlive the account: every message they sent (and its earlier
   versions), the conversations they take part in, the threads, pins, calls, invites and
-  reports they made, the audit of sensitive reads of their data, their sign-in and export
-  records and their compliance log;
+  reports they made, their co-parenting pairings (either parent's) and their steps, the
+  audit of sensitive reads of their data, their sign-in and export records and their
+  compliance log;
 - `files/<id>/<name>`: the bytes of each of their files (and `versions/<n>/<name>` of the
   earlier versions), read from the media storage;
 - `manifest.json` (what each file holds) and `README.txt`.
@@ -53,6 +54,7 @@ HIDDEN = [
     "code_hash",
     "key_hash",
     "link_token_hash",
+    "invite_token_hash",
     "secret_encrypted",
     "p256dh",
     "auth",
@@ -91,6 +93,9 @@ def _rows(source: str, condition: str, *, hide: tuple[str, ...] = ()) -> str:
 
 _THEIR_MESSAGES = "SELECT m.conversation_id, m.id FROM messaging.messages m WHERE m.sender_id = :user_id"
 _THEIR_FILES = "SELECT f.id FROM media.files f WHERE f.owner_id = :user_id"
+_THEIR_PAIRINGS = (
+    "SELECT s.id FROM coparenting.pairing_sessions s WHERE s.parent_a_id = :user_id OR s.parent_b_id = :user_id"
+)
 
 # Rows about them that the account's deletion does not take: what they did in shared
 # places (the account is gone, the conversation stays), and the records kept about them.
@@ -119,6 +124,14 @@ ABOUT_THEM: dict[str, str] = {
         "media.album_items", "t.album_id IN (SELECT a.id FROM media.albums a WHERE a.owner_id = :user_id)"
     ),
     "media/attachments.jsonl": _rows("media.attachments", f"t.file_id IN ({_THEIR_FILES})"),
+    # Their pairings are the other parent's too (the account's deletion leaves them to
+    # them); a pairing code is a secret like a token.
+    "coparenting/pairing_sessions.jsonl": _rows(
+        "coparenting.pairing_sessions", f"t.id IN ({_THEIR_PAIRINGS})", hide=("pairing_code",)
+    ),
+    "coparenting/pairing_audit_log.jsonl": _rows(
+        "coparenting.pairing_audit_log", f"t.actor_id = :user_id OR t.pairing_id IN ({_THEIR_PAIRINGS})"
+    ),
     "audit/sensitive_data_access.jsonl": _rows("audit.sensitive_data_access", "t.user_id = :user_id"),
     "audit/auth_events.jsonl": _rows("audit.auth_events", "t.user_id = :user_id"),
     "audit/data_exports.jsonl": _rows("audit.data_exports", "t.user_id = :user_id"),
@@ -139,15 +152,21 @@ _FILES = text(
      WHERE f.owner_id = :user_id AND v.version <> f.version
     """
 )
-# Exporting the sensitive profile parts is a read of them like any other: it is recorded.
+# Exporting sensitive data (the profile's parts, a child's or a co-parent's details, the
+# communication profile) is a read of it like any other: it is recorded.
+SENSITIVE_TABLES = (
+    "social.user_health_context",
+    "social.user_financials",
+    "coparenting.child_details",
+    "coparenting.coparent_details",
+    "coparenting.communication_profiles",
+)
 _RECORD_SENSITIVE_READS = text(
-    """
-    SELECT audit.record_sensitive_access(:user_id, 'social.user_health_context', 'read', '{}')
-     WHERE EXISTS (SELECT 1 FROM social.user_health_context WHERE user_id = :user_id)
-    UNION ALL
-    SELECT audit.record_sensitive_access(:user_id, 'social.user_financials', 'read', '{}')
-     WHERE EXISTS (SELECT 1 FROM social.user_financials WHERE user_id = :user_id)
-    """
+    "\nUNION ALL\n".join(
+        f"SELECT audit.record_sensitive_access(:user_id, '{table}', 'read', '{{}}')"
+        f" WHERE EXISTS (SELECT 1 FROM {table} WHERE user_id = :user_id)"
+        for table in SENSITIVE_TABLES
+    )
 )
 _READ_ONLY_SNAPSHOT = text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 _SET_SYSTEM = text("SELECT set_config('rapport.system', 'on', true)")
@@ -158,9 +177,10 @@ Everything Rapport holds about you, as of {made_at} (UTC).
 Each .jsonl file holds one table's rows that are yours or about you, one JSON object per
 line, named by the table they come from (auth/ for your account, sessions and sign-ins,
 social/ for your profile, settings, contacts and blocks, messaging/ for your messages and
-conversations, notifications/, media/, compliance/ for your consents and requests, audit/
-for who read your sensitive data). files/ holds the bytes of your files. manifest.json
-lists every file and how many rows it holds.
+conversations, notifications/, media/, coparenting/ for your pairings, family details,
+tasks and mediation, compliance/ for your consents and requests, audit/ for who read your
+sensitive data). files/ holds the bytes of your files. manifest.json lists every file and
+how many rows it holds.
 
 Secrets (password, token and code hashes, encryption keys) are left out.
 """

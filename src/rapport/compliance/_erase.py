@@ -12,8 +12,9 @@ One system transaction per account, in this order:
    copies others forwarded; their conversations with no one else go.
 3. What others hold that names them: notifications about what they did or quoting what
    they said, others' contact entries linked to their account, blocks of them, codes other
-   accounts had sent to their address or number, the outbox's events and queued jobs that
-   carry their id, address or number, sign-in throttles keyed by their id.
+   accounts had sent to their address or number, co-parenting invitations to their address
+   (a pending one is canceled), the outbox's events and queued jobs that carry their id,
+   address or number, sign-in throttles keyed by their id.
 4. The account row: every row it owns goes with it (every foreign key to auth.users
    cascades or sets NULL), files, consents, exports and the deletion request included;
    then the blobs of step 1.
@@ -105,6 +106,28 @@ _LINKED_CONTACTS = text("DELETE FROM social.contacts WHERE contact_user_id = :us
 _BLOCKS_OF_THEM = text("DELETE FROM social.blocks WHERE blocked_id = :user_id")
 # Codes other accounts had sent to their address or number (one being added elsewhere).
 _CODES_TO_THEM = text("DELETE FROM auth.otp_verifications WHERE identifier = ANY(CAST(:identifiers AS text[]))")
+# Co-parenting invitations sent to their address that they never accepted (no id links
+# them; one they accepted forgets the address when the account goes): each forgets the
+# address, and a pending one ends, canceled, with its step in the pairing's log.
+_INVITATIONS_TO_THEM = text(
+    """
+    WITH theirs AS (
+        SELECT s.id, s.status = 'pending' AS pending FROM coparenting.pairing_sessions s
+         WHERE s.parent_b_email = ANY(CAST(:identifiers AS text[]))
+           FOR UPDATE
+    ), ended AS (
+        UPDATE coparenting.pairing_sessions s
+           SET parent_b_email = NULL,
+               status = CASE WHEN t.pending THEN 'canceled' ELSE s.status END,
+               canceled_at = CASE WHEN t.pending THEN now() ELSE s.canceled_at END
+          FROM theirs t
+         WHERE s.id = t.id
+        RETURNING s.id, t.pending
+    )
+    INSERT INTO coparenting.pairing_audit_log (id, pairing_id, actor_id, action, details)
+    SELECT kernel.uuid7_like(), e.id, NULL, 'canceled', CAST('{"on": "erasure"}' AS jsonb) FROM ended e WHERE e.pending
+    """
+)
 # Throttles and rate limits keyed by the account's id ('mfa:<id>', 'second-factor:<id>', ...).
 _THROTTLES = text("DELETE FROM auth.login_throttle WHERE strpos(key, :id_text) > 0")
 _RATE_LIMITS = text("DELETE FROM auth.rate_limits WHERE strpos(key, :id_text) > 0")
@@ -208,6 +231,7 @@ async def erase_account(
     for statement in (_THROTTLES, _RATE_LIMITS):
         await db.execute(statement, {"id_text": id_text})
     await db.execute(_CODES_TO_THEM, {"identifiers": identifiers})
+    await db.execute(_INVITATIONS_TO_THEM, {"identifiers": identifiers})
     await db.execute(_EVENTS, {"user_id": user_id, "id_text": id_text})
     await db.execute(_JOBS, {"needles": needles})
     subject = subject_of(keyring, user_id)

@@ -40,6 +40,7 @@ ADDRESS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("auth.identities", "email"),
     ("auth.otp_verifications", "identifier"),
     ("social.contacts", "email"),
+    ("coparenting.pairing_sessions", "parent_b_email"),
 )
 
 # The tables whose rows belong to one message, named by (conversation_id, message_id).
@@ -53,6 +54,7 @@ MESSAGE_ROWS: tuple[str, ...] = (
     "messaging.client_messages",
     "messaging.reports",
     "media.attachments",
+    "coparenting.topic_suggestions",
 )
 
 

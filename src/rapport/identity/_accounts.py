@@ -29,6 +29,7 @@ from rapport.identity.errors import (
     InvalidCode,
     InvalidCredentials,
     PasswordUnchanged,
+    PhoneTaken,
     WeakPassword,
 )
 from rapport.identity.models import totp_credentials, users
@@ -211,15 +212,30 @@ async def do_create_user(
     password: str | None,
     verified: bool = False,
     is_admin: bool = False,
+    phone: str | None = None,
 ) -> UUID:
-    """Insert an account (system transaction). Verified accounts are active at once.
+    """Insert an account (system transaction). Verified accounts are active at once; a
+    phone number (E.164) given here is taken as verified, as an operator vouches for it.
 
     Raises:
         EmailTaken: a live account already has this address.
+        PhoneTaken: a live account already has this number.
     """
     if await get_user_by_email(db, email=email) is not None:
         raise EmailTaken()
-    return await insert_user(db, rt=rt, email=email, password=password, verified=verified, is_admin=is_admin)
+    if (
+        phone is not None
+        and (
+            await db.execute(select(exists().where(users.c.phone_number == phone, users.c.deleted_at.is_(None))))
+        ).scalar_one()
+    ):
+        raise PhoneTaken()
+    user_id = await insert_user(db, rt=rt, email=email, password=password, verified=verified, is_admin=is_admin)
+    if phone is not None:
+        await db.execute(
+            update(users).where(users.c.id == user_id).values(phone_number=phone, phone_verified_at=func.now())
+        )
+    return user_id
 
 
 async def insert_user(

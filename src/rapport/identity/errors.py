@@ -112,6 +112,14 @@ class EmailTaken(Conflict):
     title = "An account with this e-mail already exists"
 
 
+class PhoneTaken(Conflict):
+    """Said only to operators (`rapport admin create-user`): people adding a number are
+    never told whether another account holds it."""
+
+    slug = "phone-taken"
+    title = "An account with this phone number already exists"
+
+
 class EmailRequired(RapportError):
     slug = "email-required"
     title = "The identity provider gave no e-mail address"

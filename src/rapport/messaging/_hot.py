@@ -202,3 +202,44 @@ async def do_post_message(db: AsyncConnection, *, actor: Actor, conversation_id:
         actor_id=actor.user_id,
     )
     return message_id
+
+
+_POST_SYSTEM = text(
+    """
+    INSERT INTO messaging.messages (id, conversation_id, sender_id, type, content, content_metadata, created_at)
+    VALUES (:id, :conversation, NULL, 'system', :content, CAST(:metadata AS jsonb), messaging.id_time(:id))
+    RETURNING seq
+    """
+)
+
+
+async def do_post_system_message(
+    db: AsyncConnection, *, conversation_id: UUID, content: str, content_metadata: dict[str, Any] | None = None
+) -> UUID:
+    """Post a `system` message, Rapport's own (someone joined, a pairing ended), in a
+    system transaction: nobody sends one as themself. It has no sender, so it notifies
+    nobody; it reaches the participants' streams as any message does. Returns its id.
+
+    Raises:
+        sqlalchemy.exc.DBAPIError: not system work (the insert policy refuses).
+    """
+    message_id = uuid7()
+    seq = (
+        await db.execute(
+            _POST_SYSTEM,
+            {
+                "id": message_id,
+                "conversation": conversation_id,
+                "content": content,
+                "metadata": orjson.dumps(content_metadata or {}).decode(),
+            },
+        )
+    ).scalar_one()
+    await publish(
+        db,
+        scope=Scope.conversation(conversation_id),
+        type="message.created",
+        payload={"message_id": str(message_id), "seq": seq, "sender_id": None, "thread_id": None},
+        actor_id=None,
+    )
+    return message_id

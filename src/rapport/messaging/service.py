@@ -25,6 +25,7 @@ from rapport.messaging._conversations import (
 from rapport.messaging._drafts import do_delete_draft, do_put_draft, get_draft
 from rapport.messaging._hot import (
     do_post_message,
+    do_post_system_message,
     forward_message,
     list_conversations,
     mark_read,
@@ -76,6 +77,8 @@ from rapport.messaging._threads import (
     list_threads,
 )
 from rapport.messaging.schemas import SendMessage
+from rapport.messaging.schemas_conversations import ConversationCreate
+from rapport.messaging.schemas_messages import CreateThread
 
 __all__ = [
     "DEFAULT_SYNC_LIMIT",
@@ -84,6 +87,8 @@ __all__ = [
     "SEARCH_DEFAULT_LIMIT",
     "SEARCH_MAX_LIMIT",
     "SEARCH_MAX_QUERY_LENGTH",
+    "ConversationCreate",
+    "CreateThread",
     "MessageAudience",
     "MessageSearchPage",
     "SearchFilters",
@@ -116,6 +121,7 @@ __all__ = [
     "do_open_direct",
     "do_pin",
     "do_post_message",
+    "do_post_system_message",
     "do_put_draft",
     "do_rate_call",
     "do_react",

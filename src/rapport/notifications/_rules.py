@@ -10,6 +10,9 @@ The outbox events that notify:
   sender. Bundled per conversation: one unread notification per conversation and person,
   counting the messages.
 - `contact_request.received` (the addressee's): the addressee, unless a block stands.
+- `reminder.due` (a person's own, published by any domain when something they have to
+  do is due, such as a co-parenting task): that person, connected or not, as a `system`
+  notification with the payload's headline and detail.
 - `account.new_device` and `account.password_changed` (the account's own, published by
   identity): the account holder, connected or not, whoever acted (it is often
   themself): security notifications tell of what they did too, so that they notice what
@@ -51,7 +54,8 @@ MESSAGE_CREATED = "message.created"
 CONTACT_REQUEST_RECEIVED = "contact_request.received"
 NEW_DEVICE = "account.new_device"
 PASSWORD_CHANGED = "account.password_changed"
-EVENT_TYPES = (MESSAGE_CREATED, CONTACT_REQUEST_RECEIVED, NEW_DEVICE, PASSWORD_CHANGED)
+REMINDER_DUE = "reminder.due"
+EVENT_TYPES = (MESSAGE_CREATED, CONTACT_REQUEST_RECEIVED, NEW_DEVICE, PASSWORD_CHANGED, REMINDER_DUE)
 
 # Of a list of people, those connected now (a device present anywhere).
 Connected = Callable[[Collection[UUID]], set[UUID]]
@@ -139,6 +143,8 @@ async def intents_for(
         return await _contact_request_intents(db, event)
     if event.type in (NEW_DEVICE, PASSWORD_CHANGED) and event.scope_kind == "user":
         return [_security_intent(event)]
+    if event.type == REMINDER_DUE and event.scope_kind == "user":
+        return [_reminder_intent(event)]
     return []
 
 
@@ -267,6 +273,31 @@ def _security_intent(event: Event) -> Intent:
             "device": device,
             "ip": ip,
             "when": when,
+        },
+    )
+
+
+def _reminder_intent(event: Event) -> Intent:
+    payload = event.payload
+    return Intent(
+        user_id=event.scope_id,
+        type="system",
+        category="system",
+        priority="normal",
+        source_position=event.position,
+        related_kind=str(payload["related_kind"]) if payload.get("related_kind") else None,
+        related_id=_uuid(payload.get("related_id")),
+        conversation_id=_uuid(payload.get("conversation_id")),
+        # Never bundled: each reminder is its own thing to do.
+        group_key=None,
+        url=str(payload["url"]) if payload.get("url") else None,
+        context={
+            "actor_name": "",
+            "conversation_name": "",
+            "preview": "",
+            "emoji": "",
+            "headline": str(payload.get("headline") or "A reminder"),
+            "detail": str(payload.get("detail") or ""),
         },
     )
 

@@ -1,5 +1,5 @@
 """Who hears what, from the outbox: a direct message or a mention while away, a contact
-request, a sign-in from a new device, a password change; not one's own action, not a
+request, a sign-in from a new device, a password change, a reminder; not one's own action, not a
 muted conversation, not a blocked person, not someone connected; and what preferences
 and quiet hours change."""
 
@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from rapport.kernel.db import system_transaction
+from rapport.kernel.outbox import Scope, publish
 from rapport.notifications import tasks
 from tests.messaging.support import make_conversation, send
 from tests.notifications.pipeline.support import (
@@ -235,3 +237,30 @@ async def test_quiet_hours_do_not_hold_a_security_notification(client, alice, pi
 
     [push] = push_service.received_by(browser.endpoint)
     assert push.json()["title"] == "New sign-in to your account"
+
+
+async def test_a_reminder_due_is_a_system_notification_to_its_person_alone(alice, bob, pipeline: Pipeline):
+    task_id = "0193a6f0-0000-7000-8000-000000000001"
+    async with system_transaction(pipeline.runtime.system_engine) as db:
+        await publish(
+            db,
+            scope=Scope.user(UUID(alice.user_id)),
+            type="reminder.due",
+            payload={
+                "headline": "Task due: school shoes",
+                "detail": "Due 2026-12-01 09:00 UTC.",
+                "related_kind": "task",
+                "related_id": task_id,
+            },
+            actor_id=None,
+        )
+    await pipeline.settle()
+
+    [note] = await notifications_of(pipeline.runtime, alice)
+    assert (note.type, note.category, note.title, note.body) == (
+        "system",
+        "system",
+        "Task due: school shoes",
+        "Due 2026-12-01 09:00 UTC.",
+    )
+    assert await notifications_of(pipeline.runtime, bob) == []
