@@ -10,40 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Self
+from typing import Any
 
 import orjson
-from hypercorn.asyncio import serve
-from hypercorn.config import Config
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support import free_port
+from tests.notifications.fakes import FakeServer
 
 API_KEY = "sk-test-rapport"
 MODEL = "rapport-test-model"
 
 
-class FakeLlm:
-    url: str
-
+class FakeLlm(FakeServer):
     def __init__(self) -> None:
+        super().__init__()
         self.received: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.content: dict[str, Any] = {"hostile": False, "tone": "neutral", "rewrite": None}
-        self._failures: list[int] = []
         self._delays: list[float] = []
         self._garbled = 0
-        self._shutdown = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def answer(self, content: dict[str, Any]) -> None:
         self.content = content
-
-    def fail_next(self, status: int) -> None:
-        self._failures.append(status)
 
     def delay_next(self, seconds: float) -> None:
         self._delays.append(seconds)
@@ -69,8 +59,7 @@ class FakeLlm:
         self.headers.append(dict(request.headers))
         if self._delays:
             await asyncio.sleep(self._delays.pop(0))
-        if self._failures:
-            status = self._failures.pop(0)
+        if (status := self._take_failure()) is not None:
             return JSONResponse({"error": {"message": "The server is overloaded", "type": "server_error"}}, status)
         content = orjson.dumps(self.content).decode()
         if self._garbled:
@@ -89,40 +78,10 @@ class FakeLlm:
             }
         )
 
+    def _routes(self) -> list[Route]:
+        return [Route("/v1/chat/completions", self._completions, methods=["POST"])]
+
     async def start(self) -> None:
-        port = free_port()
-        config = Config()
-        config.bind = [f"127.0.0.1:{port}"]
-        config.accesslog = None
-        config.errorlog = None
-        config.graceful_timeout = 1
-        self.url = f"http://127.0.0.1:{port}/v1"
-        app = Starlette(routes=[Route("/v1/chat/completions", self._completions, methods=["POST"])])
-        self._task = asyncio.create_task(serve(app, config, shutdown_trigger=self._shutdown.wait))  # type: ignore[arg-type]
-        deadline = time.monotonic() + 10
-        while True:
-            if self._task.done():
-                self._task.result()
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", port)
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.01)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
-
-    async def stop(self) -> None:
-        self._shutdown.set()
-        if self._task is not None:
-            await self._task
-            self._task = None
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+        await super().start()
+        # Clients are given the API's base, as they would be OpenAI's (…/v1).
+        self.url += "/v1"

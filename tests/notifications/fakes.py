@@ -58,7 +58,7 @@ def _point(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> bytes
     return public.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
-class _FakeServer:
+class FakeServer:
     """A Starlette app served by hypercorn (HTTP/1.1, and HTTP/2 by prior knowledge)."""
 
     url: str
@@ -171,7 +171,7 @@ _URGENCIES = {"very-low", "low", "normal", "high"}
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
-class PushService(_FakeServer):
+class PushService(FakeServer):
     """A Web Push service. `subscribe()` plays the browser; pushes the application server
     sends land, decrypted, in `received`; `refused` keeps why others were refused."""
 
@@ -336,7 +336,7 @@ class ReceivedFcm:
     access_token: str
 
 
-class FcmService(_FakeServer):
+class FcmService(FakeServer):
     """FCM HTTP v1 and the OAuth 2.0 token endpoint its service account is given."""
 
     project_id = "rapport-test"
@@ -465,7 +465,7 @@ class ReceivedApns:
     apns_id: str
 
 
-class ApnsService(_FakeServer):
+class ApnsService(FakeServer):
     """APNs: HTTP/2 only, provider tokens (ES256 JWT, `kid` = key id, `iss` = team id)."""
 
     key_id = "ABC123DEFG"
@@ -589,7 +589,7 @@ class ReceivedSms:
     idempotency_key: str | None
 
 
-class SmsService(_FakeServer):
+class SmsService(FakeServer):
     """Twilio's Messages API: `POST /2010-04-01/Accounts/{AccountSid}/Messages.json`, form
     encoded, basic auth with the account SID and auth token. A repeated Idempotency-Key
     answers the message it first made, and sends nothing more."""
