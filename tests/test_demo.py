@@ -48,8 +48,10 @@ async def world_of(client: httpx.AsyncClient, accounts: list[DemoAccount]) -> di
             )
             for group in groups
         }
+        pairing = await client.get("/v1/coparenting/pairing", headers=headers)
         seen[name] = {
             "display_name": profile["display_name"],
+            "paired_with": names[pairing.json()["partner_id"]] if pairing.status_code == 200 else None,
             "has_bio": bool(profile["bio"]),
             "contacts": sorted(names[c["contact_user_id"]] for c in contacts),
             "asked": sorted(names[r["addressee_id"]] for r in outgoing),
@@ -61,13 +63,28 @@ async def world_of(client: httpx.AsyncClient, accounts: list[DemoAccount]) -> di
 EXPECTED = {
     "alice": {
         "display_name": "Alice Martin",
+        "paired_with": "bob",
         "has_bio": True,
         "contacts": ["bob"],
         "asked": [],
         "groups": {"Friends": ["bob"]},
     },
-    "bob": {"display_name": "Bob Okafor", "has_bio": True, "contacts": ["alice", "carol"], "asked": [], "groups": {}},
-    "carol": {"display_name": "Carol Nguyen", "has_bio": True, "contacts": ["bob"], "asked": ["alice"], "groups": {}},
+    "bob": {
+        "display_name": "Bob Okafor",
+        "paired_with": "alice",
+        "has_bio": True,
+        "contacts": ["alice", "carol"],
+        "asked": [],
+        "groups": {},
+    },
+    "carol": {
+        "display_name": "Carol Nguyen",
+        "paired_with": None,
+        "has_bio": True,
+        "contacts": ["bob"],
+        "asked": ["alice"],
+        "groups": {},
+    },
 }
 
 

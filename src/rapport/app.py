@@ -54,10 +54,16 @@ from rapport.media.api_thumbnails import router as media_thumbnails_router
 from rapport.media.api_tus import router as media_tus_router
 from rapport.messaging.api import router as messaging_router
 from rapport.messaging.api_hot import HOT_ROUTES as MESSAGING_HOT_ROUTES
+from rapport.modules.community import api_habits as community_habits_api
+from rapport.modules.community import api_stories as community_stories_api
 from rapport.modules.coparenting import api_family as coparenting_family_api
 from rapport.modules.coparenting import api_mediation as coparenting_mediation_api
 from rapport.modules.coparenting import api_pairing as coparenting_pairing_api
 from rapport.modules.coparenting import service as coparenting_service
+from rapport.modules.matching import api_matches as matching_matches_api
+from rapport.modules.matching import api_profiles as matching_profiles_api
+from rapport.modules.matching import api_subscriptions as matching_subscriptions_api
+from rapport.modules.matching import service as matching_service
 from rapport.notifications.api import router as notifications_router
 from rapport.notifications.tasks import Pipeline as NotificationPipeline
 from rapport.realtime import service as realtime_service
@@ -166,10 +172,13 @@ def create_app(
         media_collector = media_service.Collector(app.state.runtime)
         # Compliance's rounds: erasing accounts whose grace has ended, removing expired
         # exports, and the daily run of the retention policies.
-        compliance_rounds = compliance_deletion.Rounds(app.state.runtime)
+        compliance_rounds = compliance_deletion.rounds(app.state.runtime)
         retention = compliance_retention.RetentionSchedule(app.state.runtime)
         # Co-parenting's topic organiser: reads new messages from the outbox after they commit.
         topics = coparenting_service.TopicOrganiser(app.state.runtime.system_engine)
+        pairings = coparenting_service.pairing_rounds(app.state.runtime)
+        # Matching's daily round: today's proposals, once a day.
+        daily_matches = matching_service.daily_round(app.state.runtime)
         if settings.worker_in_process and run_jobs:
             app.state.worker.start()
             await app.state.notifications.start()
@@ -177,6 +186,8 @@ def create_app(
             compliance_rounds.start()
             retention.start()
             topics.start()
+            pairings.start()
+            daily_matches.start()
         try:
             yield
         finally:
@@ -189,6 +200,8 @@ def create_app(
             await compliance_rounds.stop()
             await retention.stop()
             await topics.stop()
+            await pairings.stop()
+            await daily_matches.stop()
             await app.state.media.close()
             await app.state.runtime.close()
 
@@ -246,6 +259,11 @@ def create_app(
     app.include_router(coparenting_pairing_api.router)
     app.include_router(coparenting_mediation_api.router)
     app.include_router(coparenting_family_api.router)
+    app.include_router(community_stories_api.router)
+    app.include_router(community_habits_api.router)
+    app.include_router(matching_profiles_api.router)
+    app.include_router(matching_matches_api.router)
+    app.include_router(matching_subscriptions_api.router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

@@ -164,6 +164,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     from rapport.kernel.runtime import Runtime
     from rapport.media import service as media_service
     from rapport.modules.coparenting import service as coparenting_service
+    from rapport.modules.matching import service as matching_service
     from rapport.notifications import tasks as notification_tasks
     from rapport.realtime import service as realtime_service
 
@@ -191,7 +192,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         media_collector.start()
     # Where compliance's jobs run, its rounds: erasing accounts whose grace has ended,
     # removing expired exports, and the daily run of the retention policies.
-    compliance_rounds = compliance_deletion.Rounds(runtime)
+    compliance_rounds = compliance_deletion.rounds(runtime)
     retention = compliance_retention.RetentionSchedule(runtime)
     if compliance_deletion.QUEUE in job_worker.queues:
         compliance_rounds.start()
@@ -199,8 +200,14 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         retention.start()
     # Where co-parenting's jobs run, its topic organiser reads new messages from the outbox.
     topics = coparenting_service.TopicOrganiser(runtime.system_engine)
+    pairings = coparenting_service.pairing_rounds(runtime)
     if coparenting_service.QUEUE in job_worker.queues:
         topics.start()
+        pairings.start()
+    # Where matching's jobs run, the daily round of proposals.
+    daily_matches = matching_service.daily_round(runtime)
+    if matching_service.QUEUE in job_worker.queues:
+        daily_matches.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, job_worker.request_stop)
@@ -212,6 +219,8 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         await compliance_rounds.stop()
         await retention.stop()
         await topics.stop()
+        await pairings.stop()
+        await daily_matches.stop()
         if notifications is not None:
             await notifications.stop()
             await presence.close()

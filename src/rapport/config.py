@@ -226,6 +226,10 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_timeout_s: float = Field(default=3.0, gt=0, le=60)
 
+    # Matching's subscriptions: the signing secret (whsec_...) of the Stripe webhook endpoint
+    # POST /v1/matching/webhooks/stripe. Unset, that endpoint answers 404 to every delivery.
+    stripe_webhook_secret: SecretStr | None = None
+
     # Where uploads are scanned for viruses: clamd's socket, `unix:/run/clamav/clamd.ctl` or
     # `tcp:host:3310`. Unset, a built-in check runs instead (the EICAR test signature and
     # files whose bytes contradict their name; rapport.media._processing._scan).

@@ -1,12 +1,14 @@
 """The demo: three accounts that already know each other, so that `make serve` shows a
 living system. Alice and Bob are contacts, and so are Bob and Carol; Carol has asked
 Alice, who has not answered yet; Alice keeps Bob in her group "Friends"; Alice and Bob
-have a direct conversation with a first exchange. Each has a display name and a bio.
+have a direct conversation with a first exchange, and are paired as co-parents (their
+shared room made by the pairing). Each has a display name and a bio.
 
 Safe to run at every start: an account is made only when missing, a profile is filled
 in only while it still holds what registration put there, and two people are introduced
-only when they have never had a contact request between them, so nothing anyone changed
-since (a bio, a rejected request, a removed contact) is undone. The credentials printed
+only when they have never had a contact request between them, and paired only when Alice
+has never had a pairing, so nothing anyone changed since (a bio, a rejected request, a
+removed contact, a canceled pairing) is undone. The credentials printed
 are only those that sign in: the demo password of an account this run made, or of one
 whose password still is the demo password.
 """
@@ -30,6 +32,8 @@ from rapport.kernel.pagination import PageRequest
 from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime, one_off_runtime
 from rapport.messaging import service as messaging_service
+from rapport.modules.coparenting import schemas_pairing as coparenting_schemas
+from rapport.modules.coparenting import service as coparenting_service
 from rapport.social import schemas as social_schemas
 from rapport.social import service as social_service
 
@@ -102,7 +106,23 @@ async def seed_demo(runtime: Runtime) -> list[DemoAccount]:
     for asker, asked in PENDING:
         await _introduce(runtime, ids[asker], ids[asked], accept=False)
     await _start_conversation(runtime, ids[ALICE], ids[BOB])
+    await _pair(runtime, ids[ALICE], ids[BOB])
     return accounts
+
+
+async def _pair(runtime: Runtime, alice: UUID, bob: UUID) -> None:
+    """Alice invites Bob as the other parent with a code, and Bob accepts it, when Alice
+    has no pairing, pending or past."""
+    async with user_transaction(runtime.engine, alice) as db:
+        if await coparenting_service.has_any_pairing(db, actor=Actor(user_id=alice)):
+            return
+        invited = await coparenting_service.do_create_pairing(
+            db, actor=Actor(user_id=alice), body=coparenting_schemas.PairingCreate(invite_type="code")
+        )
+    async with user_transaction(runtime.engine, bob) as db:
+        await coparenting_service.do_accept_pairing(
+            db, actor=Actor(user_id=bob), body=coparenting_schemas.PairingAccept(code=invited.pairing_code)
+        )
 
 
 async def _start_conversation(runtime: Runtime, alice: UUID, bob: UUID) -> None:

@@ -34,6 +34,9 @@ from rapport.compliance import api_account, api_exports
 from rapport.config import Settings
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.modules.coparenting import service as coparenting_service
+from rapport.modules.matching import service as matching_service
+from tests.matching.test_stripe_webhooks import SECRET as STRIPE_WEBHOOK_SECRET
+from tests.matching.test_stripe_webhooks import subscribe
 from tests.support import STARTUP_TIMEOUT_S, Mailbox, Persona, make_settings, populate
 
 EXPORTS = "/v1/me/exports"
@@ -58,9 +61,15 @@ def include_compliance(app: FastAPI) -> None:
 
 @pytest.fixture(name="settings")
 def compliance_settings(smtp_server: tuple[Controller, Mailbox], tmp_path: Path) -> Settings:
-    """Files' bytes (and archives) in this test's own folder: the erase proof searches it."""
+    """Files' bytes (and archives) in this test's own folder: the erase proof searches it.
+    Stripe's webhooks signed as tests.matching's deliveries are, to make a subscription."""
     controller, _ = smtp_server
-    return make_settings(smtp_host="127.0.0.1", smtp_port=controller.port, media_dir=tmp_path / "media")
+    return make_settings(
+        smtp_host="127.0.0.1",
+        smtp_port=controller.port,
+        media_dir=tmp_path / "media",
+        stripe_webhook_secret=STRIPE_WEBHOOK_SECRET,
+    )
 
 
 @pytest.fixture(name="fresh_app")
@@ -172,6 +181,20 @@ TASK_TITLE = "Pack the trombulisk costume"
 TRIGGER = "snorvaldic"
 HOSTILE_DRAFT = "You never listen about the plorkentine, you idiot!!"
 ORGANISED = "The teacher wants the vexlorian class forms"
+# Community: tags she alone uses (the vocabulary forgets a tag no one carries), a story,
+# a habit and a check-in, her garden.
+MY_TAG = "quendrilwick"
+STORY_TAG = "brastomel"
+STORY_TITLE = "The wobbleferry crossing"
+STORY_CONTENT = "We rowed past the quintabrel lighthouse"
+HABIT = "Grendlewhip stretches"
+CHECKIN_NOTE = "Felt the mossquiver calm"
+GARDEN = "Thistlemorn corner"
+# Matching: her dating profile's words (bob's profile names none of them).
+DATING_BIO = "Reads pelmorrax poetry aloud"
+INTEREST = "zephyrquill"
+CITY = "Drovanmere"
+PARIS = (48.8566, 2.3522)
 
 
 @dataclass
@@ -229,8 +252,8 @@ async def populate_person(
     deletions, mentions both ways, a forward of her words by bob, reports both ways, a
     topic thread, a draft, a hidden message, a version of her photo, a file of bob's with
     the same bytes as one of hers, consents, a status, a device, an export, others'
-    traces of her (bob's contact entry, mallory's block, their notifications), and her
-    co-parenting (`_coparent`)."""
+    traces of her (bob's contact entry, mallory's block, their notifications), her
+    co-parenting (`_coparent`), her community (`_community`) and her matching (`_matching`)."""
     made = Populated()
     await populate(client, alice, bob, carol, mallory)
     h = alice.headers
@@ -401,6 +424,8 @@ async def populate_person(
     await _ok(await client.post("/v1/auth/totp/confirm", headers=h, json={"code": code}))
 
     await _coparent(client, app, alice, bob, carol, made)
+    await _community(client, alice)
+    await _matching(client, app, alice, bob)
 
     await jobs_done(app)
     # An export made (its archive stored), then everything the jobs wrote since.
@@ -410,6 +435,8 @@ async def populate_person(
         *SAID,
         *(DISPLAY_NAME, PREFERRED_NAME, BIO, STATUS, TOPIC_TITLE, DRAFT, REPORT_DETAILS, COMMENT, DEVICE),
         *(CHILD_NAME, CHILD_SCHOOL, COPARENT_SCHEDULE, TASK_TITLE, TRIGGER, HOSTILE_DRAFT, ORGANISED),
+        *(MY_TAG, STORY_TAG, STORY_TITLE, STORY_CONTENT, HABIT, CHECKIN_NOTE, GARDEN),
+        *(DATING_BIO, INTEREST, CITY),
     ]
     return made
 
@@ -494,6 +521,53 @@ async def _coparent(
         )
     )
     await _ok(await client.post("/v1/coparenting/communication-profile/learn", headers=h), 202)
+
+
+async def _community(client: httpx.AsyncClient, alice: Persona) -> None:
+    """Alice in the community: her tags (one she made for herself, one on a story of
+    hers), a story for her friends, a habit with a check-in, her garden and how often she
+    journals."""
+    h = alice.headers
+    await _ok(await client.put("/v1/me/tags", headers=h, json={"tags": [MY_TAG]}))
+    await _ok(
+        await client.post(
+            "/v1/stories",
+            headers=h,
+            json={"title": STORY_TITLE, "content": STORY_CONTENT, "visibility": "friends", "tags": [STORY_TAG]},
+        ),
+        201,
+    )
+    habit = await _ok(await client.post("/v1/habits", headers=h, json={"name": HABIT, "meta": {"minutes": 10}}), 201)
+    await _ok(await client.post(f"/v1/habits/{habit['id']}/checkins", headers=h, json={"note": CHECKIN_NOTE}), 201)
+    await _ok(await client.put("/v1/garden", headers=h, json={"name": GARDEN, "theme": "zen"}))
+    await _ok(await client.put("/v1/me/profile-extras", headers=h, json={"journaling_frequency": 5}))
+
+
+async def _matching(client: httpx.AsyncClient, app: FastAPI, alice: Persona, bob: Persona) -> None:
+    """Alice dating: her profile, an assessment, the people most like her (and she among
+    bob's), a daily match with bob that both like (mutual), and a premium subscription
+    paid through Stripe."""
+    h = alice.headers
+    profiles = [
+        (alice, {"gender": "woman", "bio": DATING_BIO, "interests": [INTEREST], "city": CITY, "pref_genders": ["man"]}),
+        (bob, {"gender": "man", "interests": ["chess"], "pref_genders": ["woman"]}),
+    ]
+    for persona, profile in profiles:
+        body = {"birth_date": "1990-01-01", "latitude": PARIS[0], "longitude": PARIS[1], **profile}
+        await _ok(await client.put("/v1/matching/profile", headers=persona.headers, json=body))
+    await _ok(await client.post("/v1/matching/assessments", headers=h, json={"responses": [4] * 36}), 201)
+    for persona in (alice, bob):
+        await _ok(await client.post("/v1/matching/similar/refresh", headers=persona.headers))
+
+    # Proposals are system work (the daily job): no route makes them.
+    await matching_service.propose_daily(app.state.runtime.system_engine)
+    for persona in (alice, bob):
+        [match] = (await _ok(await client.get("/v1/matching/daily", headers=persona.headers)))["matches"]
+        await _ok(await client.post(f"/v1/matching/matches/{match['id']}/like", headers=persona.headers))
+    [mutual] = (await _ok(await client.get("/v1/matching/daily", headers=h)))["matches"]
+    assert mutual["status"] == "mutual" and mutual["conversation_id"], mutual
+
+    await subscribe(client, alice)
 
 
 async def _content(client: httpx.AsyncClient, persona: Persona, file_id: str) -> bytes:

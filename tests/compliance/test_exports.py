@@ -25,6 +25,7 @@ from rapport.kernel.jobs import Worker
 from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
 from rapport.media import service as media_service
+from rapport.modules.matching import service as matching_service
 from tests.compliance.erase_support import (
     EXPORTS,
     archive_sections,
@@ -93,6 +94,11 @@ ABOUT_HER = {
     "compliance/compliance_logs.jsonl": (
         "SELECT to_jsonb(t) AS row FROM compliance.compliance_logs t WHERE t.user_id = $1"
     ),
+    # Rows naming her that are someone else's: only what she may read of them.
+    "matching/matches.jsonl": """
+        SELECT to_jsonb(t) AS row FROM matching.matches t
+         WHERE t.user_id = $1 OR (t.matched_user_id = $1 AND t.status IN ('liked', 'mutual'))""",
+    "matching/match_results.jsonl": "SELECT to_jsonb(t) AS row FROM matching.match_results t WHERE t.user_id = $1",
 }
 # Written by the export itself once its archive was made (its completion and download):
 # the archive holds what was there when it was read.
@@ -200,6 +206,36 @@ async def test_the_archive_holds_every_row_she_owns_and_nothing_of_anyone_elses(
     assert "pairing_code" not in pairing
 
 
+async def test_what_others_decided_about_her_stays_theirs(
+    client: httpx.AsyncClient, app: FastAPI, runtime: Runtime, alice: Persona, carol: Persona
+) -> None:
+    # Alice and carol are proposed to each other; carol passes, and her list of the people
+    # most like her names alice: neither is alice's to read, so neither is in her archive.
+    profile = {
+        "birth_date": "1990-01-01",
+        "gender": "woman",
+        "interests": ["chess"],
+        "pref_genders": ["woman"],
+        "latitude": 48.85,
+        "longitude": 2.35,
+    }
+    for persona in (alice, carol):
+        answer = await client.put("/v1/matching/profile", headers=persona.headers, json=profile)
+        assert answer.status_code == 200, answer.text
+    refreshed = await client.post("/v1/matching/similar/refresh", headers=carol.headers)
+    assert [row["profile"]["user_id"] for row in refreshed.json()] == [alice.user_id], refreshed.text
+    await matching_service.propose_daily(runtime.system_engine)
+    [carols] = (await client.get("/v1/matching/daily", headers=carol.headers)).json()["matches"]
+    passed = await client.post(f"/v1/matching/matches/{carols['id']}/pass", headers=carol.headers)
+    assert passed.status_code == 200, passed.text
+
+    _, data = await exported(client, app, alice)
+    sections = archive_sections(data)
+    [mine] = sections["matching/matches.jsonl"]
+    assert (mine["user_id"], mine["matched_user_id"], mine["status"]) == (alice.user_id, carol.user_id, "proposed")
+    assert sections["matching/match_results.jsonl"] == []
+
+
 async def test_an_export_is_asked_for_followed_and_downloaded(
     client: httpx.AsyncClient, app: FastAPI, runtime: Runtime, database: DatabaseUrls, alice: Persona
 ) -> None:
@@ -279,7 +315,7 @@ async def test_the_rounds_queue_the_expiry_and_the_erasure(
         "UPDATE compliance.deletion_requests SET erase_after = requested_at WHERE user_id = $1",
         UUID(bob.user_id),
     )
-    rounds = service_deletion.Rounds(runtime, every_seconds=0.05)
+    rounds = service_deletion.rounds(runtime, every_seconds=0.05)
     rounds.start()
     try:
         async with asyncio.timeout(30):

@@ -40,6 +40,8 @@ MIGRATIONS = Path(rapport.__file__).resolve().parent / "migrations" / "versions"
 NOT_IN_CORE = {
     "social.profiles.search_vector": "generated for the SQL function social.search_profiles, the only reader; "
     "select(profiles) should not carry it",
+    "matching.user_features.embedding": "pgvector's copy of `features`, where the server has pgvector; read only by "
+    "rapport.modules.matching._similarity's SQL",
 }
 
 # CHECK enumerations spelled as a Literal under another name or in another package than
@@ -62,6 +64,9 @@ LITERAL_ELSEWHERE = {
     # Co-parenting's pairings and tasks each have a `status` of their own.
     "coparenting.pairing_sessions.status": ("rapport.modules.coparenting.schemas_pairing", "PairingOut", "status"),
     "coparenting.tasks.status": ("rapport.modules.coparenting.schemas_family", "TaskOut", "status"),
+    # Matching's matches and subscriptions each have a `status` of their own.
+    "matching.matches.status": ("rapport.modules.matching.schemas_matches", "MatchOut", "status"),
+    "matching.subscriptions.status": ("rapport.modules.matching.schemas_subscriptions", "SubscriptionOut", "status"),
     "messaging.calls.status": ("rapport.messaging.schemas_calls", "CallOut", "status"),
     "messaging.call_participants.status": ("rapport.messaging.schemas_calls", "CallParticipantOut", "status"),
     "messaging.reports.status": ("rapport.messaging.schemas_moderation", "ReportOut", "status"),

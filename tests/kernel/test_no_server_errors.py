@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 
 from rapport.kernel.runtime import Runtime
+from rapport.modules.matching import service as matching_service
 from tests.compliance.admin_support import make_admin
 from tests.support import Persona, populate, sign_in
 
@@ -203,14 +204,24 @@ class Ids:
 
     def likely(self, template: str, name: str) -> list[str]:
         """Ids that fit the path parameter `name` of `template`: held by a field of that
-        name, or listed by the collection the parameter indexes."""
+        name, or listed by the collection the parameter indexes; failing those, listed
+        under the collection (`/v1/stories/feed`) or in a field named after it (the
+        `matches` of /v1/matching/daily)."""
         collection = template.split("/{" + name + "}", 1)[0]
-        return list({**self.by_key.get(name, {}), **self.by_key.get(collection, {})})
+        found = {**self.by_key.get(name, {}), **self.by_key.get(collection, {})}
+        if not found:
+            resource = collection.rsplit("/", 1)[-1]
+            for key, values in self.by_key.items():
+                if key.startswith(collection + "/") or key == f"*/{resource}":
+                    found.update(values)
+        return list(found)
 
     def collect(self, collection: str, key: str, value: JsonValue) -> None:
         if isinstance(value, dict):
             for inner_key, item in value.items():
                 self.collect(collection, inner_key, item)
+            if key and isinstance(value.get("id"), str):
+                self.collect(f"*/{key}", "id", value["id"])
         elif isinstance(value, list):
             for item in value:
                 self.collect(collection, key, item)
@@ -256,12 +267,60 @@ async def _coparent(client: httpx.AsyncClient, alice: Persona, bob: Persona) -> 
         assert response.status_code < 300, (path, response.text)
 
 
+async def _community_and_matching(
+    client: httpx.AsyncClient, runtime: Runtime, alice: Persona, suitors: list[Persona]
+) -> None:
+    """Community and matching rows with ids for the sweep: alice's story, tags, habit with
+    a check-in and garden; dating profiles for alice and her suitors, her assessment, the
+    people most like her, and her daily matches with them (proposed by the daily job's
+    service). Several suitors, so that some stay unblocked when the sweep blocks people."""
+    steps: list[tuple[Persona, str, str, dict[str, Any]]] = [
+        (alice, "PUT", "/v1/me/tags", {"tags": ["growth"]}),
+        (alice, "POST", "/v1/stories", {"title": "First steps", "content": "It began", "tags": ["growth"]}),
+        (alice, "POST", "/v1/habits", {"name": "Stretch", "meta": {"minutes": 10}}),
+        (alice, "PUT", "/v1/garden", {"name": "Balcony", "theme": "zen"}),
+        (alice, "PUT", "/v1/me/profile-extras", {"journaling_frequency": 3}),
+    ]
+    for persona, gender, wanted in [(alice, "woman", "man"), *((suitor, "man", "woman") for suitor in suitors)]:
+        profile = {
+            "birth_date": "1990-01-01",
+            "gender": gender,
+            "pref_genders": [wanted],
+            "interests": ["jazz"],
+            "latitude": 48.8566,
+            "longitude": 2.3522,
+        }
+        steps.append((persona, "PUT", "/v1/matching/profile", profile))
+    steps += [
+        (alice, "POST", "/v1/matching/assessments", {"responses": [4] * 36}),
+        (alice, "POST", "/v1/matching/similar/refresh", {}),
+    ]
+    for persona, method, path, body in steps:
+        response = await client.request(method, path, headers=persona.headers, json=body)
+        assert response.status_code < 300, (path, response.text)
+    [habit] = (await client.get("/v1/habits", headers=alice.headers)).json()["items"]
+    # On a past day: the sweep's check-in of today is then a new one.
+    checked = await client.post(
+        f"/v1/habits/{habit['id']}/checkins", headers=alice.headers, json={"day": "2024-06-01", "note": "Done"}
+    )
+    assert checked.status_code == 201, checked.text
+    report = await matching_service.propose_daily(runtime.system_engine)
+    assert report.pairs == len(suitors), report
+
+
 @pytest.fixture
 async def lived_in(
-    client: httpx.AsyncClient, runtime: Runtime, alice: Persona, bob: Persona, carol: Persona, mallory: Persona
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    make_persona: Callable[[str], Awaitable[Persona]],
+    alice: Persona,
+    bob: Persona,
+    carol: Persona,
+    mallory: Persona,
 ) -> None:
     await populate(client, alice, bob, carol, mallory)
     await _coparent(client, alice, bob)
+    await _community_and_matching(client, runtime, alice, [bob, await make_persona("dan"), await make_persona("eli")])
     # Signed in, the sweep is alice's: as a platform administrator, so that the
     # administrators' routes run their handlers on its random input too.
     await make_admin(runtime, alice)

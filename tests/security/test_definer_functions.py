@@ -40,6 +40,8 @@ SCHEMAS = (
     "media",
     "compliance",
     "coparenting",
+    "community",
+    "matching",
 )
 
 # Trigger functions run only as triggers; nobody is granted them.
@@ -116,6 +118,9 @@ CALLED_FUNCTIONS = {
     ),
     # Co-parenting's accept: the case is in tests/security/test_coparenting_pairing.py.
     "coparenting.claim_pairing(bytea,text)": "test_claim_pairing_out_of_context_accepts_nothing",
+    # Matching's: the cases are in tests/security/test_matching_people.py and test_matching_matches.py.
+    "matching.profile_card(uuid)": "test_profile_card_out_of_context_tells_nothing",
+    "matching.decide_match(uuid,text)": "test_decide_match_out_of_context_decides_nothing",
     "media.shared_with_caller(uuid,boolean)": _MEDIA_CASE,
     "media.may_read_file_itself(uuid)": _MEDIA_CASE,
     "media.may_read_file(uuid)": _MEDIA_CASE,

@@ -6,6 +6,8 @@ What goes in:
   account (those rows are the person's: sessions, sign-in history, profile and its parts,
   settings, contacts, blocks they made, reactions, drafts, notifications, consents, files,
   exports...), found in the catalog, so that a table added later is in the next archive;
+  where such a table names two people and a row is the first one's, the other gets it only
+  as the database shows it to them (`AS_THE_OTHER_SEES_IT`);
 - the rows about them that outlive the account: every message they sent (and its earlier
   versions), the conversations they take part in, the threads, pins, calls, invites and
   reports they made, their co-parenting pairings (either parent's) and their steps, the
@@ -138,6 +140,17 @@ ABOUT_THEM: dict[str, str] = {
     "compliance/compliance_logs.jsonl": _rows("compliance.compliance_logs", "t.user_id = :user_id"),
 }
 
+# Tables whose rows go with either of two accounts but are the first person's: the other
+# person's archive holds only what row-level security lets them read (a match of someone
+# else's once liked or mutual, never a pass; never someone else's list of people like them).
+AS_THE_OTHER_SEES_IT: dict[str, str] = {
+    "matching/matches.jsonl": _rows(
+        "matching.matches",
+        "t.user_id = :user_id OR (t.matched_user_id = :user_id AND t.status IN ('liked', 'mutual'))",
+    ),
+    "matching/match_results.jsonl": _rows("matching.match_results", "t.user_id = :user_id"),
+}
+
 # The bytes of their files: the current version of each, then the earlier ones.
 _FILES = text(
     """
@@ -268,6 +281,7 @@ async def _snapshot(engine: SystemEngine) -> AsyncIterator[AsyncConnection]:
 
 async def _sections(db: AsyncConnection) -> dict[str, str]:
     owned = {row.path: row.query for row in await db.execute(_OWNED_TABLES)}
+    owned.update({path: query for path, query in AS_THE_OTHER_SEES_IT.items() if path in owned})
     return {**owned, **{path: query for path, query in ABOUT_THEM.items() if path not in owned}}
 
 

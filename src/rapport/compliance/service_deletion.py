@@ -2,7 +2,7 @@
 
 `do_delete_account` checks who asks in the caller's own transaction, then disables the
 account in a system transaction (only system work may change an account's status).
-`Rounds` is what the app and `rapport worker` start beside the job worker."""
+`rounds` is what the app and `rapport worker` start beside the job worker."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from rapport.compliance import _deletion
 from rapport.compliance._erase import Erased, erase_due_accounts, subject_of
 from rapport.compliance.schemas_exports import DeletionScheduled
 from rapport.compliance.service_exports import Transaction
-from rapport.compliance.tasks import QUEUE, Rounds
+from rapport.compliance.tasks import QUEUE, rounds
 from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
 from rapport.media import service as media_service
 
-__all__ = ["QUEUE", "Erased", "Rounds", "do_delete_account", "erase_now_due", "subject_of"]
+__all__ = ["QUEUE", "Erased", "do_delete_account", "erase_now_due", "rounds", "subject_of"]
 
 
 async def do_delete_account(transaction: Transaction, runtime: Runtime, *, password: str | None) -> DeletionScheduled:

@@ -10,12 +10,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from contextlib import suppress
 from uuid import UUID
-
-import structlog
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from rapport.compliance import _archive, _erase, _exports
 from rapport.kernel import jobs
@@ -23,11 +18,7 @@ from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
 from rapport.media import service as media_service
 
-log = structlog.get_logger(__name__)
-
 QUEUE = "compliance"
-HOURLY = 60 * 60.0
-_UNREACHABLE = (OSError, TimeoutError, OperationalError, InterfaceError)
 
 
 @jobs.tasks.task("compliance.build_export", queue=QUEUE, max_attempts=3, timeout_seconds=6 * 3600)
@@ -77,34 +68,8 @@ async def expire_exports(ctx: jobs.JobContext, payload: jobs.JsonObject) -> None
         await store.close()
 
 
-class Rounds:
-    """Queues `compliance.erase_due` and `compliance.expire_exports` every `every_seconds`
-    (the first time one period after the start), in each process that runs jobs: a loop
-    rather than jobs that queue their next run, which a long outage would stop for good
-    once their attempts were spent. Both jobs are idempotent and take their rows with
-    SKIP LOCKED, so several processes' rounds cost a few cheap statements."""
-
-    def __init__(self, runtime: Runtime, *, every_seconds: float = HOURLY) -> None:
-        self._runtime = runtime
-        self._every = every_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._repeat(), name="compliance rounds")
-
-    async def _repeat(self) -> None:
-        while True:
-            await asyncio.sleep(self._every)
-            try:
-                async with system_transaction(self._runtime.system_engine) as db:
-                    await jobs.enqueue(db, erase_due, {})
-                    await jobs.enqueue(db, expire_exports, {})
-            except _UNREACHABLE as exc:
-                log.warning("compliance.rounds_unreachable", error=str(exc))
-
-    async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+def rounds(runtime: Runtime, *, every_seconds: float = jobs.HOURLY) -> jobs.Rounds:
+    """Queues `compliance.erase_due` and `compliance.expire_exports` every hour, in each
+    process that runs jobs. Both jobs are idempotent and take their rows with SKIP LOCKED."""
+    work = jobs.enqueue_each(erase_due, expire_exports)
+    return jobs.Rounds(runtime, name="compliance rounds", work=work, every_seconds=every_seconds)

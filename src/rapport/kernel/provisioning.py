@@ -21,9 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import structlog
 from sqlalchemy.engine import URL, make_url
 
 from rapport.config import Settings
+
+log = structlog.get_logger(__name__)
 
 OWNER_ROLE = "rapport_owner"
 APP_ROLE = "rapport_app"
@@ -125,6 +128,27 @@ async def provision(urls: DatabaseUrls, settings: Settings) -> None:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if not exists:
             await _run_privileged(conn, f'CREATE DATABASE "{database}" OWNER {OWNER_ROLE}')
+    finally:
+        await conn.close()
+    await _install_extensions(urls)
+
+
+# Extensions Rapport uses where the server has them, which its owner role may not create
+# (not "trusted"): pgvector, for matching's similarity search (migration 0031 adds its
+# column and index when the extension is there, and an exact search stands in otherwise).
+_OPTIONAL_EXTENSIONS = ("vector",)
+
+
+async def _install_extensions(urls: DatabaseUrls) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(urls.admin.set(database=urls.owner.database)))
+    try:
+        for name in _OPTIONAL_EXTENSIONS:
+            if await conn.fetchval("SELECT 1 FROM pg_available_extensions WHERE name = $1", name):
+                try:
+                    await conn.execute(f"CREATE EXTENSION IF NOT EXISTS {name} WITH SCHEMA public")
+                except asyncpg.InsufficientPrivilegeError:
+                    # A managed server's administrator without the right: the fallback serves.
+                    log.warning("provisioning.extension_not_installed", extension=name)
     finally:
         await conn.close()
 

@@ -14,6 +14,7 @@ from rapport.kernel.pagination import Page, PageRequest
 from rapport.media import _download, _files
 from rapport.media._download import Blob, Download, content_disposition, prepare, primed
 from rapport.media._files import Transaction, access_file, check_servable, list_files, open_download, save_upload
+from rapport.media._photos import list_profile_photos
 from rapport.media._processing import thumbnail_of
 from rapport.media._store import MediaStore
 from rapport.media._upload import Receive, Staged, stage_multipart
@@ -46,6 +47,7 @@ __all__ = [
     "get_file",
     "list_files",
     "list_own_files",
+    "list_profile_photos",
     "open_download",
     "prepare",
     "primed",

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import BYTEA
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +28,7 @@ from rapport.kernel.errors import constraint_of
 from rapport.kernel.ids import uuid7
 from rapport.kernel.mail import Mail, enqueue_mail
 from rapport.kernel.outbox import Scope, publish
+from rapport.kernel.runtime import Runtime
 from rapport.messaging import service as messaging_service
 from rapport.modules.coparenting._pairing_jobs import QUEUE, announce_joined
 from rapport.modules.coparenting.errors import (
@@ -142,6 +143,12 @@ async def get_pairing(db: AsyncConnection, *, actor: Actor, pairing_id: UUID) ->
     PairingNotFound: missing, or not the actor's.
     """
     return _out(await access_pairing(db, actor=actor, pairing_id=pairing_id), actor)
+
+
+async def has_any_pairing(db: AsyncConnection, *, actor: Actor) -> bool:
+    """Whether the actor ever started or accepted a pairing, whatever became of it."""
+    mine = or_(pairing_sessions.c.parent_a_id == actor.user_id, pairing_sessions.c.parent_b_id == actor.user_id)
+    return bool((await db.execute(select(exists().where(mine)))).scalar_one())
 
 
 async def get_pairing_status(db: AsyncConnection, *, actor: Actor) -> PairingStatusOut:
@@ -368,3 +375,11 @@ async def expire_pairings(ctx: jobs.JobContext, payload: jobs.JsonObject) -> Non
     expire-pairings`) queues it."""
     async with system_transaction(ctx.runtime.system_engine) as db:
         await do_expire_pairings(db)
+
+
+def pairing_rounds(runtime: Runtime) -> jobs.Rounds:
+    """Marks overdue invitations expired every hour, in each process that runs the
+    module's jobs (an overdue one already reads as expired and cannot be accepted; the
+    round makes its status say so, and tells its initiator)."""
+    work = jobs.enqueue_each(expire_pairings)
+    return jobs.Rounds(runtime, name="coparenting rounds", work=work, every_seconds=jobs.HOURLY)

@@ -392,7 +392,11 @@ _CURSOR = text("SELECT position FROM coparenting.topic_cursor WHERE name = :name
 # A first start reads the outbox from its beginning: only messages of organised rooms
 # sent since they were organised count, so nothing older is touched.
 _START = text("INSERT INTO coparenting.topic_cursor (name, position) VALUES (:name, 0) ON CONFLICT (name) DO NOTHING")
-_MOVE = text("UPDATE coparenting.topic_cursor SET position = :position, updated_at = now() WHERE name = :name")
+# Only when it moves: an idle round (every POLL_S) writes nothing.
+_MOVE = text(
+    "UPDATE coparenting.topic_cursor SET position = :position, updated_at = now()"
+    " WHERE name = :name AND position <> :position"
+)
 # The barrier and the read in one statement, hence one snapshot, as
 # rapport.kernel.outbox.read_after does it, for the new messages of every room.
 _READ = text(

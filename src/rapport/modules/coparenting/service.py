@@ -37,7 +37,9 @@ from rapport.modules.coparenting._pairing import do_create_pairing as do_create_
 from rapport.modules.coparenting._pairing import do_expire_pairings as do_expire_pairings
 from rapport.modules.coparenting._pairing import get_pairing as get_pairing
 from rapport.modules.coparenting._pairing import get_pairing_status as get_pairing_status
+from rapport.modules.coparenting._pairing import has_any_pairing as has_any_pairing
 from rapport.modules.coparenting._pairing import list_pairing_log as list_pairing_log
+from rapport.modules.coparenting._pairing import pairing_rounds as pairing_rounds
 from rapport.modules.coparenting._tasks import TASK_DUE_EVENT as TASK_DUE_EVENT
 from rapport.modules.coparenting._tasks import access_task as access_task
 from rapport.modules.coparenting._tasks import do_add_related_person as do_add_related_person
