@@ -35,6 +35,7 @@ from uuid import UUID
 import asyncpg
 from rich.console import Console
 
+from bench._database import open_bench_database
 from bench._report import machine
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "matching_daily.json"
@@ -107,22 +108,12 @@ async def generate(admin: asyncpg.Connection, people: int, seed: int) -> list[UU
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    from rapport.config import Settings
-    from rapport.kernel import migrate, provisioning
     from rapport.kernel.db import create_system_engine
     from rapport.modules.matching import _daily
 
     load_at_start = [round(x, 2) for x in os.getloadavg()]
-    settings = Settings(_env_file=None, owner_password=None, app_password=None, database_name="rapport_bench")
-    with err.status("Starting the embedded PostgreSQL…"):
-        admin_url = provisioning.start_embedded_server(data_dir)
-    urls = provisioning.urls_for(admin_url, database="rapport_bench", settings=settings)
-    await provisioning.provision(urls, settings)
-    with err.status("Migrating…"):
-        await migrate.upgrade(urls.owner)
-    admin = await asyncpg.connect(
-        provisioning.asyncpg_dsn(urls.admin.set(database="rapport_bench")), command_timeout=None
-    )
+    database = await open_bench_database(data_dir)
+    urls, admin = database.urls, database.admin
     try:
         with err.status(f"Generating {args.people:,} people…"):
             started = time.perf_counter()

@@ -5,7 +5,7 @@ with the exact SQL scan the servers without pgvector use.
     .venv/bin/python -m bench.matching_similarity --vectors 5000 --repeat 10  # a quick run
 
 The benchmark makes a throw-away data folder, starts an embedded PostgreSQL in it,
-provisions the roles, installs pgvector as the superuser (as an operator would), migrates
+provisions the roles (which installs pgvector, as every start of Rapport does), migrates
 to head (migration 2026_11_30_0031 then adds `user_features.embedding` and its HNSW
 index) and generates the people as the superuser (the only time it is used): accounts in
 `auth.users` and active dating profiles in `matching.profiles` copied with triggers off,
@@ -43,6 +43,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from bench._database import open_bench_database
 from bench._report import machine, percentile
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "matching_similarity.json"
@@ -158,22 +159,10 @@ async def measure(worker_url: Any, callers: list[UUID], *, top: int) -> dict[str
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    from rapport.config import Settings
-    from rapport.kernel import migrate, provisioning
-
     load_at_start = [round(x, 2) for x in os.getloadavg()]
-    settings = Settings(_env_file=None, owner_password=None, app_password=None, database_name="rapport_bench")
-    with err.status("Starting the embedded PostgreSQL…"):
-        admin_url = provisioning.start_embedded_server(data_dir)
-    urls = provisioning.urls_for(admin_url, database="rapport_bench", settings=settings)
-    await provisioning.provision(urls, settings)
-    admin = await asyncpg.connect(
-        provisioning.asyncpg_dsn(urls.admin.set(database="rapport_bench")), command_timeout=None
-    )
+    database = await open_bench_database(data_dir)
+    urls, admin = database.urls, database.admin
     try:
-        await admin.execute("CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public")
-        with err.status("Migrating…"):
-            await migrate.upgrade(urls.owner)
         loading = await load(admin, args.vectors, args.seed)
         sizes = await admin.fetch(
             """SELECT c.relname, pg_total_relation_size(c.oid) AS bytes FROM pg_class c

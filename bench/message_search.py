@@ -55,6 +55,7 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+from bench._database import open_bench_database
 from bench._report import machine, percentile
 
 if TYPE_CHECKING:
@@ -535,18 +536,9 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    from rapport.config import Settings
-    from rapport.kernel import migrate, provisioning
-
     load_at_start = [round(x, 2) for x in os.getloadavg()]
-    settings = Settings(_env_file=None, owner_password=None, app_password=None, database_name=DATABASE)
-    with err.status("Starting the embedded PostgreSQL…"):
-        admin_url = provisioning.start_embedded_server(data_dir)
-    urls = provisioning.urls_for(admin_url, database=DATABASE, settings=settings)
-    await provisioning.provision(urls, settings)
-    with err.status("Migrating…"):
-        await migrate.upgrade(urls.owner)
-    admin = await asyncpg.connect(provisioning.asyncpg_dsn(urls.admin.set(database=DATABASE)), command_timeout=None)
+    database = await open_bench_database(data_dir, DATABASE)
+    urls, admin = database.urls, database.admin
     try:
         marker = data_dir / f"message-dataset-{args.messages}-{args.conversations}-{args.seed}.json"
         existing = await admin.fetchval("SELECT count(*) FROM messaging.conversations")

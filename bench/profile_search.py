@@ -56,6 +56,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from bench._database import open_bench_database
 from bench._report import machine, percentile
 
 if TYPE_CHECKING:
@@ -644,22 +645,11 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
 
 
 async def run(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
-    from rapport.config import Settings
-    from rapport.kernel import migrate, provisioning
-
     # The machine may be shared: a high load here means other work competed for the CPU.
     load_at_start = [round(x, 2) for x in os.getloadavg()]
 
-    settings = Settings(_env_file=None, owner_password=None, app_password=None, database_name="rapport_bench")
-    with err.status("Starting the embedded PostgreSQL…"):
-        admin_url = provisioning.start_embedded_server(data_dir)
-    urls = provisioning.urls_for(admin_url, database="rapport_bench", settings=settings)
-    await provisioning.provision(urls, settings)
-    with err.status("Migrating…"):
-        await migrate.upgrade(urls.owner)
-    admin = await asyncpg.connect(
-        provisioning.asyncpg_dsn(urls.admin.set(database="rapport_bench")), command_timeout=None
-    )
+    database = await open_bench_database(data_dir)
+    urls, admin = database.urls, database.admin
     try:
         marker = data_dir / f"dataset-{args.profiles}-{args.seed}.json"
         existing = await admin.fetchval("SELECT count(*) FROM social.profiles")

@@ -163,7 +163,7 @@ async def learn_profile(runtime: Runtime, *, user_id: UUID) -> bool:
     return True
 
 
-async def get_profile(db: AsyncConnection, *, actor: Actor) -> s.ProfileOut:
+async def get_profile(db: AsyncConnection, *, actor: Actor) -> s.CommunicationProfileOut:
     """The actor's communication profile; the read is recorded.
 
     Raises:
@@ -175,7 +175,7 @@ async def get_profile(db: AsyncConnection, *, actor: Actor) -> s.ProfileOut:
     if row is None:
         raise ProfileNotLearned()
     await db.execute(_RECORD_READ, {"subject": actor.user_id})
-    return s.ProfileOut(
+    return s.CommunicationProfileOut(
         tone_tendencies=row.tone_tendencies,
         avg_message_length=row.avg_message_length,
         vocabulary_complexity=row.vocabulary_complexity,

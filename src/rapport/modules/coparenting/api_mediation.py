@@ -89,8 +89,8 @@ async def get_statistics(caller: CallerDep) -> s.StatisticsOut:
         return await service.get_statistics(db, actor=actor)
 
 
-@router.get("/communication-profile", response_model=s.ProfileOut)
-async def get_communication_profile(caller: CallerDep) -> s.ProfileOut:
+@router.get("/communication-profile", response_model=s.CommunicationProfileOut)
+async def get_communication_profile(caller: CallerDep) -> s.CommunicationProfileOut:
     """How you write, as learned from your own recent messages: tone tendencies, average
     length, vocabulary, emoji use. 404 until first learned. Only a signed-in session may
     read it (not an API key); each read is recorded."""

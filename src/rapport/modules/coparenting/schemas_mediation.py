@@ -190,7 +190,7 @@ class StatisticsOut(BaseModel):
 # The communication profile
 
 
-class ProfileOut(BaseModel):
+class CommunicationProfileOut(BaseModel):
     tone_tendencies: list[ToneTendency]
     avg_message_length: int = Field(description="In characters.")
     vocabulary_complexity: VocabularyComplexity

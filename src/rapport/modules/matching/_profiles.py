@@ -33,7 +33,7 @@ def age_on(birth_date: date, day: date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
-_FIELDS = tuple(name for name in s.ProfileIn.model_fields)
+_FIELDS = tuple(name for name in s.DatingProfileIn.model_fields)
 
 
 async def _photo_ids(db: AsyncConnection, actor: Actor) -> list[UUID]:
@@ -43,11 +43,11 @@ async def _photo_ids(db: AsyncConnection, actor: Actor) -> list[UUID]:
     return [photo.file_id for photo in photos.items]
 
 
-def _profile_out(row: RowMapping, photos: list[UUID]) -> s.ProfileOut:
+def _profile_out(row: RowMapping, photos: list[UUID]) -> s.DatingProfileOut:
     values: dict[str, Any] = {name: row[name] for name in _FIELDS}
     values["interests"] = list(values["interests"])
     values["pref_genders"] = list(values["pref_genders"])
-    return s.ProfileOut(
+    return s.DatingProfileOut(
         user_id=row["user_id"],
         age=row["age"],
         photos=photos,
@@ -61,7 +61,7 @@ def _with_age() -> Any:
     return select(m.profiles, func.matching.age_on(m.profiles.c.birth_date, func.current_date()).label("age"))
 
 
-async def get_own_profile(db: AsyncConnection, *, actor: Actor) -> s.ProfileOut:
+async def get_own_profile(db: AsyncConnection, *, actor: Actor) -> s.DatingProfileOut:
     """The actor's own profile, all of it.
 
     Raises:
@@ -73,7 +73,7 @@ async def get_own_profile(db: AsyncConnection, *, actor: Actor) -> s.ProfileOut:
     return _profile_out(row, await _photo_ids(db, actor))
 
 
-async def do_put_profile(db: AsyncConnection, *, actor: Actor, profile: s.ProfileIn) -> s.ProfileOut:
+async def do_put_profile(db: AsyncConnection, *, actor: Actor, profile: s.DatingProfileIn) -> s.DatingProfileOut:
     """Make or replace the actor's profile (fields left out take their defaults); their
     feature vector follows its interests.
 

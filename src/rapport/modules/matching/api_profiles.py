@@ -17,16 +17,16 @@ from rapport.modules.matching import service
 router = APIRouter(prefix="/v1/matching", tags=["matching"])
 
 
-@router.put("/profile", response_model=s.ProfileOut)
-async def put_profile(body: s.ProfileIn, caller: CallerDep) -> s.ProfileOut:
+@router.put("/profile", response_model=s.DatingProfileOut)
+async def put_profile(body: s.DatingProfileIn, caller: CallerDep) -> s.DatingProfileOut:
     """Make or replace your dating profile (18 or older). Your birth date and location are
     never shown to anyone: others see your age and how far away you are, in whole km."""
     async with caller.transaction() as (db, actor):
         return await service.do_put_profile(db, actor=actor, profile=body)
 
 
-@router.get("/profile", response_model=s.ProfileOut)
-async def get_profile(caller: CallerDep) -> s.ProfileOut:
+@router.get("/profile", response_model=s.DatingProfileOut)
+async def get_profile(caller: CallerDep) -> s.DatingProfileOut:
     """Your dating profile, all of it."""
     async with caller.transaction() as (db, actor):
         return await service.get_own_profile(db, actor=actor)

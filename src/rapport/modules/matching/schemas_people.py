@@ -28,7 +28,7 @@ Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 
 
-class ProfileIn(Strict):
+class DatingProfileIn(Strict):
     """A whole dating profile: what is left out takes its default (PUT replaces)."""
 
     birth_date: JsonDate = Field(description="You must be 18 or older. Never shown to anyone else: they see your age.")
@@ -62,7 +62,7 @@ class ProfileIn(Strict):
         return list(dict.fromkeys(value))
 
     @model_validator(mode="after")
-    def _consistent(self) -> ProfileIn:
+    def _consistent(self) -> DatingProfileIn:
         if self.birth_date < EARLIEST_BIRTH_DATE:
             raise ValueError(f"birth_date must be {EARLIEST_BIRTH_DATE.isoformat()} or later")
         if (self.latitude is None) != (self.longitude is None):
@@ -72,7 +72,7 @@ class ProfileIn(Strict):
         return self
 
 
-class ProfileOut(BaseModel):
+class DatingProfileOut(BaseModel):
     """Your own profile, as only you see it."""
 
     user_id: UUID
