@@ -1,7 +1,7 @@
 """Rounds: what a process that runs jobs queues on a schedule, beside its worker.
 
-A loop queues the round's jobs every period (the first time one period after the start)
-rather than jobs that queue their next run, which a long outage would stop for good once
+A loop queues the round's jobs every period (the first time one period after the start,
+unless told) rather than jobs that queue their next run, which a long outage would stop for good once
 their attempts were spent. Every process that runs the round's queue runs the loop, so
 the jobs must be idempotent and cheap to run twice: several processes' rounds then cost a
 few statements each.
