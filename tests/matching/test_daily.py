@@ -24,7 +24,7 @@ from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
 from rapport.modules.matching import service
 from rapport.modules.matching._daily import AGE_SPAN, WEIGHTS
-from rapport.modules.matching._distance import bounding_box, distance_km
+from tests.matching.geometry import bounding_box, distance_km
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database

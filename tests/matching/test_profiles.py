@@ -5,7 +5,6 @@ date or where one is."""
 
 from __future__ import annotations
 
-import math
 from datetime import date
 from typing import Any
 
@@ -14,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from rapport.kernel.db import user_transaction
+from tests.matching.geometry import distance_km
 from tests.media.collections_support import block, image
 from tests.support import problem_type
 
@@ -57,12 +57,6 @@ async def put_profile(client, persona, **changes: Any) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     made: dict[str, Any] = response.json()
     return made
-
-
-def haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * math.asin(math.sqrt(h))
 
 
 async def test_a_profile_is_made_and_read_back(client, alice) -> None:
@@ -195,7 +189,7 @@ async def test_others_see_an_age_and_a_distance_only(client, alice, bob) -> None
         "gender": "woman",
         "bio": "Hiking and **jazz**.",
         "interests": ["hiking", "jazz"],
-        "distance_km": round(haversine_km(PARIS, LONDON)),
+        "distance_km": round(distance_km(*PARIS, *LONDON)),
         "photos": [photo],
     }
     assert 340 <= card.json()["distance_km"] <= 345

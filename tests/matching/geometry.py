@@ -1,8 +1,7 @@
 """Distances on the Earth without PostGIS: the great circle between two points and the
 box around a circle, the same arithmetic as the SQL functions matching.distance_km
 (migration 2026_11_30_0031) and matching.in_box (2026_11_30_0032) that the daily job's
-query uses. Here for what runs outside the database: the benchmark's generator and the
-checks of the SQL."""
+query uses, in Python: what the tests check the SQL's answers against."""
 
 from __future__ import annotations
 
