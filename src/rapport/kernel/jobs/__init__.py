@@ -10,13 +10,12 @@ spent. Jobs run at least once: a task must be safe to run again after a crash.
 """
 
 from rapport.kernel.jobs._queue import DeadJob, enqueue, enqueue_many, list_dead_jobs, retry_dead_job
-from rapport.kernel.jobs._rounds import DAILY, HOURLY, Rounds, RoundWork, enqueue_each
+from rapport.kernel.jobs._rounds import HOURLY, Rounds, RoundWork, enqueue_each
 from rapport.kernel.jobs._tasks import Handler, Job, JobContext, JsonObject, RetryPolicy, Task, TaskRegistry, tasks
 from rapport.kernel.jobs._worker import CHANNEL, UnknownTask, Worker
 
 __all__ = [
     "CHANNEL",
-    "DAILY",
     "HOURLY",
     "DeadJob",
     "Handler",

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 HOURLY = 60 * 60.0
-DAILY = 24 * HOURLY
 # The database out of reach: the round waits for its next turn instead of ending.
 _UNREACHABLE = (OSError, TimeoutError, OperationalError, InterfaceError)
 
