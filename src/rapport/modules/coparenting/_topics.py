@@ -398,11 +398,17 @@ _MOVE = text(
     " WHERE name = :name AND position <> :position"
 )
 # The barrier and the read in one statement, hence one snapshot, as
-# rapport.kernel.outbox.read_after does it, for the new messages of every room.
+# rapport.kernel.outbox.read_after does it, for the new messages of every room. The
+# barrier is brought down to just past the last event below it: no event can come
+# between the two later, and so the cursor moves only when the outbox does, not with
+# every transaction the server runs (an idle round then writes nothing).
 _READ = text(
     """
-    WITH barrier AS (
-        SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << :bits AS safe
+    WITH ended AS (
+        SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << :bits AS below
+    ), barrier AS (
+        SELECT coalesce((SELECT max(position) FROM kernel.events WHERE position < ended.below), 0) + 1 AS safe
+          FROM ended
     )
     SELECT barrier.safe, e.position, e.scope_kind, e.scope_id, e.type, e.payload, e.actor_id, e.created_at
       FROM barrier
@@ -491,7 +497,7 @@ async def _proposed(db: AsyncConnection, *, conversation_id: UUID, category: str
     return found.first() is not None
 
 
-_ENDED_BELOW = text("SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint << :bits) - 1")
+_LAST_COMMITTED = text("SELECT coalesce(max(position), 0) FROM kernel.events")
 
 
 async def organise_topics(engine: SystemEngine, *, limit: int = BATCH) -> tuple[int, int | None]:
@@ -524,7 +530,7 @@ async def organise_all(engine: SystemEngine) -> int:
     called (a transaction still running below them holds it back a moment). Returns how
     many suggestions it made."""
     async with system_transaction(engine) as db:
-        target = int((await db.execute(_ENDED_BELOW, {"bits": ORDINAL_BITS})).scalar_one())
+        target = int((await db.execute(_LAST_COMMITTED)).scalar_one())
     total = 0
     while True:
         made, position = await organise_topics(engine)
