@@ -19,6 +19,7 @@ plugin by conftest.
 
 from __future__ import annotations
 
+import io
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -41,25 +42,44 @@ from tests.support import STARTUP_TIMEOUT_S
 # (in `public`, which Rapport does not own) is left alone. Emptied in full, not through
 # foreign-key cascades: as a replica the superuser skips those too.
 _DATA_TABLES = """
-SELECT format('%I.%I', n.nspname, c.relname) AS name
+SELECT format('%I.%I', n.nspname, c.relname) AS name, n.nspname AS schema, c.relname AS table,
+       c.relkind = 'p' AS partitioned
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspowner = $1::text::regrole AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   -- Configuration, not data: which tables keep monthly partitions ahead, and the
-   -- notification templates the migration seeds.
-   AND (n.nspname, c.relname) NOT IN (('kernel', 'monthly_partitions'), ('notifications', 'templates'))
+ ORDER BY 1
 """
 
 _DEADLOCK_ATTEMPTS = 5
 
+# What the migrations seed (configuration rows such as the notification templates, the
+# partitioned tables' registry and messaging.moderation's one row), per database: the
+# reset puts it back after emptying, so a test starts from the database as migrated.
+_SEEDS: dict[str, dict[tuple[str, str], bytes]] = {}
+
+
+async def _remember_seeds(conn: asyncpg.Connection, database: str) -> None:
+    seeds = {}
+    for row in await conn.fetch(_DATA_TABLES, provisioning.OWNER_ROLE):
+        if row["partitioned"] or not await conn.fetchval(f"SELECT EXISTS (SELECT FROM {row['name']})"):
+            continue
+        copied = io.BytesIO()
+        await conn.copy_from_table(row["table"], schema_name=row["schema"], output=copied, format="binary")
+        seeds[(row["schema"], row["table"])] = copied.getvalue()
+    _SEEDS[database] = seeds
+
 
 async def empty_database(urls: DatabaseUrls) -> list[str]:
-    """Delete every row of every table Rapport's schemas hold; the tables emptied."""
-    conn = await asyncpg.connect(asyncpg_dsn(urls.admin.set(database=urls.app.database)))
+    """Delete every row of every table Rapport's schemas hold, then put back what the
+    migrations seeded; the tables emptied."""
+    database = str(urls.app.database)
+    conn = await asyncpg.connect(asyncpg_dsn(urls.admin.set(database=database)))
     try:
-        tables = [row["name"] for row in await conn.fetch(_DATA_TABLES, provisioning.OWNER_ROLE)]
         # As a replica the superuser skips triggers (audit, guards): this is no change
         # to record, only a reset.
-        statements = ["SET LOCAL session_replication_role = replica", *(f"DELETE FROM {name}" for name in tables)]
+        await conn.execute("SET session_replication_role = replica; SET row_security = off")
+        if database not in _SEEDS:
+            await _remember_seeds(conn, database)
+        tables = [row["name"] for row in await conn.fetch(_DATA_TABLES, provisioning.OWNER_ROLE)]
         # The module's app keeps working between tests (the outbox relay, jobs, rounds
         # finishing the last test's work): a transaction of theirs that locks rows in
         # another order than these deletes can deadlock with them. PostgreSQL then
@@ -67,7 +87,9 @@ async def empty_database(urls: DatabaseUrls) -> list[str]:
         for attempt in range(_DEADLOCK_ATTEMPTS):
             try:
                 async with conn.transaction():
-                    await conn.execute("; ".join(statements))
+                    await conn.execute("; ".join(f"DELETE FROM {name}" for name in tables))
+                    for (schema, table), rows in _SEEDS[database].items():
+                        await conn.copy_to_table(table, schema_name=schema, source=io.BytesIO(rows), format="binary")
                 break
             except asyncpg.DeadlockDetectedError:
                 if attempt == _DEADLOCK_ATTEMPTS - 1:
@@ -86,7 +108,14 @@ def module_settings(smtp_server: tuple[Controller, object]) -> Settings:
 @pytest.fixture(scope="module")
 async def module_database(admin_url: URL, template_database: str) -> AsyncIterator[DatabaseUrls]:
     name = await clone_database(admin_url, template_database)
+    # The seeds are read now, while the clone is as migrated.
+    conn = await asyncpg.connect(asyncpg_dsn(admin_url.set(database=name)))
+    try:
+        await _remember_seeds(conn, name)
+    finally:
+        await conn.close()
     yield provisioning.urls_for(admin_url, database=name, settings=make_settings())
+    _SEEDS.pop(name, None)
     await drop_database(admin_url, name)
 
 

@@ -17,6 +17,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rapport import __version__
+from rapport.access import api as access_api
+from rapport.bots import api as bots_api
+from rapport.bots import service as bots_service
 from rapport.compliance import api_account as compliance_account_api
 from rapport.compliance import api_admin as compliance_admin_api
 from rapport.compliance import api_consents as compliance_consents_api
@@ -54,6 +57,7 @@ from rapport.media.api_thumbnails import router as media_thumbnails_router
 from rapport.media.api_tus import router as media_tus_router
 from rapport.messaging.api import router as messaging_router
 from rapport.messaging.api_hot import HOT_ROUTES as MESSAGING_HOT_ROUTES
+from rapport.messaging.api_streams import router as messaging_streams_router
 from rapport.modules.community import api_habits as community_habits_api
 from rapport.modules.community import api_stories as community_stories_api
 from rapport.modules.coparenting import api_family as coparenting_family_api
@@ -64,6 +68,8 @@ from rapport.modules.matching import api_matches as matching_matches_api
 from rapport.modules.matching import api_profiles as matching_profiles_api
 from rapport.modules.matching import api_subscriptions as matching_subscriptions_api
 from rapport.modules.matching import service as matching_service
+from rapport.modules.support import api as support_api
+from rapport.modules.support import service as support_service
 from rapport.notifications.api import router as notifications_router
 from rapport.notifications.tasks import Pipeline as NotificationPipeline
 from rapport.realtime import service as realtime_service
@@ -177,6 +183,10 @@ def create_app(
         # Co-parenting's topic organiser: reads new messages from the outbox after they commit.
         topics = coparenting_service.TopicOrganiser(app.state.runtime.system_engine)
         pairings = coparenting_service.pairing_rounds(app.state.runtime)
+        # The bots' dispatcher: reads new messages from the outbox and queues their deliveries.
+        bot_deliveries = bots_service.Dispatcher(app.state.runtime.system_engine)
+        # The support desk's watcher: reads new messages from the outbox for rooms' first responses.
+        first_responses = support_service.ResponseWatcher(app.state.runtime.system_engine)
         # Matching's daily round: today's proposals, once a day.
         daily_matches = matching_service.daily_round(app.state.runtime)
         if settings.worker_in_process and run_jobs:
@@ -187,6 +197,8 @@ def create_app(
             retention.start()
             topics.start()
             pairings.start()
+            bot_deliveries.start()
+            first_responses.start()
             daily_matches.start()
         try:
             yield
@@ -201,6 +213,8 @@ def create_app(
             await retention.stop()
             await topics.stop()
             await pairings.stop()
+            await bot_deliveries.stop()
+            await first_responses.stop()
             await daily_matches.stop()
             await app.state.media.close()
             await app.state.runtime.close()
@@ -238,6 +252,7 @@ def create_app(
     # Routes are matched in the order they are included: messaging's hot routes first,
     # since they carry most requests (no path of one router is a path of another).
     app.include_router(messaging_router)
+    app.include_router(messaging_streams_router)
     app.include_router(identity_router)
     app.include_router(identity_phones_router)
     app.include_router(social_router)
@@ -264,6 +279,9 @@ def create_app(
     app.include_router(matching_profiles_api.router)
     app.include_router(matching_matches_api.router)
     app.include_router(matching_subscriptions_api.router)
+    app.include_router(access_api.router)
+    app.include_router(bots_api.router)
+    app.include_router(support_api.router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])

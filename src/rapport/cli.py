@@ -154,6 +154,7 @@ def worker(
 async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: int, queues: list[str] | None) -> None:
     # The app's modules register every domain's tasks: the worker runs what the server queues.
     import rapport.app  # noqa: F401
+    from rapport.bots import service as bots_service
     from rapport.compliance import service_deletion as compliance_deletion
     from rapport.compliance import service_retention as compliance_retention
     from rapport.identity import service
@@ -165,6 +166,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     from rapport.media import service as media_service
     from rapport.modules.coparenting import service as coparenting_service
     from rapport.modules.matching import service as matching_service
+    from rapport.modules.support import service as support_service
     from rapport.notifications import tasks as notification_tasks
     from rapport.realtime import service as realtime_service
 
@@ -204,6 +206,14 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     if coparenting_service.QUEUE in job_worker.queues:
         topics.start()
         pairings.start()
+    # Where the bots' deliveries run, their dispatcher reads new messages from the outbox.
+    bot_deliveries = bots_service.Dispatcher(runtime.system_engine)
+    if bots_service.QUEUE in job_worker.queues:
+        bot_deliveries.start()
+    # The support desk's watcher of rooms' first responses reads new messages from the
+    # outbox in every worker: one at a time advances (it holds a lock), the others wait.
+    first_responses = support_service.ResponseWatcher(runtime.system_engine)
+    first_responses.start()
     # Where matching's jobs run, the daily round of proposals.
     daily_matches = matching_service.daily_round(runtime)
     if matching_service.QUEUE in job_worker.queues:
@@ -220,6 +230,8 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
         await retention.stop()
         await topics.stop()
         await pairings.stop()
+        await bot_deliveries.stop()
+        await first_responses.stop()
         await daily_matches.stop()
         if notifications is not None:
             await notifications.stop()

@@ -230,6 +230,13 @@ class Settings(BaseSettings):
     # POST /v1/matching/webhooks/stripe. Unset, that endpoint answers 404 to every delivery.
     stripe_webhook_secret: SecretStr | None = None
 
+    # Bots' webhooks (rapport.bots): how long one delivery may take before it counts as
+    # failed (and is retried), and where a production server delivers: https only, to a
+    # public address, on one of these hosts or under one when the list is not empty. Any
+    # other would let a bot's owner make the server POST to a host of their choosing.
+    bot_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    bot_webhook_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
     # Where uploads are scanned for viruses: clamd's socket, `unix:/run/clamav/clamd.ctl` or
     # `tcp:host:3310`. Unset, a built-in check runs instead (the EICAR test signature and
     # files whose bytes contradict their name; rapport.media._processing._scan).
@@ -247,7 +254,9 @@ class Settings(BaseSettings):
     log_json: bool | None = None
     log_level: str = "INFO"
 
-    @field_validator("trusted_proxies", "cors_origins", "webpush_hosts", "sms_allowed_countries", mode="before")
+    @field_validator(
+        "trusted_proxies", "cors_origins", "webpush_hosts", "sms_allowed_countries", "bot_webhook_hosts", mode="before"
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -194,6 +194,8 @@ GARDEN = "Thistlemorn corner"
 DATING_BIO = "Reads pelmorrax poetry aloud"
 INTEREST = "zephyrquill"
 CITY = "Drovanmere"
+SUPPORT_ISSUE = "My quorveltine invoice is wrong"
+ESCALATION_REASON = "Needs a vantriblous review"
 PARIS = (48.8566, 2.3522)
 
 
@@ -253,7 +255,8 @@ async def populate_person(
     topic thread, a draft, a hidden message, a version of her photo, a file of bob's with
     the same bytes as one of hers, consents, a status, a device, an export, others'
     traces of her (bob's contact entry, mallory's block, their notifications), her
-    co-parenting (`_coparent`), her community (`_community`) and her matching (`_matching`)."""
+    co-parenting (`_coparent`), her community (`_community`), her matching (`_matching`) and
+    her support desk (`_support_desk`)."""
     made = Populated()
     await populate(client, alice, bob, carol, mallory)
     h = alice.headers
@@ -426,6 +429,7 @@ async def populate_person(
     await _coparent(client, app, alice, bob, carol, made)
     await _community(client, alice)
     await _matching(client, app, alice, bob)
+    await _support_desk(client, urls, alice, bob)
 
     await jobs_done(app)
     # An export made (its archive stored), then everything the jobs wrote since.
@@ -437,6 +441,7 @@ async def populate_person(
         *(CHILD_NAME, CHILD_SCHOOL, COPARENT_SCHEDULE, TASK_TITLE, TRIGGER, HOSTILE_DRAFT, ORGANISED),
         *(MY_TAG, STORY_TAG, STORY_TITLE, STORY_CONTENT, HABIT, CHECKIN_NOTE, GARDEN),
         *(DATING_BIO, INTEREST, CITY),
+        *(SUPPORT_ISSUE, ESCALATION_REASON),
     ]
     return made
 
@@ -568,6 +573,38 @@ async def _matching(client: httpx.AsyncClient, app: FastAPI, alice: Persona, bob
     assert mutual["status"] == "mutual" and mutual["conversation_id"], mutual
 
     await subscribe(client, alice)
+
+
+async def _support_desk(client: httpx.AsyncClient, urls: DatabaseUrls, alice: Persona, bob: Persona) -> None:
+    """Alice at the support desk, an administrator there: a T2 agent by her own grant, a
+    bot's owner, the customer of a room with a guest link, the agent who joins bob's room,
+    escalates it and takes the escalation, the one who set an SLA; and in a group of hers,
+    a rename and a role change that the room's history keeps."""
+    await make_admin(urls, alice.user_id)
+    h = alice.headers
+    for role in ("support-t2", "bot-developer"):
+        await _ok(await client.post("/v1/admin/grants", headers=h, json={"user_id": alice.user_id, "role": role}), 201)
+    bot = {"name": "The helper", "webhook_url": "https://bots.example.com/alice"}
+    await _ok(await client.post("/v1/bots", headers=h, json=bot), 201)
+    hers = await _ok(await client.post("/v1/support/rooms", headers=h, json={"issue_description": SUPPORT_ISSUE}), 201)
+    room = hers["room"]["conversation_id"]
+    await _ok(await client.post(f"/v1/support/rooms/{room}/guest-links", headers=h, json={}), 201)
+    his = await _ok(
+        await client.post("/v1/support/rooms", headers=bob.headers, json={"issue_description": "Bob's own issue"}), 201
+    )
+    room = his["room"]["conversation_id"]
+    await _ok(await client.post(f"/v1/support/rooms/{room}/join", headers=h))
+    body = {"reason": ESCALATION_REASON, "to_level": "T2", "priority": 2}
+    escalation = await _ok(await client.post(f"/v1/support/rooms/{room}/escalations", headers=h, json=body), 201)
+    await _ok(await client.post(f"/v1/support/escalations/{escalation['id']}/assign", headers=h, json={}))
+    sla = {"first_response_minutes": 30, "resolution_minutes": 600}
+    await _ok(await client.put("/v1/support/sla/2", headers=h, json=sla))
+
+    group = {"type": "group", "name": "The circle", "participant_ids": [bob.user_id]}
+    group_id = (await _ok(await client.post("/v1/conversations", headers=h, json=group), 201))["id"]
+    await _ok(await client.patch(f"/v1/conversations/{group_id}", headers=h, json={"name": "The club"}))
+    role = {"role": "admin"}
+    await _ok(await client.patch(f"/v1/conversations/{group_id}/participants/{bob.user_id}", headers=h, json=role))
 
 
 async def _content(client: httpx.AsyncClient, persona: Persona, file_id: str) -> bytes:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+import pytest
 from sqlalchemy import select, update
 
 from rapport.identity.models import api_keys, users
 from rapport.kernel.db import system_transaction
 from tests.support import bearer, problem_type
+
+pytestmark = pytest.mark.module_database
 
 KEYS = "/v1/auth/api-keys"
 ME = "/v1/auth/me"

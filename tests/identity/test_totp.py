@@ -12,11 +12,14 @@ import time
 
 import jwt
 import pyotp
+import pytest
 from sqlalchemy import select
 
 from rapport.identity.models import totp_credentials
 from rapport.kernel.db import system_transaction
 from tests.support import problem_type
+
+pytestmark = pytest.mark.module_database
 
 ME = "/v1/auth/me"
 LOGIN = "/v1/auth/login"

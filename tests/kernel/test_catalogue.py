@@ -49,6 +49,10 @@ NOT_IN_CORE = {
 # "return") where no request or response shows the value and the code that writes it is
 # what the Literal types.
 LITERAL_ELSEWHERE = {
+    "support.rooms.status": ("rapport.modules.support.schemas", "RoomOut", "status"),
+    "support.escalations.status": ("rapport.modules.support.schemas", "EscalationOut", "status"),
+    "bots.bots.status": ("rapport.bots.schemas", "BotOut", "status"),
+    "bots.robot_interactions.status": ("rapport.bots.schemas", "InteractionOut", "status"),
     "audit.sensitive_data_access.action": ("rapport.social.schemas_parts", "SensitiveAccessOut", "action"),
     # identity.schemas.Accepted has a `status` of its own ("accepted"), not an account's.
     "auth.users.status": ("rapport.identity.schemas", "UserOut", "status"),

@@ -308,6 +308,28 @@ async def _community_and_matching(
     assert report.pairs == len(suitors), report
 
 
+async def _desk(client: httpx.AsyncClient, alice: Persona, bob: Persona) -> None:
+    """Support desk, permissions and bots with ids for the sweep (alice is an
+    administrator by then): a role and her grant of it, her bot, a room she opened with a
+    guest link, and bob's room that she joins and escalates."""
+
+    async def ok(persona: Persona, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        response = await client.request(method, path, headers=persona.headers, json=body)
+        assert response.status_code < 300, (path, response.text)
+        answer: dict[str, Any] = response.json()
+        return answer
+
+    await ok(alice, "POST", "/v1/admin/roles", {"name": "night-shift", "description": "Evenings"})
+    await ok(alice, "POST", "/v1/admin/grants", {"user_id": alice.user_id, "role": "support-t2"})
+    await ok(alice, "POST", "/v1/bots", {"name": "Helper", "webhook_url": "https://bots.example.com/hook"})
+    mine = await ok(alice, "POST", "/v1/support/rooms", {"issue_description": "My invoice"})
+    await ok(alice, "POST", f"/v1/support/rooms/{mine['room']['conversation_id']}/guest-links", {})
+    his = await ok(bob, "POST", "/v1/support/rooms", {"issue_description": "His invoice"})
+    room = his["room"]["conversation_id"]
+    await ok(alice, "POST", f"/v1/support/rooms/{room}/join", {})
+    await ok(alice, "POST", f"/v1/support/rooms/{room}/escalations", {"reason": "Billing", "to_level": "T2"})
+
+
 @pytest.fixture
 async def lived_in(
     client: httpx.AsyncClient,
@@ -324,6 +346,7 @@ async def lived_in(
     # Signed in, the sweep is alice's: as a platform administrator, so that the
     # administrators' routes run their handlers on its random input too.
     await make_admin(runtime, alice)
+    await _desk(client, alice, bob)
 
 
 @pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "signed-in"])

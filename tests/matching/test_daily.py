@@ -9,7 +9,6 @@ tests."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -24,7 +23,7 @@ from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
 from rapport.modules.matching import service
 from rapport.modules.matching._daily import AGE_SPAN, WEIGHTS
-from tests.matching.geometry import bounding_box, distance_km
+from tests.matching.geometry import distance_km
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database
@@ -389,33 +388,3 @@ async def test_sql_and_python_measure_alike(
             )
         ).scalar_one()
     assert measured == pytest.approx(distance_km(*a, *b), rel=1e-9)
-
-
-@pytest.mark.parametrize("center", [(48.8566, 2.3522), (-17.7, 179.9), (88.9, 10.0), (0.0, -179.99)])
-async def test_the_box_holds_the_whole_circle_as_sql_draws_it(
-    app_engine: AsyncEngine, center: tuple[float, float]
-) -> None:
-    km = 150.0
-    # Points on the circle's edge, every 15 degrees of bearing, and one just outside the box.
-    edge = []
-    for bearing in range(0, 360, 15):
-        theta, delta = math.radians(bearing), km / 6371.0088 * 0.999
-        lat1, lon1 = math.radians(center[0]), math.radians(center[1])
-        lat2 = math.asin(math.sin(lat1) * math.cos(delta) + math.cos(lat1) * math.sin(delta) * math.cos(theta))
-        lon2 = lon1 + math.atan2(
-            math.sin(theta) * math.sin(delta) * math.cos(lat1), math.cos(delta) - math.sin(lat1) * math.sin(lat2)
-        )
-        edge.append((math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180))
-    box = bounding_box(*center, km)
-    async with app_engine.connect() as db:
-        for lat, lon in edge:
-            assert distance_km(*center, lat, lon) <= km
-            assert box.holds(lat, lon)
-            inside = (
-                await db.execute(
-                    text("SELECT matching.in_box(:lat, :lon, :clat, :clon, :km)"),
-                    {"lat": lat, "lon": lon, "clat": center[0], "clon": center[1], "km": km},
-                )
-            ).scalar_one()
-            assert inside
-    assert not box.holds(box.lat_max + 0.01, center[1])

@@ -24,8 +24,7 @@ from tests.messaging.messages_support import (
 from tests.messaging.support import make_conversation, send
 from tests.support import problem_type
 
-# A database of its own per test: emptying a shared one (module_database) also deletes the
-# singleton row of messaging.moderation that sending needs.
+pytestmark = pytest.mark.module_database
 
 
 # Reading one

@@ -17,8 +17,7 @@ from tests.messaging.messages_support import events_of, history, message_path, t
 from tests.messaging.support import make_conversation, send
 from tests.support import problem_type
 
-# A database of its own per test: emptying a shared one (module_database) also deletes the
-# singleton row of messaging.moderation that sending needs.
+pytestmark = pytest.mark.module_database
 
 
 def pin_path(conversation_id: UUID, message_id: str) -> str:

@@ -23,8 +23,7 @@ from rapport.messaging import _sync
 from tests.messaging.support import make_conversation, send
 from tests.support import Persona, problem_type
 
-# A database of its own per test: emptying a shared one (module_database) also deletes the
-# singleton row of messaging.moderation that sending needs.
+pytestmark = pytest.mark.module_database
 
 SYNC = "/v1/sync"
 

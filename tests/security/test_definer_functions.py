@@ -42,6 +42,9 @@ SCHEMAS = (
     "coparenting",
     "community",
     "matching",
+    "access",
+    "bots",
+    "support",
 )
 
 # Trigger functions run only as triggers; nobody is granted them.
@@ -61,12 +64,24 @@ TRIGGER_FUNCTIONS = {
     "messaging.follow_call()",
     "audit.record_auth_event()",
     "coparenting.count_outcome()",
+    "messaging.record_conversation_change()",
+    "messaging.record_participant_change()",
 }
 # The others, each with the test(s) below that call it out of its context.
 # Media's definer functions are called out of context in tests/security/test_media_files.py.
 _MEDIA_CASE = "test_the_definer_functions_tell_a_stranger_nothing_and_do_nothing_for_her"
 _RETENTION_CASE = "test_no_one_but_system_work_calls_a_retention_or_repair_function"
 CALLED_FUNCTIONS = {
+    # Streams, support rooms and room history (migration 2026_11_30_0037): the cases are in
+    # tests/security/test_messaging_streams.py.
+    "messaging.stream_message(uuid,uuid,uuid,uuid,uuid,text,text)": "test_nobody_but_the_sender_streams_into_a_message",
+    "messaging.admit_participant(uuid,uuid,text,boolean)": "test_admitting_and_dismissing_are_for_system_work_alone",
+    "messaging.dismiss_participant(uuid,uuid)": "test_admitting_and_dismissing_are_for_system_work_alone",
+    "messaging.observes(uuid)": "test_observes_answers_for_the_caller_only",
+    # The support desk's supervisors (migration 2026_11_30_0039): in tests/security/test_support_rls.py.
+    "support.observe_messages(uuid,uuid,integer)": "test_observe_messages_out_of_context_reads_nothing",
+    # Permissions (migration 2026_11_30_0036): the case is in tests/security/test_access_rls.py.
+    "access.has_permission(text,uuid)": "test_has_permission_answers_for_nobody_else",
     "social.is_blocked(uuid,uuid)": "test_is_blocked_answers_only_about_the_callers_own_pairs",
     # Phone lookups (migration 2026_11_30_0022): the case is in tests/security/test_phone_lookup.py.
     "social.find_by_phone(text[])": "test_find_by_phone_finds_only_whom_the_caller_may_find",
@@ -95,7 +110,7 @@ CALLED_FUNCTIONS = {
     "messaging.delete_as_platform_admin(uuid,uuid)": "test_delete_as_platform_admin_needs_a_platform_administrator",
     "messaging.search_messages(tsquery,uuid,uuid,timestamp with time zone,timestamp with time zone,text,integer,real,"
     "uuid,integer,interval)": "test_search_messages_finds_only_the_callers_own_messages",
-    "messaging.send_message(uuid,uuid,uuid,uuid,text,text,text,jsonb,uuid,uuid,uuid,uuid[],uuid[])": (
+    "messaging.send_message(uuid,uuid,uuid,uuid,text,text,text,jsonb,uuid,uuid,uuid,uuid[],uuid[],boolean)": (
         "test_send_message_sends_only_as_the_sessions_own_participant"
     ),
     "messaging.list_conversations(uuid,uuid,uuid,boolean,timestamp with time zone,uuid,integer)": (

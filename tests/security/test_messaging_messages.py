@@ -216,6 +216,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "ReportMessage": {"reason": "spam"},
     "ResolveReport": {"action": "dismiss"},
     "FlagMessage": {"moderation_flagged": True},
+    "StreamStep": {"append": "mallory's words"},
 }
 
 

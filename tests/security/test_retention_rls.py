@@ -21,6 +21,8 @@ from rapport.kernel.db import SystemEngine, create_engine, create_system_engine,
 from rapport.kernel.ids import uuid7
 from rapport.kernel.provisioning import DatabaseUrls
 
+pytestmark = pytest.mark.module_database
+
 DENIED = "permission denied"
 REFUSED = "refused"
 

@@ -17,6 +17,8 @@ from rapport.kernel.provisioning import DatabaseUrls, ProvisioningError, asyncpg
 from rapport.kernel.runtime import Runtime
 from tests.support import Persona
 
+pytestmark = pytest.mark.module_database
+
 SWITCH_ON = text("SELECT set_config('rapport.system', 'on', true)")
 
 

@@ -128,6 +128,24 @@ _INVITATIONS_TO_THEM = text(
     SELECT kernel.uuid7_like(), e.id, NULL, 'canceled', CAST('{"on": "erasure"}' AS jsonb) FROM ended e WHERE e.pending
     """
 )
+# What bots were sent of their messages (each delivery's request holds the message as
+# the API showed it, sender's id included): the bots' own records of them go too.
+_BOT_DELIVERIES = text("DELETE FROM bots.robot_interactions WHERE strpos(request_data::text, :id_text) > 0")
+# The support rooms they opened keep their place in the desk's history, without their
+# words: the description of the issue was theirs.
+_SUPPORT_ISSUES = text(
+    "UPDATE support.rooms SET issue_description = '(erased)', issue_id = NULL WHERE customer_id = :user_id"
+)
+# Likewise the reasons they gave for escalations and the notes they closed them with.
+_SUPPORT_ESCALATIONS = text(
+    """
+    UPDATE support.escalations
+       SET reason = CASE WHEN created_by = :user_id THEN '(erased)' ELSE reason END,
+           resolution_notes = CASE WHEN assigned_to = :user_id AND resolution_notes IS NOT NULL
+                                   THEN '(erased)' ELSE resolution_notes END
+     WHERE created_by = :user_id OR assigned_to = :user_id
+    """
+)
 # Throttles and rate limits keyed by the account's id ('mfa:<id>', 'second-factor:<id>', ...).
 _THROTTLES = text("DELETE FROM auth.login_throttle WHERE strpos(key, :id_text) > 0")
 _RATE_LIMITS = text("DELETE FROM auth.rate_limits WHERE strpos(key, :id_text) > 0")
@@ -225,10 +243,10 @@ async def erase_account(
     for key in [*(row.storage_key for row in blobs), *(e.storage_key for e in exports if e.sha256 not in in_media)]:
         await store.storage.delete(key)
 
-    for statement in (_NOTIFICATIONS, _LINKED_CONTACTS, _BLOCKS_OF_THEM):
+    for statement in (_NOTIFICATIONS, _LINKED_CONTACTS, _BLOCKS_OF_THEM, _SUPPORT_ISSUES, _SUPPORT_ESCALATIONS):
         await db.execute(statement, {"user_id": user_id})
     blanked = int((await db.execute(_ERASE_MESSAGES, {"user_id": user_id})).scalar_one())
-    for statement in (_THROTTLES, _RATE_LIMITS):
+    for statement in (_THROTTLES, _RATE_LIMITS, _BOT_DELIVERIES):
         await db.execute(statement, {"id_text": id_text})
     await db.execute(_CODES_TO_THEM, {"identifiers": identifiers})
     await db.execute(_INVITATIONS_TO_THEM, {"identifiers": identifiers})

@@ -55,6 +55,7 @@ MESSAGE_ROWS: tuple[str, ...] = (
     "messaging.reports",
     "media.attachments",
     "coparenting.topic_suggestions",
+    "bots.robot_interactions",
 )
 
 

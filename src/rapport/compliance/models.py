@@ -44,6 +44,13 @@ AdminAction = Literal[
     "breach_recorded",
     "breach_notification_recorded",
     "breaches_listed",
+    # An access administrator's changes of roles and grants (rapport.access).
+    "role_created",
+    "role_changed",
+    "role_deleted",
+    "role_permissions_set",
+    "grant_created",
+    "grant_revoked",
 ]
 DataExportEvent = Literal["requested", "completed", "downloaded", "failed", "expired"]
 

@@ -198,6 +198,7 @@ async def get_user(db: AsyncConnection, *, actor: Actor) -> UserOut:
         status=row.status,
         email_verified=row.email_verified_at is not None,
         is_admin=row.is_admin,
+        kind=row.kind,
         two_factor_enabled=row.two_factor_enabled,
         created_at=row.created_at,
         last_login_at=row.last_login_at,

@@ -50,6 +50,8 @@ users = Table(
     # E.164; verified once an SMS code came back (identity._phones).
     Column("phone_number", Text),
     timestamp("phone_verified_at"),
+    # person, bot or guest (migration 2026_11_30_0035): only a person has a password.
+    Column("kind", Text, nullable=False, server_default="person"),
     schema="auth",
 )
 

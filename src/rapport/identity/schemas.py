@@ -23,6 +23,9 @@ DeviceType = Literal["mobile", "tablet", "desktop", "web", "unknown"]
 # The values auth's CHECK enumerations allow, named once for the code that writes them
 # and the answers that show them (tests/kernel/test_catalogue.py compares them).
 UserStatus = Literal["pending", "active", "suspended", "banned", "deleted"]
+# A person signs in with a password or a provider; a bot with its API keys; a guest
+# through the support link that made them.
+AccountKind = Literal["person", "bot", "guest"]
 Severity = Literal["info", "warning", "critical"]
 SessionRevokedReason = Literal[
     "logout", "revoked", "password_changed", "password_reset", "refresh_token_reuse", "account_disabled"
@@ -115,6 +118,7 @@ class UserOut(BaseModel):
     status: UserStatus
     email_verified: bool
     is_admin: bool
+    kind: AccountKind = "person"
     two_factor_enabled: bool
     created_at: datetime
     last_login_at: datetime | None

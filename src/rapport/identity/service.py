@@ -21,6 +21,8 @@ from rapport.identity._api_keys import (
     list_api_keys,
 )
 from rapport.identity._authenticate import authenticate
+from rapport.identity._bot_accounts import BotKey, do_close_bot_account, do_create_bot_account, do_rotate_bot_key
+from rapport.identity._guests import do_create_guest
 from rapport.identity._history import list_login_history, list_security_events
 from rapport.identity._oidc import OidcIdentity, do_oidc_login, verify_oidc_token
 from rapport.identity._phone_codes import SmsResult
@@ -55,9 +57,11 @@ from rapport.identity._totp import (
     do_enrol_totp,
     do_regenerate_recovery_codes,
 )
+from rapport.identity.schemas import TokenPair
 from rapport.identity.schemas_phones import parse_phone
 
 __all__ = [
+    "BotKey",
     "MailResult",
     "OidcIdentity",
     "PhoneChange",
@@ -65,12 +69,16 @@ __all__ = [
     "SmsGateway",
     "SmsResult",
     "SmsSender",
+    "TokenPair",
     "authenticate",
     "authenticate_api_key",
     "check_password_strength",
     "do_change_password",
+    "do_close_bot_account",
     "do_confirm_totp",
     "do_create_api_key",
+    "do_create_bot_account",
+    "do_create_guest",
     "do_create_user",
     "do_disable_totp",
     "do_enrol_totp",
@@ -94,6 +102,7 @@ __all__ = [
     "do_reset_password_by_phone",
     "do_revoke_api_key",
     "do_revoke_session",
+    "do_rotate_bot_key",
     "do_set_sms_fallback",
     "do_sms_login",
     "do_sms_second_factor_login",

@@ -103,6 +103,19 @@ class PlatformAdminRequired(Forbidden):
     title = "Only the platform's administrators may do this"
 
 
+class PermissionRequired(Forbidden):
+    """The actor lacks a permission (rapport.access: access.has_permission said no), named
+    in the problem: one problem type whichever domain refuses."""
+
+    slug = "permission-required"
+    title = "You do not hold the permission this needs"
+
+    def __init__(self, permission: str, *, conversation_id: str | None = None) -> None:
+        where = f" in conversation {conversation_id}" if conversation_id else ""
+        super().__init__(f"This needs the permission {permission}{where}.", permission=permission)
+        self.permission = permission
+
+
 class NotFound(RapportError):
     """Missing, or invisible to the actor: the two are never told apart."""
 

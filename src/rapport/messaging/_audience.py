@@ -15,7 +15,7 @@ from rapport.messaging.models import ConversationType
 # names; its conversation, unless deleted.
 _MESSAGE = text(
     """
-    SELECT c.type AS conversation_type, c.name AS conversation_name, m.content, m.deleted_at
+    SELECT c.type AS conversation_type, c.name AS conversation_name, m.content, m.deleted_at, m.hidden_from_guests
       FROM messaging.conversations c
       JOIN messaging.messages m ON m.conversation_id = c.id AND m.seq = :seq
                                 AND m.created_at = messaging.id_time(:message_id)
@@ -29,6 +29,8 @@ _PARTICIPANTS = text(
      WHERE conversation_id = :conversation_id AND status IN ('active', 'muted')
     """
 )
+# The guests of a conversation: a message hidden from guests reaches none of them.
+_GUESTS = text("SELECT user_id FROM messaging.participants WHERE conversation_id = :conversation_id AND role = 'guest'")
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,8 @@ class MessageAudience:
     conversation_type: ConversationType
     conversation_name: str | None
     content: str
-    # Each participant but the sender, with whether they muted the conversation.
+    # Each participant but the sender (and guests, for a message hidden from them), with
+    # whether they muted the conversation.
     muted: dict[UUID, bool]
 
 
@@ -63,9 +66,12 @@ async def get_message_audience(
         everyone = {row.user_id: row.is_muted for row in rows}
         if participants is not None:
             participants[conversation_id] = everyone
+    unseen = {sender_id}
+    if message.hidden_from_guests:
+        unseen |= set((await db.execute(_GUESTS, {"conversation_id": conversation_id})).scalars())
     return MessageAudience(
         conversation_type=message.conversation_type,
         conversation_name=message.conversation_name,
         content=message.content,
-        muted={user_id: muted for user_id, muted in everyone.items() if user_id != sender_id},
+        muted={user_id: muted for user_id, muted in everyone.items() if user_id not in unseen},
     )

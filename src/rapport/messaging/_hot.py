@@ -23,7 +23,9 @@ from rapport.kernel.runtime import Runtime
 from rapport.messaging._refusals import refusals
 from rapport.messaging.schemas import SendMessage
 
-_SEND = "SELECT created, message FROM messaging.send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+_SEND = (
+    "SELECT created, message FROM messaging.send_message($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+)
 _HISTORY = "SELECT items, next FROM messaging.read_history($1, $2, $3, $4, $5, $6, $7, $8)"
 _LIST = (
     "SELECT items, next_pinned, next_activity, next_id FROM messaging.list_conversations($1, $2, $3, $4, $5, $6, $7)"
@@ -79,6 +81,7 @@ async def send_message(runtime: Runtime, actor: Actor, *, conversation_id: UUID,
         None,
         body.mentions,
         body.attachments,
+        body.streaming,
     )
     return _sent(row)
 
@@ -105,6 +108,7 @@ async def forward_message(
         forwarded_from,
         [],
         body.attachments,
+        False,
     )
     return _sent(row)
 

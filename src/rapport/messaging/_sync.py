@@ -44,7 +44,7 @@ MAX_READS = 5
 _MEMBERSHIPS = text(
     """
     SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << :bits AS known_below,
-           p.conversation_id, p.joined_position, p.left_position
+           p.conversation_id, p.joined_position, p.left_position, p.role = 'guest' AS guest
       FROM (VALUES (1)) AS one (x)
       LEFT JOIN messaging.participants p ON p.user_id = :user_id
     """
@@ -54,10 +54,12 @@ _MEMBERSHIPS = text(
 @dataclass(frozen=True)
 class Window:
     """The stretch of the outbox that is a participant's: from the transaction that
-    (re)joined them to the one that ended their participation, both included."""
+    (re)joined them to the one that ended their participation, both included. A guest's
+    leaves out the events of messages hidden from guests."""
 
     joined: int
     left: int | None
+    guest: bool = False
 
     @property
     def last(self) -> int | None:
@@ -70,6 +72,11 @@ class Window:
     def holds(self, position: int) -> bool:
         last = self.last
         return self.joined <= position and (last is None or position <= last)
+
+
+def hidden_from_guests(event: Event) -> bool:
+    """Whether the event is about a message hidden from guests (its payload says so)."""
+    return event.payload.get("hidden_from_guests") is True
 
 
 @dataclass(frozen=True)
@@ -92,11 +99,12 @@ class Memberships:
         return [Scope.user(self.user_id), *conversations]
 
     def receives(self, event: Event) -> bool:
-        """Whether the event is theirs, by its scope and their membership at its position."""
+        """Whether the event is theirs, by its scope and their membership at its position (a
+        guest's leaves out messages hidden from guests)."""
         if event.scope_kind == "user":
             return event.scope_id == self.user_id
         window = self.windows.get(event.scope_id)
-        return window is not None and window.holds(event.position)
+        return window is not None and window.holds(event.position) and not (window.guest and hidden_from_guests(event))
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,7 @@ async def get_memberships(db: AsyncConnection, *, actor: Actor) -> Memberships:
     were read in. Run it in the actor's own transaction (row-level security applies)."""
     rows = (await db.execute(_MEMBERSHIPS, {"bits": ORDINAL_BITS, "user_id": actor.user_id})).all()
     windows = {
-        row.conversation_id: Window(joined=row.joined_position, left=row.left_position)
+        row.conversation_id: Window(joined=row.joined_position, left=row.left_position, guest=bool(row.guest))
         for row in rows
         if row.conversation_id is not None
     }

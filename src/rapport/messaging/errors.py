@@ -13,6 +13,10 @@ from sqlalchemy.exc import DBAPIError
 
 from rapport.kernel.errors import Conflict, Forbidden, InvalidToken, NotFound, RapportError, ValidationFailed
 
+# The platform's one problem type for a missing permission (access.has_permission said
+# no), raised here too.
+from rapport.kernel.errors import PermissionRequired as PermissionRequired
+
 # The platform's one problem type for what only its administrators may do, raised here too.
 from rapport.kernel.errors import PlatformAdminRequired as PlatformAdminRequired
 from rapport.social.service import UserNotFound
@@ -183,6 +187,26 @@ class InvalidMessageSearch(ValidationFailed):
     title = "The search query has no word to search for, or is too long"
 
 
+class MessageNotStreaming(Conflict):
+    slug = "message-not-streaming"
+    title = "The message is not streaming: it was never streamed, or it is delivered or failed already"
+
+
+class MessageStreaming(Conflict):
+    slug = "message-streaming"
+    title = "The message is still streaming: it only grows until its sender ends it"
+
+
+class MessageTooLong(ValidationFailed):
+    slug = "message-too-long"
+    title = "The message would pass 10,000 characters"
+
+
+class AppendTooLong(ValidationFailed):
+    slug = "append-too-long"
+    title = "One step appends at most 3,500 bytes of JSON text"
+
+
 # The slug each SQL function raises, and the error it stands for.
 _REFUSALS: dict[str, type[RapportError]] = {
     "conversation-not-found": ConversationNotFound,
@@ -209,6 +233,10 @@ _REFUSALS: dict[str, type[RapportError]] = {
     "not-in-call": NotInCall,
     "call-not-ringing": CallNotRinging,
     "report-not-open": ReportNotOpen,
+    "message-not-streaming": MessageNotStreaming,
+    "message-streaming": MessageStreaming,
+    "message-too-long": MessageTooLong,
+    "append-too-long": AppendTooLong,
 }
 
 

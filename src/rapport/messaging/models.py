@@ -32,12 +32,14 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR, UUID
 from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp, user_column, uuid_column
 
 # The values the CHECK constraints allow.
-ConversationType = Literal["direct", "group", "channel", "broadcast", "support"]
+ConversationType = Literal["direct", "group", "channel", "broadcast", "support", "escalated"]
 ConversationStatus = Literal["active", "archived", "closed"]
 ParticipantRole = Literal["owner", "admin", "moderator", "member", "observer", "guest"]
 ParticipantStatus = Literal["active", "muted", "removed", "left"]
 MessageType = Literal["text", "image", "file", "audio", "video", "location", "system", "bot", "ai", "graph"]
 HistoryOperation = Literal["edit", "delete"]
+# NULL for an ordinary message (migration 2026_11_30_0037).
+DeliveryStatus = Literal["streaming", "batch-delay", "delivered", "failed"]
 
 _EMPTY_UUID_ARRAY = text("'{}'::uuid[]")
 
@@ -146,6 +148,10 @@ messages = Table(
     Column("moderation_flagged", Boolean, nullable=False, server_default=false()),
     # How many files it carries (media.attachments, written by the send).
     Column("attachment_count", SmallInteger, nullable=False, server_default="0"),
+    # A streamed message's state (messaging.stream_message); NULL for an ordinary one.
+    Column("delivery_status", Text),
+    # Set at the send from the sender (a bot's, unless visible to guests); never changes.
+    Column("hidden_from_guests", Boolean, nullable=False, server_default=false()),
     timestamp("edited_at"),
     timestamp("deleted_at"),
     uuid_column("deleted_by", nullable=True),

@@ -13,7 +13,13 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from rapport.kernel.schemas import JsonUuid, Line100, Strict, Text
-from rapport.messaging.models import ConversationStatus, ConversationType, ParticipantRole, ParticipantStatus
+from rapport.messaging.models import (
+    ConversationStatus,
+    ConversationType,
+    DeliveryStatus,
+    ParticipantRole,
+    ParticipantStatus,
+)
 
 # Routers spell message types through the schemas (they import no models).
 from rapport.messaging.models import MessageType as MessageType
@@ -64,10 +70,15 @@ class SendMessage(Strict):
         max_length=MAX_ATTACHMENTS,
         description="Files (`POST /v1/media`) the message carries, in order: the sender's own, or ones they may read.",
     )
+    streaming: bool = Field(
+        default=False,
+        description="Open it to grow in place (`delivery_status` streaming): its sender appends with "
+        "`POST .../messages/{id}/stream` until it is delivered or failed. It may start empty.",
+    )
 
     @model_validator(mode="after")
     def _text_is_not_empty(self) -> SendMessage:
-        if self.type == "text" and not self.content and not self.attachments:
+        if self.type == "text" and not self.content and not self.attachments and not self.streaming:
             raise ValueError("a text message needs content or attachments")
         if len(set(self.attachments)) != len(self.attachments):
             raise ValueError("each file is attached once")
@@ -127,6 +138,10 @@ class MessageOut(BaseModel):
     is_deleted: bool = Field(description="Deleted for everyone: the content is gone.")
     deleted_at: datetime | None
     created_at: datetime
+    delivery_status: DeliveryStatus | None = Field(
+        description="Null for an ordinary message; a streamed one is streaming while it grows, then delivered or "
+        "failed."
+    )
     reactions: list[Reaction]
     thread: ThreadSummary | None = Field(description="The thread this message roots, with its reply count.")
     attachments: list[AttachmentOut] = Field(description="The files it carries, in order; none once deleted.")

@@ -52,7 +52,7 @@ class ConversationCreate(Strict):
     """A new conversation. The caller becomes its owner. A `direct` conversation is with
     exactly one other person (in `participant_ids`), has no name, description, avatar,
     limit or parent, and exists at most once per pair. A `channel` is public (findable
-    and joinable) and needs a name."""
+    and joinable) and needs a name. An `escalated` room is the support desk's to open."""
 
     type: ConversationType
     name: ConversationName | None = None
@@ -83,6 +83,8 @@ class ConversationCreate(Strict):
                 raise ValueError(f"a direct conversation has no {', '.join(extra)}")
         if self.type == "channel" and self.name is None:
             raise ValueError("a channel needs a name: it is found by it")
+        if self.type == "escalated":
+            raise ValueError("an escalated room is opened by the support desk when it escalates a support room")
         return self
 
 

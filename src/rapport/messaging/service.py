@@ -23,6 +23,7 @@ from rapport.messaging._conversations import (
     list_public_channels,
 )
 from rapport.messaging._drafts import do_delete_draft, do_put_draft, get_draft
+from rapport.messaging._history import list_room_history
 from rapport.messaging._hot import (
     do_post_message,
     do_post_system_message,
@@ -64,10 +65,12 @@ from rapport.messaging._participants import (
 from rapport.messaging._pins import do_pin, list_pins
 from rapport.messaging._reactions import do_react
 from rapport.messaging._receipts import do_mark_delivered, list_receipts
+from rapport.messaging._rooms import RoomType, do_admit, do_dismiss, do_open_room
 from rapport.messaging._search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
 from rapport.messaging._search import MAX_LIMIT as SEARCH_MAX_LIMIT
 from rapport.messaging._search import MAX_QUERY_LENGTH as SEARCH_MAX_QUERY_LENGTH
 from rapport.messaging._search import MessageSearchPage, SearchFilters, search_messages
+from rapport.messaging._streams import do_stream
 from rapport.messaging._sync import DEFAULT_SYNC_LIMIT, MAX_POSITION, MAX_SYNC_LIMIT, get_memberships, list_sync_events
 from rapport.messaging._threads import (
     access_thread,
@@ -91,6 +94,7 @@ __all__ = [
     "CreateThread",
     "MessageAudience",
     "MessageSearchPage",
+    "RoomType",
     "SearchFilters",
     "SendMessage",
     "access_call",
@@ -99,6 +103,7 @@ __all__ = [
     "access_thread",
     "do_add_blocked_term",
     "do_add_participant",
+    "do_admit",
     "do_change_participant",
     "do_create_conversation",
     "do_create_invite",
@@ -107,6 +112,7 @@ __all__ = [
     "do_delete_conversation",
     "do_delete_draft",
     "do_delete_message",
+    "do_dismiss",
     "do_edit_message",
     "do_end_call",
     "do_flag_message",
@@ -119,6 +125,7 @@ __all__ = [
     "do_leave_call",
     "do_mark_delivered",
     "do_open_direct",
+    "do_open_room",
     "do_pin",
     "do_post_message",
     "do_post_system_message",
@@ -131,6 +138,7 @@ __all__ = [
     "do_resolve_report",
     "do_revoke_invite",
     "do_start_call",
+    "do_stream",
     "do_update_conversation",
     "do_update_membership",
     "do_update_thread",
@@ -153,6 +161,7 @@ __all__ = [
     "list_pins",
     "list_public_channels",
     "list_receipts",
+    "list_room_history",
     "list_sync_events",
     "list_thread_messages",
     "list_threads",

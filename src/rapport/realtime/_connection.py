@@ -74,10 +74,12 @@ class SocketWriter(Protocol):
 @dataclass
 class Span:
     """A follower's window of one conversation (docs/decisions/0014): every event from the
-    transaction that (re)joined them through the one that ended their participation."""
+    transaction that (re)joined them through the one that ended their participation. A
+    guest's leaves out the events of messages hidden from guests."""
 
     joined: int
     left: int | None = None
+    guest: bool = False
 
     def holds(self, position: int) -> bool:
         return self.joined <= position and (self.left is None or transaction_of(position) <= transaction_of(self.left))

@@ -41,10 +41,13 @@ PENDING_LIMIT = 10_000
 
 _JOINED = "participant.joined"
 _LEFT = "participant.left"
+_CHANGED = "participant.changed"
 _DELETED = "conversation.deleted"
 _SESSION_REVOKED = "session.revoked"
 _API_KEY_REVOKED = "api_key.revoked"
-_MEMBERSHIP = frozenset({_JOINED, _LEFT, _DELETED})
+_MEMBERSHIP = frozenset({_JOINED, _LEFT, _CHANGED, _DELETED})
+# What messaging's events about a message hidden from guests say in their payload.
+_HIDDEN_FROM_GUESTS = "hidden_from_guests"
 
 
 class WindowLike(Protocol):
@@ -101,10 +104,17 @@ def _change_window(connection: Connection, event: Event) -> bool:
     if _member(event) != connection.user_id:
         return False
     if event.type == _JOINED:
-        connection.spans[conversation_id] = Span(joined=transaction_start(event.position))
+        guest = event.payload.get("role") == "guest"
+        connection.spans[conversation_id] = Span(joined=transaction_start(event.position), guest=guest)
         return True
     span = connection.spans.get(conversation_id)
     if span is None:
+        return False
+    if event.type == _CHANGED:
+        # A new role: a guest no longer, or now one; the window itself stays.
+        changes = event.payload.get("changes")
+        if isinstance(changes, dict) and "role" in changes:
+            span.guest = changes["role"] == "guest"
         return False
     span.left = transaction_start(event.position)
     return True
@@ -128,7 +138,11 @@ def _receives(connection: Connection, event: Event) -> bool:
     if event.scope_kind == "user":
         return event.scope_id == connection.user_id
     span = connection.spans.get(event.scope_id)
-    return span is not None and span.holds(event.position)
+    return (
+        span is not None
+        and span.holds(event.position)
+        and not (span.guest and event.payload.get(_HIDDEN_FROM_GUESTS) is True)
+    )
 
 
 class Hub:
@@ -170,7 +184,8 @@ class Hub:
             return False
         connection.known_below = memberships.known_below
         connection.spans = {
-            conversation_id: Span(joined=window.joined, left=window.left)
+            # A guest's window (messaging's, migration 2026_11_30_0037) leaves out what is hidden from guests.
+            conversation_id: Span(joined=window.joined, left=window.left, guest=getattr(window, "guest", False))
             for conversation_id, window in memberships.windows.items()
         }
         connection.sent = connection.read_through = caught_up_to

@@ -43,6 +43,7 @@ from rapport.social._search import ProfileMatch, search_profiles
 from rapport.social._settings import do_update_settings, get_settings
 from rapport.social._status import do_delete_status, do_post_status, list_my_statuses, list_user_statuses
 from rapport.social.errors import UserNotFound
+from rapport.social.schemas import ProfileUpdate
 
 __all__ = [
     "PARTS",
@@ -52,6 +53,7 @@ __all__ = [
     "GroupPageRequest",
     "Part",
     "ProfileMatch",
+    "ProfileUpdate",
     "UserNotFound",
     "access_contact",
     "access_device",

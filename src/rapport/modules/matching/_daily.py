@@ -3,11 +3,16 @@ each proposal is made to both people of the pair (one row each, the same score).
 
 Who may be proposed to whom, both ways: both profiles active and located; each person's
 gender among the genders the other wants (none named: any); each one's age within the
-other's range; the great-circle distance within both people's distance (a bounding box
-on the profiles' (latitude, longitude) index first, matching.in_box, then
-matching.distance_km); neither blocking the other (social.is_blocked); and never a pair
-already proposed, whatever became of it (liked, passed, mutual). A person without a
-location is proposed to no one: a distance preference cannot be honoured without one.
+other's range; the great-circle distance (matching.distance_km) within both people's
+distance; neither blocking the other (social.is_blocked); and never a pair already
+proposed, whatever became of it (liked, passed, mutual). A person without a location
+is proposed to no one: a distance preference cannot be honoured without one.
+
+Of the people who pass, the POOL nearest are scored (nearest first along the GiST index
+ix_profiles_place, looking at the WALK nearest people at most): a day's few proposals
+are chosen among them, and the job's cost is bounded per person whatever the density of
+the city (docs/decisions/0026). People proposed on earlier days drop out of the pool,
+so the days go further afield.
 
 The compatibility score (0-1) is the weighted sum of four parts, each 0-1, kept as its
 breakdown:
@@ -21,17 +26,20 @@ breakdown:
 - demographics: half closeness (1 - distance / the nearer of the two distance
   preferences), half age (1 - years apart / AGE_SPAN, at least 0).
 
-The job reads people in batches. For each batch, one query ranks each person's best
-candidates; the pairs are then taken greedily by score so that nobody receives more than
-DAILY_LIMIT proposals a day, counting those already made today. Batches are serialised by
-an advisory lock, so two jobs running at once neither exceed the limit nor propose a pair
-twice (the unique pair of matching.matches would refuse it anyway), and a job run again
-on the same day only tops people up.
+The job reads people in batches, CONCURRENCY at once. For each batch, one query ranks
+each person's best candidates; then, one batch at a time (an advisory lock), the pairs
+are taken greedily by score so that nobody receives more than DAILY_LIMIT proposals a
+day, counting those already made today, and leaving out any pair another batch proposed
+meanwhile. Two jobs running at once therefore neither exceed the limit nor propose a
+pair twice (the unique pair of matching.matches would refuse it anyway), and a job run
+again on the same day only tops people up.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -54,8 +62,17 @@ DAILY_LIMIT = 5
 # Candidates ranked per person and batch: enough that the greedy pass rarely runs dry
 # when the best candidates are already full for the day.
 CANDIDATES_PER_PERSON = 3 * DAILY_LIMIT
+# The nearest eligible people scored per person (docs/decisions/0026): the job's cost
+# grows with the number of people, not with how many live within someone's distance.
+POOL = 30
+# The nearest people looked at per person to fill the pool, at most: what bounds the
+# walk where fewer than POOL people within reach pass the rules.
+WALK = 2000
 # People per batch (one transaction each).
 BATCH_SIZE = 500
+# Batches ranking their candidates at once: the ranking is the job's work, in
+# PostgreSQL, and spreads over its cores; the choosing after it takes turns.
+CONCURRENCY = 2
 # Years apart at which the age half of demographics reaches 0.
 AGE_SPAN = 20
 WEIGHTS = {"attachment": 0.35, "interests": 0.25, "values": 0.2, "demographics": 0.2}
@@ -77,11 +94,18 @@ _LATEST_ASSESSMENT = """
       FROM matching.assessments s WHERE s.user_id = {person} ORDER BY s.created_at DESC, s.id DESC LIMIT 1
 """
 
+# Each person's pool: of their WALK nearest people (ix_profiles_place, nearest first, the
+# columns read from the index itself), the first POOL who pass every preference both
+# ways and were never proposed to them. The checks are cheap comparisons first: the age
+# ranges as ranges of birth dates, the genders, then the exact distance and the earlier
+# proposals. Blocks, rare, are checked on the pool, and the exact ages again with them.
 _CANDIDATES = text(
     f"""
     WITH me AS (
         SELECT p.user_id, p.gender, p.interests, p.latitude, p.longitude, p.pref_genders, p.pref_age_min,
                p.pref_age_max, p.pref_distance_km, matching.age_on(p.birth_date, :day) AS age,
+               (CAST(:day AS date) - make_interval(years => p.pref_age_min))::date AS born_by,
+               (CAST(:day AS date) - make_interval(years => p.pref_age_max + 1))::date AS born_after,
                a.anxiety, a.avoidance, f.features
           FROM matching.profiles p
           LEFT JOIN LATERAL ({_LATEST_ASSESSMENT.format(person="p.user_id")}) a ON true
@@ -94,11 +118,33 @@ _CANDIDATES = text(
         SELECT o.user_id AS matched_user_id, parts.*,
                :w_attachment * parts.attachment + :w_interests * parts.interests + :w_values * parts.vals
                + :w_demographics * parts.demographics AS score
-          FROM matching.profiles o
-         CROSS JOIN LATERAL (
-            SELECT matching.distance_km(me.latitude, me.longitude, o.latitude, o.longitude) AS km,
-                   matching.age_on(o.birth_date, :day) AS age
-         ) d
+          FROM (
+            SELECT n.user_id, n.pref_distance_km, dk.km
+              FROM (
+                SELECT o.user_id, o.latitude, o.longitude, o.gender, o.birth_date, o.pref_genders, o.pref_age_min,
+                       o.pref_age_max, o.pref_distance_km
+                  FROM matching.profiles o
+                 WHERE o.latitude IS NOT NULL AND o.is_active
+                 ORDER BY point(o.longitude, o.latitude) <-> point(me.longitude, me.latitude)
+                 LIMIT :walk
+              ) n
+             CROSS JOIN LATERAL (
+                SELECT matching.distance_km(me.latitude, me.longitude, n.latitude, n.longitude) AS km
+             ) dk
+             WHERE n.user_id <> me.user_id
+               AND n.birth_date <= me.born_by AND n.birth_date > me.born_after
+               AND me.age BETWEEN n.pref_age_min AND n.pref_age_max
+               AND (cardinality(me.pref_genders) = 0 OR n.gender = ANY(me.pref_genders))
+               AND (cardinality(n.pref_genders) = 0 OR me.gender = ANY(n.pref_genders))
+               AND dk.km <= least(me.pref_distance_km, n.pref_distance_km)
+               AND NOT EXISTS (SELECT 1 FROM matching.matches m
+                                WHERE m.user_id = me.user_id AND m.matched_user_id = n.user_id)
+               AND NOT EXISTS (SELECT 1 FROM matching.matches m
+                                WHERE m.user_id = n.user_id AND m.matched_user_id = me.user_id)
+             LIMIT :pool
+          ) d
+          JOIN matching.profiles o ON o.user_id = d.user_id
+         CROSS JOIN LATERAL (SELECT matching.age_on(o.birth_date, :day) AS age) oage
           LEFT JOIN LATERAL ({_LATEST_ASSESSMENT.format(person="o.user_id")}) oa ON true
           LEFT JOIN matching.user_features ofe ON ofe.user_id = o.user_id
          CROSS JOIN LATERAL (
@@ -107,20 +153,10 @@ _CANDIDATES = text(
                    END AS attachment,
                    matching.interest_overlap(me.interests, o.interests) AS interests,
                    matching.feature_similarity(me.features, ofe.features) AS vals,
-                   0.5 * greatest(0, 1 - d.km / least(me.pref_distance_km, o.pref_distance_km))
-                   + 0.5 * (1 - least(abs(me.age - d.age), :age_span)::float8 / :age_span) AS demographics
+                   0.5 * greatest(0, 1 - d.km / least(me.pref_distance_km, d.pref_distance_km))
+                   + 0.5 * (1 - least(abs(me.age - oage.age), :age_span)::float8 / :age_span) AS demographics
          ) parts
-         WHERE matching.in_box(o.latitude, o.longitude, me.latitude, me.longitude, me.pref_distance_km)
-           AND o.is_active AND o.user_id <> me.user_id
-           AND (cardinality(me.pref_genders) = 0 OR o.gender = ANY(me.pref_genders))
-           AND (cardinality(o.pref_genders) = 0 OR me.gender = ANY(o.pref_genders))
-           AND d.age BETWEEN me.pref_age_min AND me.pref_age_max
-           AND me.age BETWEEN o.pref_age_min AND o.pref_age_max
-           AND d.km <= least(me.pref_distance_km, o.pref_distance_km)
-           AND NOT EXISTS (SELECT 1 FROM matching.matches m
-                            WHERE m.user_id = me.user_id AND m.matched_user_id = o.user_id)
-           AND NOT EXISTS (SELECT 1 FROM matching.matches m
-                            WHERE m.user_id = o.user_id AND m.matched_user_id = me.user_id)
+         WHERE oage.age BETWEEN me.pref_age_min AND me.pref_age_max
            AND NOT social.is_blocked(me.user_id, o.user_id)
          ORDER BY score DESC, o.user_id
          LIMIT :candidates
@@ -159,12 +195,35 @@ async def _counts_of(db: AsyncConnection, people: set[UUID], for_date: date) -> 
     return Counter({row[0]: row[1] for row in rows})
 
 
+_PROPOSED_AMONG = text(
+    """
+    SELECT m.user_id, m.matched_user_id
+      FROM unnest(CAST(:a AS uuid[]), CAST(:b AS uuid[])) AS c(a, b)
+      JOIN matching.matches m ON m.user_id = c.a AND m.matched_user_id = c.b
+    """
+)
+
+
+async def _proposed_among(db: AsyncConnection, candidates: Sequence[AnyRow]) -> set[frozenset[UUID]]:
+    """The candidate pairs another batch proposed since this one ranked them."""
+    rows = await db.execute(
+        _PROPOSED_AMONG,
+        {"a": [row.user_id for row in candidates], "b": [row.matched_user_id for row in candidates]},
+    )
+    return {frozenset((row.user_id, row.matched_user_id)) for row in rows}
+
+
 async def propose_batch(db: AsyncConnection, *, people: list[UUID], for_date: date, limit: int = DAILY_LIMIT) -> int:
     """Propose today's matches of some people (system work); the pairs proposed.
 
     Publishes `match.proposed` (the day and how many are new) to each person who received
     any, the people proposed to them included."""
-    await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _LOCK})
+    # Planned for each batch's values (a generic plan, which the driver's prepared
+    # statement gets after a few runs, cannot see the birth dates), and along the index:
+    # the planner cannot see through the row-level security policy, estimates a handful
+    # of rows, and would sort the whole table once per person instead of walking it.
+    await db.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    await db.execute(text("SELECT set_config('enable_seqscan', 'off', true)"))
     weights = {f"w_{name}": weight for name, weight in WEIGHTS.items()}
     candidates = (
         await db.execute(
@@ -174,16 +233,23 @@ async def propose_batch(db: AsyncConnection, *, people: list[UUID], for_date: da
                 "day": for_date,
                 "age_span": AGE_SPAN,
                 "candidates": max(limit * 3, CANDIDATES_PER_PERSON),
+                "pool": max(limit * 3, POOL),
+                "walk": WALK,
                 **weights,
             },
         )
     ).all()
+    await db.execute(text("SELECT set_config('enable_seqscan', 'on', true)"))
     if not candidates:
         return 0
-    counts = await _counts_of(
-        db, {row.user_id for row in candidates} | {row.matched_user_id for row in candidates}, for_date
-    )
-    taken: set[frozenset[UUID]] = set()
+    # The choosing runs alone (batches rank their candidates at once, then take turns),
+    # and sees what the batches before it proposed: neither the daily limit nor a pair
+    # is then taken twice.
+    await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": _LOCK})
+    everyone = {row.user_id for row in candidates} | {row.matched_user_id for row in candidates}
+    counts = await _counts_of(db, everyone, for_date)
+    taken = await _proposed_among(db, candidates)
+    proposed = 0
     rows: list[dict[str, Any]] = []
     new: Counter[UUID] = Counter()
     for row in sorted(candidates, key=lambda r: (-r.score, r.user_id, r.matched_user_id)):
@@ -191,6 +257,7 @@ async def propose_batch(db: AsyncConnection, *, people: list[UUID], for_date: da
         if pair in taken or counts[row.user_id] >= limit or counts[row.matched_user_id] >= limit:
             continue
         taken.add(pair)
+        proposed += 1
         score, breakdown = round(float(row.score), 3), _breakdown(row)
         for person, other in ((row.user_id, row.matched_user_id), (row.matched_user_id, row.user_id)):
             counts[person] += 1
@@ -215,7 +282,7 @@ async def propose_batch(db: AsyncConnection, *, people: list[UUID], for_date: da
             payload={"for_date": for_date.isoformat(), "count": count},
             actor_id=None,
         )
-    return len(taken)
+    return proposed
 
 
 async def today(db: AsyncConnection) -> date:
@@ -225,24 +292,44 @@ async def today(db: AsyncConnection) -> date:
 
 
 async def propose_daily(
-    engine: SystemEngine, *, for_date: date | None = None, batch_size: int = BATCH_SIZE, limit: int = DAILY_LIMIT
+    engine: SystemEngine,
+    *,
+    for_date: date | None = None,
+    batch_size: int = BATCH_SIZE,
+    limit: int = DAILY_LIMIT,
+    concurrency: int = CONCURRENCY,
 ) -> DailyReport:
     """Propose the day's matches to everyone who takes part (system work, one transaction
-    per batch of people): safe to run again, which only tops people up to `limit`."""
-    after: UUID | None = None
-    people_seen = pairs = 0
-    while True:
+    per batch of people, `concurrency` batches ranking at once): safe to run again, which
+    only tops people up to `limit`."""
+    if for_date is None:
         async with system_transaction(engine) as db:
-            if for_date is None:
-                for_date = await today(db)
+            for_date = await today(db)
+    day = for_date
+    after: UUID | None = None
+    reading = asyncio.Lock()
+    people_seen = pairs = 0
+
+    async def next_batch() -> list[UUID]:
+        nonlocal after
+        async with reading, system_transaction(engine) as db:
             people = list((await db.execute(_PEOPLE, {"after": after, "batch": batch_size})).scalars())
-            if not people:
-                break
-            pairs += await propose_batch(db, people=people, for_date=for_date, limit=limit)
-        people_seen += len(people)
-        after = people[-1]
-    assert for_date is not None
-    return DailyReport(for_date=for_date, people=people_seen, pairs=pairs)
+        if people:
+            after = people[-1]
+        return people
+
+    async def work() -> None:
+        nonlocal people_seen, pairs
+        while people := await next_batch():
+            async with system_transaction(engine) as db:
+                # Not `pairs += await …`: that reads `pairs` before the await, and loses
+                # what the other batches added meanwhile.
+                proposed = await propose_batch(db, people=people, for_date=day, limit=limit)
+            pairs += proposed
+            people_seen += len(people)
+
+    await asyncio.gather(*(work() for _ in range(max(1, concurrency))))
+    return DailyReport(for_date=day, people=people_seen, pairs=pairs)
 
 
 # A match with the card of the person proposed (matching.profile_card: what the caller may

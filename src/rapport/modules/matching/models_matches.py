@@ -1,6 +1,6 @@
 """The matches table of the `matching` schema as SQLAlchemy Core sees it, mirroring
 migration 2026_11_30_0032 (its indexes, CHECKs, policies, the guard trigger and the
-functions matching.decide_match, matching.in_box, matching.interest_overlap and
+functions matching.decide_match, matching.interest_overlap and
 matching.feature_similarity live there only; tests/kernel/test_catalogue.py compares the
 two)."""
 
