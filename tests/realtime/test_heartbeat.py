@@ -93,10 +93,11 @@ async def test_a_socket_that_answers_no_ping_is_closed_and_one_that_answers_stay
                 silent_pings += frame["type"] == "ping"
         closed_after = loop.time() - opened
         assert (silent.socket.close_code, silent.socket.close_reason) == (4408, "silent")
-        # Pinged meanwhile, and closed soon after the silence (a beat past it, give or take
-        # a loaded machine), not at its first ping.
+        # Pinged meanwhile, and closed once the silence had lasted, not at its first ping
+        # (how soon after is the frame wait's bound above: no timing assertion here, which
+        # a stalled machine would fail).
         assert silent_pings >= 2
-        assert SILENCE_S <= closed_after < SILENCE_S + 1.5
+        assert closed_after >= SILENCE_S
 
         # Twice the silence later, the socket that answers is open and still receives.
         await asyncio.sleep(SILENCE_S)
