@@ -12,79 +12,35 @@ each other without end."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import orjson
-import structlog
 from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.bots import tasks
 from rapport.bots.models import bots, robot_interactions
 from rapport.kernel import jobs
 from rapport.kernel.actor import Actor
-from rapport.kernel.db import SystemEngine, system_transaction
+from rapport.kernel.db import SystemEngine
 from rapport.kernel.errors import NotFound
 from rapport.kernel.ids import uuid7
-from rapport.kernel.outbox import ORDINAL_BITS, Event, EventBatch, batch_of, wakeup
+from rapport.kernel.outbox import ORDINAL_BITS, Event
+from rapport.kernel.outbox.readers import CursorReader, ReaderLoop
 from rapport.messaging import service as messaging_service
 
-log = structlog.get_logger(__name__)
-
-CURSOR = "deliveries"
-BATCH = 200
-POLL_S = 2.0
-# After a round held back by a running transaction, the next one this soon.
-RECHECK_S = 0.05
-# pg_advisory_xact_lock's key for "the bots' dispatcher advances" ("bots" in ASCII).
-_LOCK_KEY = 0x626F7473
 # The events a bot hears.
 MESSAGE_CREATED = "message.created"
 DELIVERED_TYPES = (MESSAGE_CREATED,)
 
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
-_CURSOR = text("SELECT position FROM bots.cursor WHERE name = :name")
-# A first start reads the outbox from its beginning: a bot hears only what was sent while
-# it took part, so nothing older is delivered.
-_START = text("INSERT INTO bots.cursor (name, position) VALUES (:name, 0) ON CONFLICT (name) DO NOTHING")
-# Only when it moves: an idle round (every POLL_S) writes nothing.
-_MOVE = text(
-    "UPDATE bots.cursor SET position = :position, updated_at = now() WHERE name = :name AND position <> :position"
-)
-# The barrier and the read in one statement, hence one snapshot, as the co-parenting topic
-# organiser reads it (rapport.modules.coparenting._topics): the barrier is brought down to
-# just past the last event below it, so that the cursor moves only when the outbox does.
-_READ = text(
-    """
-    WITH ended AS (
-        SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << :bits AS below
-    ), barrier AS (
-        SELECT coalesce((SELECT max(position) FROM kernel.events WHERE position < ended.below), 0) + 1 AS safe
-          FROM ended
-    )
-    SELECT barrier.safe, e.position, e.scope_kind, e.scope_id, e.type, e.payload, e.actor_id, e.created_at
-      FROM barrier
-      LEFT JOIN LATERAL (
-          SELECT *
-            FROM kernel.events
-           WHERE position > :after AND position < barrier.safe AND type = ANY(CAST(:types AS text[]))
-           ORDER BY position
-           LIMIT :limit
-      ) e ON true
-     ORDER BY e.position
-    """
-)
 _TAKING_PART = text(
     "SELECT conversation_id, bot_id, receives, joined_position, left_position"
     "  FROM bots.taking_part(CAST(:ids AS uuid[]))"
 )
-_LAST_COMMITTED = text("SELECT coalesce(max(position), 0) FROM kernel.events")
 
 
 @dataclass(frozen=True)
@@ -209,66 +165,33 @@ async def _dispatch(db: AsyncConnection, events: list[Event]) -> int:
     return len(deliveries)
 
 
-async def dispatch_batch(engine: SystemEngine, *, limit: int = BATCH) -> tuple[int, int | None]:
+# Its cursor, lock ("bots" in ASCII) and loop are rapport.kernel.outbox's.
+READER = CursorReader(
+    name="bots-dispatcher",
+    cursor_table="bots.cursor",
+    cursor="deliveries",
+    lock_key=0x626F7473,
+    types=DELIVERED_TYPES,
+    handle=_dispatch,
+)
+
+
+async def dispatch_batch(engine: SystemEngine, *, limit: int = READER.batch) -> tuple[int, int | None]:
     """One batch of the dispatcher: the new messages after its cursor (up to `limit`),
     each turned into the deliveries it means, and the cursor moved, all in one system
     transaction. Returns how many deliveries it queued and the position it reached (None
     when another process holds the dispatcher's lock and did the batch)."""
-    async with system_transaction(engine) as db:
-        if not (await db.execute(_TRY_LOCK, {"key": _LOCK_KEY})).scalar_one():
-            return 0, None
-        await db.execute(_START, {"name": CURSOR})
-        position = int((await db.execute(_CURSOR, {"name": CURSOR})).scalar_one())
-        rows = (
-            await db.execute(
-                _READ, {"bits": ORDINAL_BITS, "after": position, "limit": limit, "types": list(DELIVERED_TYPES)}
-            )
-        ).all()
-        batch: EventBatch = batch_of(rows, after=position, limit=limit)
-        made = await _dispatch(db, batch.events)
-        await db.execute(_MOVE, {"name": CURSOR, "position": batch.position})
-    return made, batch.position
+    return await READER.read_batch(engine, limit=limit)
 
 
 async def dispatch_all(engine: SystemEngine) -> int:
     """Batches until the dispatcher has read past every message committed when it was
-    called (a transaction still running below them holds it back a moment). Returns how
-    many deliveries it queued."""
-    async with system_transaction(engine) as db:
-        target = int((await db.execute(_LAST_COMMITTED)).scalar_one())
-    total = 0
-    while True:
-        made, position = await dispatch_batch(engine)
-        total += made
-        if position is not None and position >= target:
-            return total
-        await asyncio.sleep(RECHECK_S)
+    called; how many deliveries it queued."""
+    return await READER.read_all(engine)
 
 
-class Dispatcher:
-    """The dispatcher's loop beside the job worker: a round whenever the outbox announces
-    new events (rapport.kernel.outbox.wakeup) and at least every POLL_S seconds."""
+class Dispatcher(ReaderLoop):
+    """The dispatcher's loop beside the job worker (rapport.kernel.outbox.ReaderLoop)."""
 
     def __init__(self, engine: SystemEngine) -> None:
-        self._engine = engine
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="bots-dispatcher")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        seen = wakeup.generation
-        while True:
-            try:
-                await dispatch_all(self._engine)
-            except (SQLAlchemyError, OSError):
-                log.exception("bots.dispatch_failed")
-            seen = await wakeup.changed(seen, timeout=POLL_S)
+        super().__init__(READER, engine)

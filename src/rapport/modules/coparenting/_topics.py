@@ -15,8 +15,6 @@ the message's text; a suggestion is seen only by whoever may see its message."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,38 +22,28 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-import structlog
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
-from rapport.kernel.db import SystemEngine, system_transaction
+from rapport.kernel.db import SystemEngine
 from rapport.kernel.errors import NotFound
 from rapport.kernel.ids import uuid7
-from rapport.kernel.outbox import ORDINAL_BITS, Event, EventBatch, Scope, batch_of, publish, wakeup
+from rapport.kernel.outbox import Event, Scope, publish
+from rapport.kernel.outbox.readers import CursorReader, ReaderLoop
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.messaging import service as messaging_service
 from rapport.modules.coparenting import models_family as m
 from rapport.modules.coparenting import schemas_family as s
 from rapport.modules.coparenting.errors import SuggestionDecided, TopicRoomNotFound, TopicSuggestionNotFound
 
-log = structlog.get_logger(__name__)
-
-CURSOR = "topics"
-BATCH = 200
-POLL_S = 2.0
-# After a round held back by a running transaction, the next one this soon.
-RECHECK_S = 0.05
 # A message joins a thread when at least this share of its topic words (up to
 # _WORDS_COUNTED of them) are the thread's.
 PLACE_SCORE = 0.3
 _WORDS_COUNTED = 4
 # Threads compared per message: the most recently active.
 _THREADS = 100
-# pg_advisory_xact_lock's key for "the topic organiser advances" ("topics" in ASCII).
-_LOCK_KEY = 0x746F70696373
 
 _ORGANISED_TYPES = ("text",)
 
@@ -387,41 +375,6 @@ async def _announce(db: AsyncConnection, row: Any, *, actor_id: UUID | None, typ
 
 # --- the organiser -------------------------------------------------------------------
 
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
-_CURSOR = text("SELECT position FROM coparenting.topic_cursor WHERE name = :name")
-# A first start reads the outbox from its beginning: only messages of organised rooms
-# sent since they were organised count, so nothing older is touched.
-_START = text("INSERT INTO coparenting.topic_cursor (name, position) VALUES (:name, 0) ON CONFLICT (name) DO NOTHING")
-# Only when it moves: an idle round (every POLL_S) writes nothing.
-_MOVE = text(
-    "UPDATE coparenting.topic_cursor SET position = :position, updated_at = now()"
-    " WHERE name = :name AND position <> :position"
-)
-# The barrier and the read in one statement, hence one snapshot, as
-# rapport.kernel.outbox.read_after does it, for the new messages of every room. The
-# barrier is brought down to just past the last event below it: no event can come
-# between the two later, and so the cursor moves only when the outbox does, not with
-# every transaction the server runs (an idle round then writes nothing).
-_READ = text(
-    """
-    WITH ended AS (
-        SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << :bits AS below
-    ), barrier AS (
-        SELECT coalesce((SELECT max(position) FROM kernel.events WHERE position < ended.below), 0) + 1 AS safe
-          FROM ended
-    )
-    SELECT barrier.safe, e.position, e.scope_kind, e.scope_id, e.type, e.payload, e.actor_id, e.created_at
-      FROM barrier
-      LEFT JOIN LATERAL (
-          SELECT *
-            FROM kernel.events
-           WHERE position > :after AND position < barrier.safe AND type = 'message.created'
-           ORDER BY position
-           LIMIT :limit
-      ) e ON true
-     ORDER BY e.position
-    """
-)
 _ROOMS = text(
     "SELECT conversation_id, created_at FROM coparenting.topic_rooms WHERE conversation_id = ANY(CAST(:ids AS uuid[]))"
 )
@@ -497,73 +450,50 @@ async def _proposed(db: AsyncConnection, *, conversation_id: UUID, category: str
     return found.first() is not None
 
 
-_LAST_COMMITTED = text("SELECT coalesce(max(position), 0) FROM kernel.events")
+async def _organise(db: AsyncConnection, events: list[Event]) -> int:
+    """Each new message of an organised room (sent since it was organised) placed or
+    proposed; how many suggestions were made."""
+    rooms = {
+        row.conversation_id: row.created_at
+        for row in await db.execute(_ROOMS, {"ids": list({event.scope_id for event in events})})
+    }
+    made = 0
+    for event in events:
+        since = rooms.get(event.scope_id)
+        if since is not None and event.created_at >= since and await _organise_message(db, event):
+            made += 1
+    return made
 
 
-async def organise_topics(engine: SystemEngine, *, limit: int = BATCH) -> tuple[int, int | None]:
+# Its cursor, lock ("topics" in ASCII) and loop are rapport.kernel.outbox's. A first start
+# reads the outbox from its beginning: only messages of organised rooms sent since they
+# were organised count, so nothing older is touched.
+READER = CursorReader(
+    name="coparenting-topics",
+    cursor_table="coparenting.topic_cursor",
+    cursor="topics",
+    lock_key=0x746F70696373,
+    types=("message.created",),
+    handle=_organise,
+)
+
+
+async def organise_topics(engine: SystemEngine, *, limit: int = READER.batch) -> tuple[int, int | None]:
     """One batch of the organiser: the new messages after its cursor (up to `limit`),
     each of an organised room placed or proposed, and the cursor moved, all in one
     system transaction. Returns how many suggestions it made and the position it reached
     (None when another process holds the organiser's lock and did the batch)."""
-    async with system_transaction(engine) as db:
-        if not (await db.execute(_TRY_LOCK, {"key": _LOCK_KEY})).scalar_one():
-            return 0, None
-        await db.execute(_START, {"name": CURSOR})
-        position = int((await db.execute(_CURSOR, {"name": CURSOR})).scalar_one())
-        rows = (await db.execute(_READ, {"bits": ORDINAL_BITS, "after": position, "limit": limit})).all()
-        batch: EventBatch = batch_of(rows, after=position, limit=limit)
-        rooms = {
-            row.conversation_id: row.created_at
-            for row in await db.execute(_ROOMS, {"ids": list({event.scope_id for event in batch.events})})
-        }
-        made = 0
-        for event in batch.events:
-            since = rooms.get(event.scope_id)
-            if since is not None and event.created_at >= since and await _organise_message(db, event):
-                made += 1
-        await db.execute(_MOVE, {"name": CURSOR, "position": batch.position})
-    return made, batch.position
+    return await READER.read_batch(engine, limit=limit)
 
 
 async def organise_all(engine: SystemEngine) -> int:
     """Batches until the organiser has read past every message committed when it was
-    called (a transaction still running below them holds it back a moment). Returns how
-    many suggestions it made."""
-    async with system_transaction(engine) as db:
-        target = int((await db.execute(_LAST_COMMITTED)).scalar_one())
-    total = 0
-    while True:
-        made, position = await organise_topics(engine)
-        total += made
-        if position is not None and position >= target:
-            return total
-        await asyncio.sleep(RECHECK_S)
+    called; how many suggestions it made."""
+    return await READER.read_all(engine)
 
 
-class TopicOrganiser:
-    """The organiser's loop beside the job worker: a round whenever the outbox announces
-    new events (rapport.kernel.outbox.wakeup) and at least every POLL_S seconds."""
+class TopicOrganiser(ReaderLoop):
+    """The organiser's loop beside the job worker (rapport.kernel.outbox.ReaderLoop)."""
 
     def __init__(self, engine: SystemEngine) -> None:
-        self._engine = engine
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="coparenting-topics")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        seen = wakeup.generation
-        while True:
-            try:
-                await organise_all(self._engine)
-            except (SQLAlchemyError, OSError):
-                log.exception("coparenting.topics_failed")
-            seen = await wakeup.changed(seen, timeout=POLL_S)
+        super().__init__(READER, engine)
