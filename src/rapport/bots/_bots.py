@@ -98,7 +98,7 @@ async def do_create_bot(
             raise PlatformAdminRequired()
         if not await access_service.holds_permission(db, actor.user_id, MANAGE_PERMISSION):
             raise access_service.PermissionRequired(MANAGE_PERMISSION)
-    bot_id, key = await identity_service.do_create_bot_account(db, actor_id=actor.user_id, client=client)
+    bot_id, key = await identity_service.do_create_bot_account(db, client=client)
     await social_service.do_update_profile(
         db, actor=Actor(user_id=bot_id), changes=social_service.ProfileUpdate(display_name=body.name)
     )

@@ -33,13 +33,13 @@ class BotKey:
     created_at: datetime
 
 
-async def do_create_bot_account(db: AsyncConnection, *, actor_id: UUID | None, client: Client) -> tuple[UUID, BotKey]:
-    """Make an active bot account and its first API key (system work). `actor_id` is the
-    person who asked, named in the account's security record. Returns the account's id
-    and the key."""
+async def do_create_bot_account(db: AsyncConnection, *, client: Client) -> tuple[UUID, BotKey]:
+    """Make an active bot account and its first API key (system work). Who asked for it
+    is bots.bots's to say (its owner): the account's own records do not name them, or
+    they would outlive that person's erasure. Returns the account's id and the key."""
     bot_id = uuid7()
     await db.execute(insert(users).values(id=bot_id, kind="bot", status="active", email=None, password_hash=None))
-    key = await _issue_key(db, bot_id=bot_id, actor_id=actor_id, client=client)
+    key = await _issue_key(db, bot_id=bot_id, client=client)
     return bot_id, key
 
 
@@ -51,7 +51,7 @@ async def do_rotate_bot_key(
     account has this id."""
     if not await _revoke_keys(db, bot_id=bot_id, actor_id=actor_id, client=client):
         return None
-    return await _issue_key(db, bot_id=bot_id, actor_id=actor_id, client=client)
+    return await _issue_key(db, bot_id=bot_id, client=client)
 
 
 async def do_close_bot_account(db: AsyncConnection, *, bot_id: UUID, actor_id: UUID | None, client: Client) -> bool:
@@ -67,7 +67,7 @@ async def do_close_bot_account(db: AsyncConnection, *, bot_id: UUID, actor_id: U
     return True
 
 
-async def _issue_key(db: AsyncConnection, *, bot_id: UUID, actor_id: UUID | None, client: Client) -> BotKey:
+async def _issue_key(db: AsyncConnection, *, bot_id: UUID, client: Client) -> BotKey:
     key = random_token(API_KEY_PREFIX)
     row = (
         await db.execute(
@@ -87,8 +87,6 @@ async def _issue_key(db: AsyncConnection, *, bot_id: UUID, actor_id: UUID | None
         user_id=bot_id,
         event_type="api_key_created",
         client=client,
-        # Not who asked for it: the bot's own record would then outlive its owner's erasure
-        # (who owns the bot is bots.bots's, and goes with them).
         details={"api_key_id": str(row.id), "name": _KEY_NAME},
     )
     return BotKey(id=row.id, prefix=row.prefix, key=key, created_at=row.created_at)
