@@ -20,13 +20,23 @@ serve: $(STAMP)
 	$(BIN)/rapport serve
 
 # Test files spread over up to four processes (pytest-xdist), a file's tests kept together
-# so that its module-scoped database, app and servers start once; `pytest` alone runs in one.
+# so that its module-scoped database, app and servers start once, the slowest files first
+# (tests/conftest.py, SLOW_FIRST); `pytest` alone runs in one.
 # schemathesis makes one test per API operation only in a single process (under xdist its
 # tests would check nothing), so its file runs on its own afterwards.
 SCHEMATHESIS := tests/kernel/test_openapi_schemathesis.py
+# The scale suite starts servers of its own (a PostgreSQL primary and streaming replica,
+# PgBouncer, NATS, three nodes) and `rapport bench` on a data set: `make test-scale`,
+# which CI runs once beside the two runs of `make test`.
+SCALE_TESTS := tests/scale tests/benchmark
 test: $(STAMP)
-	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile --ignore $(SCHEMATHESIS)
+	$(BIN)/python -m pytest --numprocesses auto --maxprocesses 4 --dist loadfile --no-loadscope-reorder --ignore $(SCHEMATHESIS) \
+		$(addprefix --ignore ,$(SCALE_TESTS))
 	$(BIN)/python -m pytest $(SCHEMATHESIS)
+
+.PHONY: test-scale
+test-scale: $(STAMP)
+	$(BIN)/python -m pytest --numprocesses 2 --dist loadfile $(SCALE_TESTS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.auth_throughput
@@ -52,6 +62,22 @@ bench-realtime: $(STAMP)
 .PHONY: bench-media
 bench-media: $(STAMP)
 	$(BIN)/python -m bench.media_transfer
+
+# The support desk (seed 003): message queries in a 10,000-message support room and participant
+# lookups through HTTP, each beside the same statements straight in PostgreSQL, against their budgets.
+.PHONY: bench-support
+bench-support: $(STAMP)
+	$(BIN)/python -m bench.support_room
+
+# The multi-node environment of docs/SCALING.md (PostgreSQL primary, streaming replica,
+# PgBouncer, NATS and three nodes), left running until `make scale-env-down`.
+SCALE_DIR ?= /tmp/rapport-scale
+.PHONY: scale-env scale-env-down
+scale-env: $(STAMP)
+	$(BIN)/python -m tests.scale.environment up $(SCALE_DIR)
+
+scale-env-down: $(STAMP)
+	$(BIN)/python -m tests.scale.environment down $(SCALE_DIR)
 
 clean:
 	rm -rf $(VENV) .rapport .pytest_cache

@@ -42,7 +42,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import itertools
 import json
 import math
 import random
@@ -58,6 +57,15 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+# Shared with `rapport bench generate`.
+from rapport.benchmark.rows import RARE_WORDS as RARE_WORDS
+from rapport.benchmark.rows import WORDS as WORDS
+from rapport.benchmark.rows import copy_chunks as _lines
+from rapport.benchmark.rows import timestamp_text as timestamp_text
+from rapport.benchmark.rows import uuid7_text as uuid7_text
+from rapport.benchmark.rows import word_weights as _cumulative
+from rapport.benchmark.rows import zipf_sizes as zipf_sizes
 
 if TYPE_CHECKING:
     from rapport.kernel.provisioning import DatabaseUrls
@@ -119,62 +127,7 @@ class Dataset:
         return cls(**data)
 
 
-# Words with frequencies falling by rank (weight 1 / (rank + 8)), as in the profile bench:
-# the small words of any sentence first, then everyday and work words.
-WORDS = """
-the i you to a and it is that of in for we on my this be have are not with so just can do but
-at what was me your if all no will get like ok yes know think about there one they up how
-good see out now here when time then go today then would can't more well need back going
-let's sure thanks great still really also right call meet tomorrow morning tonight later
-week friday monday weekend lunch dinner coffee home work office meeting project deadline
-report review team client budget plan idea question answer problem issue bug fix release
-deploy server database query test build code design draft slides document email link photo
-video file update status launch sprint ticket priority feature customer sales marketing
-travel flight hotel train trip airport beach mountain city weather rain sun snow summer
-birthday party gift music movie game match score football tennis running gym yoga pizza
-sushi tacos pasta wine beer tea cake breakfast family kids mom dad brother sister friend
-dog cat garden house car bike book podcast series episode news article paper study exam
-class school university thesis research data model chart numbers invoice payment contract
-""".split()  # noqa: SIM905 (a word list reads better as text)
-# Rare words, each about 1 in 10,000 messages: searches that find a few hundred.
-RARE_WORDS = [
-    "zanzibar", "quokka", "xylophone", "fjord", "kumquat", "obelisk", "marzipan", "tundra", "sextant", "origami",
-]  # fmt: skip
 GROUP_NAMES = ["Team", "Project", "Family", "Friends", "Launch", "Ops", "Design", "Club", "Running", "Trip", "Support"]
-
-
-def _cumulative(count: int) -> list[float]:
-    return list(itertools.accumulate(1 / (rank + 8) for rank in range(count)))
-
-
-def zipf_sizes(total: int, count: int) -> list[int]:
-    """`count` sizes falling as 1/rank, each at least 1, summing to `total`."""
-    harmonic = sum(1 / k for k in range(1, count + 1))
-    sizes = [max(1, int(total / (harmonic * k))) for k in range(1, count + 1)]
-    rest = total - sum(sizes)
-    i = 0
-    while rest != 0:  # the rounding goes to (or comes from) the largest, in turn
-        step = 1 if rest > 0 else -1
-        if sizes[i % count] + step >= 1:
-            sizes[i % count] += step
-            rest -= step
-        i += 1
-    return sizes
-
-
-def uuid7_text(ms: int, rng: random.Random) -> str:
-    """A UUIDv7 made at millisecond `ms`, as text."""
-    value = (ms << 80) | rng.getrandbits(80)
-    value = (value & ~(0xF << 76)) | (0x7 << 76)
-    value = (value & ~(0x3 << 62)) | (0x2 << 62)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def timestamp_text(ms: int) -> str:
-    """Millisecond `ms` (since the epoch) as PostgreSQL reads a timestamptz: exactly
-    `messaging.id_time()` of a UUIDv7 made then."""
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}+00"
 
 
 @dataclass
@@ -472,24 +425,6 @@ async def relation_mib(connection: asyncpg.Connection) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------- loading
-
-
-def _lines(rows: Iterator[str], chunk: int = 1 << 20) -> AsyncIterator[bytes]:
-    """COPY text lines, joined into chunks of about a MiB."""
-
-    async def gen() -> AsyncIterator[bytes]:
-        buffer: list[str] = []
-        size = 0
-        for row in rows:
-            buffer.append(row)
-            size += len(row)
-            if size >= chunk:
-                yield "".join(buffer).encode()
-                buffer, size = [], 0
-        if buffer:
-            yield "".join(buffer).encode()
-
-    return gen()
 
 
 async def _copy_users(admin: asyncpg.Connection, plan: Plan, password_hash: str, progress: Progress) -> None:

@@ -10,6 +10,7 @@ API; the plain helpers the tests share live in tests/support.py."""
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -57,6 +58,40 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "module_database: the module's tests share one database, emptied before each test, and one running app",
     )
+
+
+# Files that take long for their few tests (servers of their own, browsers, command-line
+# subprocesses, sweeps of the whole API), run first. pytest-xdist hands files out in
+# collection order; its default reorders them by their number of tests, which put exactly
+# these last, one worker finishing them while the others idled (`make test` turns that
+# off). The rest follow, most tests first.
+SLOW_FIRST = (
+    "tests/kernel/test_no_server_errors.py",
+    "tests/support_desk/test_cli_grants.py",
+    "tests/compliance/test_erase_proof.py",
+    "tests/web/",
+    "tests/realtime/",
+    "tests/compliance/test_backup.py",
+    "tests/kernel/test_serving.py",
+    "tests/security/test_realtime_stream.py",
+    "tests/identity/test_enumeration_timing.py",
+    "tests/identity/test_phone_enumeration_timing.py",
+    "tests/compliance/",
+    "tests/client/",
+    "tests/notifications/pipeline/",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_per_file = collections.Counter(item.nodeid.split("::")[0] for item in items)
+
+    def rank(item: pytest.Item) -> tuple[int, int, str]:
+        path = item.nodeid.split("::")[0]
+        slow = next((i for i, prefix in enumerate(SLOW_FIRST) if path.startswith(prefix)), len(SLOW_FIRST))
+        return slow, -tests_per_file[path], path
+
+    # A stable sort: each file's tests keep their order.
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Protocol
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -18,6 +19,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from rapport import __version__
 from rapport.access import api as access_api
+from rapport.access.api_hot import HOT_ROUTES as ACCESS_HOT_ROUTES
+from rapport.analytics import api_admin as analytics_admin_api
+from rapport.analytics import api_events as analytics_events_api
+from rapport.analytics import api_experiments as analytics_experiments_api
+from rapport.analytics import service as analytics_service
+from rapport.analytics import service_reports as analytics_reports
+from rapport.analytics.api_hot import HOT_ROUTES as ANALYTICS_HOT_ROUTES
 from rapport.bots import api as bots_api
 from rapport.bots import service as bots_service
 from rapport.compliance import api_account as compliance_account_api
@@ -27,9 +35,11 @@ from rapport.compliance import api_exports as compliance_exports_api
 from rapport.compliance import service_deletion as compliance_deletion
 from rapport.compliance import service_retention as compliance_retention
 from rapport.config import Settings
+from rapport.encryption import api as encryption_api
 from rapport.identity import service as identity_service
 from rapport.identity.api import router as identity_router
 from rapport.identity.api_phones import router as identity_phones_router
+from rapport.kernel.api_web_client import install_web_client
 from rapport.kernel.db import create_engine, create_system_engine
 from rapport.kernel.errors import NotFound, ServiceUnavailable
 from rapport.kernel.hot_routes import HotRoutes
@@ -49,6 +59,7 @@ from rapport.kernel.parameters import refuse_unstorable_parameters
 from rapport.kernel.partitions import PartitionUpkeep
 from rapport.kernel.provisioning import WORKER_ROLE
 from rapport.kernel.runtime import Runtime
+from rapport.location.api import router as location_router
 from rapport.media import service as media_service
 from rapport.media.api import STREAMED_ROUTES as MEDIA_STREAMED_ROUTES
 from rapport.media.api import router as media_router
@@ -142,6 +153,53 @@ def system_url_for(database_url: URL | str, settings: Settings) -> URL:
     return url.set(username=WORKER_ROLE, password=password)
 
 
+class Round(Protocol):
+    """A domain's loop beside the job worker: a scheduled round or an outbox reader."""
+
+    def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def background_rounds(runtime: Runtime) -> list[tuple[str | None, Round]]:
+    """Each domain's rounds and outbox readers, with the job queue whose processes run them
+    (None: every process that runs jobs; where several do, one at a time advances, holding
+    a lock, and the others wait). The server's in-process worker runs them all; `rapport
+    worker` those of its queues."""
+    return [
+        # media: the hourly round that queues the collection of what nothing uses;
+        (media_service.QUEUE, media_service.Collector(runtime)),
+        # compliance: erasing accounts whose grace has ended, removing expired exports,
+        # and the daily run of the retention policies;
+        (compliance_deletion.QUEUE, compliance_deletion.rounds(runtime)),
+        (compliance_retention.QUEUE, compliance_retention.RetentionSchedule(runtime)),
+        # co-parenting: the topic organiser reads new messages, and the pairings' round;
+        (coparenting_service.QUEUE, coparenting_service.TopicOrganiser(runtime.system_engine)),
+        (coparenting_service.QUEUE, coparenting_service.pairing_rounds(runtime)),
+        # bots: the dispatcher reads new messages and queues their deliveries; the round
+        # ends the streamed answers bots left open past their time;
+        (bots_service.QUEUE, bots_service.Dispatcher(runtime.system_engine)),
+        (bots_service.QUEUE, bots_service.rounds(runtime)),
+        # the support desk's watcher of rooms' first responses, and analytics' recorder of
+        # sends, sign-ups and sign-ins (both read the outbox);
+        (None, support_service.ResponseWatcher(runtime.system_engine)),
+        (None, analytics_service.ServerEventRecorder(runtime.system_engine)),
+        # matching's daily round of proposals, and analytics' hourly round of the rollup.
+        (matching_service.QUEUE, matching_service.daily_round(runtime)),
+        (analytics_reports.QUEUE, analytics_reports.rollup_round(runtime)),
+    ]
+
+
+def start_rounds(rounds: list[Round]) -> None:
+    for each in rounds:
+        each.start()
+
+
+async def stop_rounds(rounds: list[Round]) -> None:
+    for each in rounds:
+        await each.stop()
+
+
 def create_app(
     settings: Settings,
     *,
@@ -158,8 +216,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(database_url, pool_size=settings.database_pool_size)
-        system_engine = create_system_engine(system_url, pool_size=settings.database_system_pool_size)
+        pgbouncer = settings.database_pgbouncer
+        engine = create_engine(database_url, pool_size=settings.database_pool_size, pgbouncer=pgbouncer)
+        system_engine = create_system_engine(
+            system_url, pool_size=settings.database_system_pool_size, pgbouncer=pgbouncer
+        )
         app.state.runtime = Runtime.build(
             settings, engine, system_engine=system_engine, authenticate=identity_service.authenticate
         )
@@ -175,31 +236,11 @@ def create_app(
         app.state.notifications = NotificationPipeline(app.state.runtime, status_of=app.state.ephemeral.status_of)
         # Where files' bytes are kept, and the collector's hourly round beside the worker.
         app.state.media = media_service.MediaStore.from_settings(settings)
-        media_collector = media_service.Collector(app.state.runtime)
-        # Compliance's rounds: erasing accounts whose grace has ended, removing expired
-        # exports, and the daily run of the retention policies.
-        compliance_rounds = compliance_deletion.rounds(app.state.runtime)
-        retention = compliance_retention.RetentionSchedule(app.state.runtime)
-        # Co-parenting's topic organiser: reads new messages from the outbox after they commit.
-        topics = coparenting_service.TopicOrganiser(app.state.runtime.system_engine)
-        pairings = coparenting_service.pairing_rounds(app.state.runtime)
-        # The bots' dispatcher: reads new messages from the outbox and queues their deliveries.
-        bot_deliveries = bots_service.Dispatcher(app.state.runtime.system_engine)
-        # The support desk's watcher: reads new messages from the outbox for rooms' first responses.
-        first_responses = support_service.ResponseWatcher(app.state.runtime.system_engine)
-        # Matching's daily round: today's proposals, once a day.
-        daily_matches = matching_service.daily_round(app.state.runtime)
+        rounds = [each for _, each in background_rounds(app.state.runtime)]
         if settings.worker_in_process and run_jobs:
             app.state.worker.start()
             await app.state.notifications.start()
-            media_collector.start()
-            compliance_rounds.start()
-            retention.start()
-            topics.start()
-            pairings.start()
-            bot_deliveries.start()
-            first_responses.start()
-            daily_matches.start()
+            start_rounds(rounds)
         try:
             yield
         finally:
@@ -208,14 +249,7 @@ def create_app(
             await app.state.worker.stop()
             # After the worker: its last jobs may still push through the providers.
             await app.state.notifications.stop()
-            await media_collector.stop()
-            await compliance_rounds.stop()
-            await retention.stop()
-            await topics.stop()
-            await pairings.stop()
-            await bot_deliveries.stop()
-            await first_responses.stop()
-            await daily_matches.stop()
+            await stop_rounds(rounds)
             await app.state.media.close()
             await app.state.runtime.close()
 
@@ -234,7 +268,7 @@ def create_app(
     # request id, the catcher of unexpected errors (inside, so its 500 carries the
     # request id and CORS headers), the body limit, and the hot routes' own lane
     # (rapport.kernel.hot_routes) before FastAPI's routing.
-    app.add_middleware(HotRoutes, routes=MESSAGING_HOT_ROUTES)
+    app.add_middleware(HotRoutes, routes=(*MESSAGING_HOT_ROUTES, *ACCESS_HOT_ROUTES, *ANALYTICS_HOT_ROUTES))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, streamed=MEDIA_STREAMED_ROUTES)
     app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(RequestContextMiddleware)
@@ -256,6 +290,9 @@ def create_app(
     app.include_router(identity_router)
     app.include_router(identity_phones_router)
     app.include_router(social_router)
+    # Encryption's before social's parts: it serves POST, GET and DELETE of /v1/devices for
+    # both kinds of device (its routes hand social's bodies and ids to social's service).
+    app.include_router(encryption_api.router)
     app.include_router(social_parts_router)
     app.include_router(social_search_router)
     app.include_router(realtime_router)
@@ -282,6 +319,11 @@ def create_app(
     app.include_router(access_api.router)
     app.include_router(bots_api.router)
     app.include_router(support_api.router)
+    app.include_router(analytics_events_api.router)
+    app.include_router(analytics_experiments_api.router)
+    app.include_router(analytics_admin_api.router)
+    app.include_router(analytics_admin_api.pages)
+    app.include_router(location_router)
     document_problems(app)
 
     @app.get("/healthz", tags=["operations"])
@@ -322,5 +364,8 @@ def create_app(
     @app.get("/docs/oauth2-redirect", include_in_schema=False)
     async def docs_oauth2_redirect() -> HTMLResponse:
         return get_swagger_ui_oauth2_redirect_html()
+
+    # The web client: / and /app/*, with the PWA's manifest and service worker at the root.
+    install_web_client(app)
 
     return app

@@ -1,4 +1,4 @@
-"""The `rapport` command: serve, db, demo and admin tasks."""
+"""The `rapport` command: serve, db, demo, access and admin tasks."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from rapport.access.cli import access_app
+from rapport.analytics.cli_analytics import analytics_app
+from rapport.benchmark.cli import bench_app
 from rapport.compliance import cli_backup, cli_db
 from rapport.compliance.cli_audit import audit_app
 from rapport.compliance.cli_retention import retention_app
 from rapport.config import Settings, get_settings
-from rapport.kernel import migrate, provisioning
+from rapport.kernel import migrate, pooling, provisioning
 from rapport.kernel.provisioning import DatabaseUrls
+from rapport.location.cli import location_app
 from rapport.modules.coparenting.cli import coparenting_app
 
 if TYPE_CHECKING:
@@ -38,20 +42,27 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(retention_app, name="retention")
 app.add_typer(audit_app, name="audit")
 app.add_typer(coparenting_app, name="coparenting")
+app.add_typer(access_app, name="access")
+app.add_typer(location_app, name="location")
+app.add_typer(analytics_app, name="analytics")
+app.add_typer(bench_app, name="bench")
 console = Console(stderr=True)
 
 
-def prepare_database(settings: Settings, *, upgrade: bool = True) -> DatabaseUrls:
-    """Find (or start) the server, make sure roles and database exist, migrate to head."""
+def prepare_database(settings: Settings, *, upgrade: bool = True, direct: bool = False) -> DatabaseUrls:
+    """Find (or start) the server, make sure roles and database exist, migrate to head.
+    `direct`: the URLs name PostgreSQL itself, past any pooler, for a one-off command whose
+    work may span a session; a server's pools keep the pooler's."""
     where = "the configured server" if settings.database_url else "the embedded PostgreSQL"
     with console.status(f"Starting {where}…"):
         urls = provisioning.resolve_database(settings)
     with console.status("Preparing roles and database…"):
         asyncio.run(provisioning.provision(urls, settings))
     if upgrade:
+        # Straight to PostgreSQL, past any pooler, as provisioning (rapport.kernel.pooling).
         with console.status("Applying migrations…"):
-            asyncio.run(migrate.upgrade(urls.owner))
-    return urls
+            asyncio.run(migrate.upgrade(pooling.session_urls(urls, settings).owner))
+    return pooling.session_urls(urls, settings) if direct else urls
 
 
 @app.command()
@@ -132,7 +143,8 @@ def server_options(settings: Settings) -> dict[str, Any]:
 @app.command()
 def demo() -> None:
     """Create what is missing of the demo (three accounts with profiles, contacts, a
-    pending request, a group) and print the credentials that sign in."""
+    pending request, a group; a support desk with two agents, rooms, an escalation and a
+    bot) and print the credentials that sign in."""
     settings = get_settings()
     urls = prepare_database(settings)
     _show_demo(settings, urls)
@@ -153,27 +165,23 @@ def worker(
 
 async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: int, queues: list[str] | None) -> None:
     # The app's modules register every domain's tasks: the worker runs what the server queues.
-    import rapport.app  # noqa: F401
-    from rapport.bots import service as bots_service
-    from rapport.compliance import service_deletion as compliance_deletion
-    from rapport.compliance import service_retention as compliance_retention
+    from rapport.app import background_rounds, start_rounds, stop_rounds
     from rapport.identity import service
     from rapport.kernel.db import create_engine, create_system_engine
     from rapport.kernel.jobs import Worker
     from rapport.kernel.outbox import wakeup
+    from rapport.kernel.pooling import listen_url
     from rapport.kernel.provisioning import asyncpg_dsn
     from rapport.kernel.runtime import Runtime
-    from rapport.media import service as media_service
-    from rapport.modules.coparenting import service as coparenting_service
-    from rapport.modules.matching import service as matching_service
-    from rapport.modules.support import service as support_service
     from rapport.notifications import tasks as notification_tasks
     from rapport.realtime import service as realtime_service
 
     runtime = Runtime.build(
         settings,
-        create_engine(urls.app, pool_size=1),
-        system_engine=create_system_engine(urls.worker, pool_size=settings.database_system_pool_size),
+        create_engine(urls.app, pool_size=1, pgbouncer=settings.database_pgbouncer),
+        system_engine=create_system_engine(
+            urls.worker, pool_size=settings.database_system_pool_size, pgbouncer=settings.database_pgbouncer
+        ),
         authenticate=service.authenticate,
     )
     job_worker = Worker(runtime, queues=queues or None, concurrency=concurrency)
@@ -182,42 +190,15 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     # of new events come over the bus (docs/decisions/0018).
     notifications = None
     if notification_tasks.QUEUE in job_worker.queues:
-        bus = realtime_service.bus_for(settings, asyncpg_dsn(runtime.engine.url))
+        bus = realtime_service.bus_for(settings, asyncpg_dsn(listen_url(runtime.engine.url, settings)))
         presence = realtime_service.Ephemeral(runtime, bus)
         await presence.start()
         await wakeup.attach(bus)
         notifications = notification_tasks.Pipeline(runtime, status_of=presence.status_of)
         await notifications.start()
-    # Where media's jobs run, the hourly round that queues the collection of what nothing uses.
-    media_collector = media_service.Collector(runtime)
-    if media_service.QUEUE in job_worker.queues:
-        media_collector.start()
-    # Where compliance's jobs run, its rounds: erasing accounts whose grace has ended,
-    # removing expired exports, and the daily run of the retention policies.
-    compliance_rounds = compliance_deletion.rounds(runtime)
-    retention = compliance_retention.RetentionSchedule(runtime)
-    if compliance_deletion.QUEUE in job_worker.queues:
-        compliance_rounds.start()
-    if compliance_retention.QUEUE in job_worker.queues:
-        retention.start()
-    # Where co-parenting's jobs run, its topic organiser reads new messages from the outbox.
-    topics = coparenting_service.TopicOrganiser(runtime.system_engine)
-    pairings = coparenting_service.pairing_rounds(runtime)
-    if coparenting_service.QUEUE in job_worker.queues:
-        topics.start()
-        pairings.start()
-    # Where the bots' deliveries run, their dispatcher reads new messages from the outbox.
-    bot_deliveries = bots_service.Dispatcher(runtime.system_engine)
-    if bots_service.QUEUE in job_worker.queues:
-        bot_deliveries.start()
-    # The support desk's watcher of rooms' first responses reads new messages from the
-    # outbox in every worker: one at a time advances (it holds a lock), the others wait.
-    first_responses = support_service.ResponseWatcher(runtime.system_engine)
-    first_responses.start()
-    # Where matching's jobs run, the daily round of proposals.
-    daily_matches = matching_service.daily_round(runtime)
-    if matching_service.QUEUE in job_worker.queues:
-        daily_matches.start()
+    # Each domain's rounds and outbox readers, where its jobs run (rapport.app.background_rounds).
+    running = [each for queue, each in background_rounds(runtime) if queue is None or queue in job_worker.queues]
+    start_rounds(running)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, job_worker.request_stop)
@@ -225,14 +206,7 @@ async def _run_worker(settings: Settings, urls: DatabaseUrls, *, concurrency: in
     try:
         await job_worker.run()
     finally:
-        await media_collector.stop()
-        await compliance_rounds.stop()
-        await retention.stop()
-        await topics.stop()
-        await pairings.stop()
-        await bot_deliveries.stop()
-        await first_responses.stop()
-        await daily_matches.stop()
+        await stop_rounds(running)
         if notifications is not None:
             await notifications.stop()
             await presence.close()
@@ -247,7 +221,7 @@ def jobs_dead(limit: Annotated[int, typer.Option(help="How many, the most recent
     from rapport.kernel import jobs
 
     settings = get_settings()
-    urls = prepare_database(settings)
+    urls = prepare_database(settings, direct=True)
     dead = asyncio.run(_as_worker(urls, lambda db: jobs.list_dead_jobs(db, limit=limit)))
     table = Table(title=f"Dead jobs ({len(dead)})")
     for column in ("id", "task", "attempts", "died at", "last error"):
@@ -264,7 +238,7 @@ def jobs_retry(job_id: Annotated[UUID, typer.Argument(help="A dead job's id (`ra
     from rapport.kernel import jobs
 
     settings = get_settings()
-    urls = prepare_database(settings)
+    urls = prepare_database(settings, direct=True)
     if not asyncio.run(_as_worker(urls, lambda db: jobs.retry_dead_job(db, job_id=job_id))):
         console.print(f"[red]No dead job has the id {job_id}.[/red]")
         raise typer.Exit(1)
@@ -287,7 +261,7 @@ async def _as_worker(urls: DatabaseUrls, work: Callable[[AsyncConnection], Await
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
     """Apply migrations up to a revision (default: the newest)."""
     settings = get_settings()
-    urls = prepare_database(settings, upgrade=False)
+    urls = prepare_database(settings, upgrade=False, direct=True)
     asyncio.run(migrate.upgrade(urls.owner, revision))
     console.print(f"At revision {asyncio.run(migrate.current_revision(urls.owner))}.")
 
@@ -300,7 +274,7 @@ def db_maintain() -> None:
     from rapport.kernel.partitions import make_partitions_ahead
 
     settings = get_settings()
-    urls = prepare_database(settings, upgrade=False)
+    urls = prepare_database(settings, upgrade=False, direct=True)
 
     async def maintain() -> int:
         system = create_system_engine(urls.worker, pool_size=1)
@@ -317,7 +291,7 @@ def db_maintain() -> None:
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, `-1` or `base`.")]) -> None:
     """Undo migrations down to a revision."""
     settings = get_settings()
-    urls = prepare_database(settings, upgrade=False)
+    urls = prepare_database(settings, upgrade=False, direct=True)
     asyncio.run(migrate.downgrade(urls.owner, revision))
     console.print(f"At revision {asyncio.run(migrate.current_revision(urls.owner)) or 'base'}.")
 
@@ -326,7 +300,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
 def db_current() -> None:
     """Print the database's revision and the newest one this code knows."""
     settings = get_settings()
-    urls = prepare_database(settings, upgrade=False)
+    urls = prepare_database(settings, upgrade=False, direct=True)
     current = asyncio.run(migrate.current_revision(urls.owner))
     head = migrate.head_revision()
     typer.echo(f"current: {current or 'base'}")
@@ -354,7 +328,7 @@ def admin_create_user(
     from rapport.identity.schemas_phones import parse_phone
 
     settings = get_settings()
-    urls = prepare_database(settings)
+    urls = prepare_database(settings, direct=True)
     try:
         address = normalise_email(email)
     except ValueError as exc:

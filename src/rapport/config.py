@@ -59,6 +59,24 @@ class Settings(BaseSettings):
     # refresh, the hottest path there is, runs on it: sized like the request pool, with no
     # overflow (docs/PERFORMANCE.md).
     database_system_pool_size: int = 10
+    # PgBouncer in transaction pooling between Rapport and PostgreSQL: no prepared
+    # statement outlives its transaction (PgBouncer 1.18 cannot follow them), and what
+    # needs a session of its own goes to RAPPORT_DATABASE_LISTEN_URL (docs/decisions/0029).
+    database_pgbouncer: bool = False
+    # PostgreSQL itself (the primary, not a pooler): where the realtime bus and the job
+    # worker LISTEN, and where provisioning and migrations run (they hold session locks).
+    # Its host, port, database and options are used; the roles stay Rapport's own.
+    database_listen_url: str | None = None
+    # A streaming replica: the reads that tolerate lag (history, message search, people
+    # search, analytics reports) go to it once it has replayed what the primary had
+    # written when the read began, so a person always reads their own writes
+    # (docs/decisions/0029). Its host, port, database and options; the role is rapport_app.
+    database_replica_url: str | None = None
+    # How long such a read waits for the replica to catch up before it goes to the primary.
+    database_replica_wait_ms: int = Field(default=200, ge=0, le=10_000)
+    # After the replica fails to answer, reads go to the primary for this long before
+    # trying it again.
+    database_replica_retry_seconds: float = Field(default=5.0, ge=0)
 
     # Signs access tokens and keys the HMAC of one-time codes. Generated into the data
     # folder when not given, so a development server keeps its sessions across restarts.
@@ -115,6 +133,8 @@ class Settings(BaseSettings):
     sms_allowed_countries: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Phone numbers one account may look up per day to find contacts.
     phone_lookups_per_user_per_day: int = 200
+    # Analytics events one person's clients may send per hour (a batch spends one unit per event).
+    analytics_events_per_user_per_hour: int = 20_000
 
     max_body_bytes: int = 1_048_576
 
@@ -236,6 +256,18 @@ class Settings(BaseSettings):
     # other would let a bot's owner make the server POST to a host of their choosing.
     bot_webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     bot_webhook_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # A bot's streamed message still open this long after it began ends as failed (the job
+    # bots.expire_streams): a bot that crashed mid-answer leaves no message growing for ever.
+    bot_stream_timeout_s: float = Field(default=300.0, gt=0, le=86400)
+
+    # Sign-ins located by address (rapport.location): a move from the previous location
+    # faster than this, once both locations' accuracy is allowed for, is impossible
+    # travel (900 km/h: an airliner's cruising speed); an address whose risk score is at
+    # least `location_risky_score` (or a Tor exit) is risky. Either flags the sign-in, and
+    # with `location_suspicious_second_factor` holds it for the account's second factor.
+    location_travel_max_kmh: float = Field(default=900.0, gt=0, le=100000)
+    location_risky_score: int = Field(default=75, ge=0, le=100)
+    location_suspicious_second_factor: bool = True
 
     # Where uploads are scanned for viruses: clamd's socket, `unix:/run/clamav/clamd.ctl` or
     # `tcp:host:3310`. Unset, a built-in check runs instead (the EICAR test signature and

@@ -4,19 +4,25 @@ Alice, who has not answered yet; Alice keeps Bob in her group "Friends"; Alice a
 have a direct conversation with a first exchange, and are paired as co-parents (their
 shared room made by the pairing). Each has a display name and a bio.
 
+A support desk is open too: Bob works its first level (T1) and Carol its second (T2).
+Alice has two rooms: in the first, about a refund, Bob answered and escalated it to T2,
+where the escalation waits in Carol's queue; the second, where Bob's bot "Desk Helper"
+greeted her, waits unanswered in the T1 queue.
+
 Safe to run at every start: an account is made only when missing, a profile is filled
 in only while it still holds what registration put there, and two people are introduced
 only when they have never had a contact request between them, and paired only when Alice
 has never had a pairing, so nothing anyone changed since (a bio, a rejected request, a
-removed contact, a canceled pairing) is undone. The credentials printed
-are only those that sign in: the demo password of an account this run made, or of one
-whose password still is the demo password.
+removed contact, a canceled pairing) is undone; the desk is set up only while Alice has
+never opened a support room. The credentials printed are only those that sign in: the
+demo password of an account this run made, or of one whose password still is the demo
+password; beside each, the support level it works, as its grants stand.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from uuid import UUID
 
@@ -24,9 +30,11 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport.access import service as access_service
+from rapport.bots import service as bots_service
 from rapport.config import Settings
 from rapport.identity import service as identity_service
-from rapport.kernel.actor import Actor
+from rapport.kernel.actor import Actor, Client
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.pagination import PageRequest
 from rapport.kernel.provisioning import DatabaseUrls
@@ -34,6 +42,8 @@ from rapport.kernel.runtime import Runtime, one_off_runtime
 from rapport.messaging import service as messaging_service
 from rapport.modules.coparenting import schemas_pairing as coparenting_schemas
 from rapport.modules.coparenting import service as coparenting_service
+from rapport.modules.support import schemas as support_schemas
+from rapport.modules.support import service as support_service
 from rapport.social import schemas as social_schemas
 from rapport.social import service as social_service
 
@@ -80,6 +90,33 @@ ALICE, BOB, CAROL = (person.email for person in PEOPLE)
 CONTACTS = ((ALICE, BOB), (BOB, CAROL))
 PENDING = ((CAROL, ALICE),)
 
+# The support desk: who works which level (built-in roles), and what Bob may make.
+DESK_ROLES = ((BOB, "support-t1"), (CAROL, "support-t2"), (BOB, "bot-developer"))
+DESK_LEVELS = ("manager", "T3", "T2", "T1")
+REFUND_ROOM = support_schemas.RoomCreate(
+    issue_description="My refund for the March subscription has not arrived.", issue_id="REF-2031", priority=2
+)
+# Alice (0) and Bob (1) in the refund room.
+REFUND_MESSAGES = (
+    (0, "Hello, I cancelled in March and was promised a refund of 79 EUR. Nothing yet."),
+    (1, "Hi Alice, I'm Bob from support. I can see the cancellation; let me check the refund."),
+    (1, "Refunds above 50 EUR are approved at the second level: I'm passing this on to them."),
+)
+REFUND_ESCALATION = support_schemas.EscalationCreate(
+    reason="Refund of 79 EUR, above what the first level may approve.", to_level="T2"
+)
+EXPORT_ROOM = support_schemas.RoomCreate(issue_description="Where do I export the co-parenting calendar?")
+DESK_BOT = bots_service.BotCreate(
+    name="Desk Helper",
+    description="Greets people in support rooms; answers when mentioned.",
+    # A developer's own receiver: point it elsewhere with PATCH /v1/bots/{id}.
+    webhook_url="http://localhost:8765/desk-helper",
+    receives="mentions",
+    is_visible_to_guests=True,
+)
+BOT_GREETING = "Hi! I'm Desk Helper. An agent will be with you soon; mention me for the help pages meanwhile."
+EXPORT_QUESTION = "I'd like to print the calendar for the school. Is there an export?"
+
 
 @dataclass(frozen=True)
 class DemoAccount:
@@ -90,6 +127,7 @@ class DemoAccount:
     user_id: UUID
     password: str | None
     state: str
+    desk: str = ""
 
 
 async def seed_demo(runtime: Runtime) -> list[DemoAccount]:
@@ -107,7 +145,8 @@ async def seed_demo(runtime: Runtime) -> list[DemoAccount]:
         await _introduce(runtime, ids[asker], ids[asked], accept=False)
     await _start_conversation(runtime, ids[ALICE], ids[BOB])
     await _pair(runtime, ids[ALICE], ids[BOB])
-    return accounts
+    await _open_desk(runtime, ids)
+    return [replace(account, desk=await _level_of(runtime, account.user_id)) for account in accounts]
 
 
 async def _pair(runtime: Runtime, alice: UUID, bob: UUID) -> None:
@@ -148,10 +187,13 @@ async def run_demo(settings: Settings, urls: DatabaseUrls) -> list[DemoAccount]:
 
 def print_accounts(accounts: Sequence[DemoAccount], console: Console) -> None:
     table = Table(title="Demo accounts (POST /v1/auth/login)")
-    for column in ("e-mail", "password", ""):
+    for column in ("e-mail", "password", "support desk", ""):
         table.add_column(column)
     for account in accounts:
-        table.add_row(account.email, account.password or "(not the demo password any more)", account.state)
+        password = account.password or "(not the demo password any more)"
+        table.add_row(account.email, password, account.desk, account.state)
+    if any(account.desk for account in accounts):
+        table.caption = "The support desk: GET /v1/support/queues/T1 (or T2) as its agents, /v1/support/rooms as Alice."
     console.print(table)
 
 
@@ -215,3 +257,66 @@ async def _group_with(db: AsyncConnection, actor: Actor, contact_user_id: UUID) 
     for contact in contacts.items:
         if contact.contact_user_id == contact_user_id:
             await social_service.do_add_to_group(db, actor=actor, group_id=group.id, contact_id=contact.id)
+
+
+# --- the support desk ---------------------------------------------------------------------
+
+
+async def _open_desk(runtime: Runtime, ids: dict[str, UUID]) -> None:
+    """Bob and Carol become agents (T1, T2) and Alice opens two rooms (see the module's
+    docstring), when Alice has never opened a support room."""
+    alice, bob = Actor(user_id=ids[ALICE]), Actor(user_id=ids[BOB])
+    async with user_transaction(runtime.engine, alice.user_id) as db:
+        if (await support_service.list_rooms(db, actor=alice, page=PageRequest(limit=1, after_id=None))).items:
+            return
+    async with system_transaction(runtime.system_engine) as db:
+        for email, role in DESK_ROLES:
+            await access_service.grant_role_system(db, ids[email], role)
+    refund = await _open_room(runtime, alice, REFUND_ROOM)
+    async with user_transaction(runtime.engine, bob.user_id) as db:
+        joining = await support_service.authorise_join_room(db, actor=bob, conversation_id=refund)
+    async with system_transaction(runtime.system_engine) as db:
+        await support_service.do_join_room(db, permit=joining)
+    for sender, content in REFUND_MESSAGES:
+        await _post(runtime, (alice, bob)[sender], refund, content)
+    async with user_transaction(runtime.engine, bob.user_id) as db:
+        escalating = await support_service.authorise_escalate(
+            db, actor=bob, conversation_id=refund, body=REFUND_ESCALATION
+        )
+    async with system_transaction(runtime.system_engine) as db:
+        await support_service.do_escalate(db, permit=escalating, body=REFUND_ESCALATION)
+    export = await _open_room(runtime, alice, EXPORT_ROOM)
+    bot = await _make_bot(runtime, bob)
+    async with system_transaction(runtime.system_engine) as db:
+        await messaging_service.do_admit(db, conversation_id=export, user_id=bot, role="member")
+    await _post(runtime, Actor(user_id=bot), export, BOT_GREETING)
+    await _post(runtime, alice, export, EXPORT_QUESTION)
+
+
+async def _open_room(runtime: Runtime, customer: Actor, body: support_schemas.RoomCreate) -> UUID:
+    async with user_transaction(runtime.engine, customer.user_id) as db:
+        permit = await support_service.authorise_open_room(db, actor=customer)
+    async with system_transaction(runtime.system_engine) as db:
+        return (await support_service.do_open_room(db, permit=permit, body=body)).room.conversation_id
+
+
+async def _post(runtime: Runtime, sender: Actor, room: UUID, content: str) -> None:
+    async with user_transaction(runtime.engine, sender.user_id) as db:
+        await messaging_service.do_post_message(db, actor=sender, conversation_id=room, content=content)
+
+
+async def _make_bot(runtime: Runtime, owner: Actor) -> UUID:
+    async with user_transaction(runtime.engine, owner.user_id) as db:
+        await bots_service.check_may_make_bot(db, actor=owner, body=DESK_BOT, settings=runtime.settings)
+    async with system_transaction(runtime.system_engine) as db:
+        made = await bots_service.do_create_bot(db, rt=runtime, actor=owner, body=DESK_BOT, client=Client())
+    return made.id
+
+
+async def _level_of(runtime: Runtime, user_id: UUID) -> str:
+    """The highest support level the account works, as its grants stand ("" for none)."""
+    async with system_transaction(runtime.system_engine) as db:
+        for level in DESK_LEVELS:
+            if await access_service.holds_permission(db, user_id, f"support:queue:{level.lower()}"):
+                return f"agent, {level}"
+    return ""

@@ -91,14 +91,17 @@ class WebhookReceiver(FakeServer):
 
 def verify(secret: str, header: str, body: bytes, *, now: float | None = None) -> str | None:
     """Why a signature does not hold, or None when it does: as a receiver checks it, with
-    nothing of Rapport's code."""
-    parts = dict(part.split("=", 1) for part in header.split(",") if "=" in part)
-    if not secret or "t" not in parts or "v1" not in parts or not parts["t"].isdigit():
+    nothing of Rapport's code. Any one `v1` under the secret will do (after a rotation of
+    the secret, a delivery carries one under each of the new and the previous secrets)."""
+    pairs = [part.split("=", 1) for part in header.split(",") if "=" in part]
+    stamps = [value for name, value in pairs if name == "t"]
+    macs = [value for name, value in pairs if name == "v1"]
+    if not secret or len(stamps) != 1 or not macs or not stamps[0].isdigit():
         return "malformed signature"
-    expected = hmac.new(secret.encode(), parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, parts["v1"]):
+    expected = hmac.new(secret.encode(), stamps[0].encode() + b"." + body, hashlib.sha256).hexdigest()
+    if not any(hmac.compare_digest(expected, mac) for mac in macs):
         return "wrong signature"
-    if abs((now or time.time()) - int(parts["t"])) > TOLERANCE_S:
+    if abs((now or time.time()) - int(stamps[0])) > TOLERANCE_S:
         return "stale timestamp"
     return None
 

@@ -20,9 +20,28 @@ FAST = Backoff(initial=0.05, maximum=0.2)
 
 
 @pytest.fixture
-async def server_url(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
+async def test_server_url(app: FastAPI, settings: Settings) -> AsyncIterator[str]:
+    """A server for this test alone, over its app."""
     async with live_server(app, settings) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+async def module_server_url(module_app: FastAPI, module_settings: Settings) -> AsyncIterator[str]:
+    """One server per module, over the module's app (a module marked `module_database`)."""
+    async with live_server(module_app, module_settings) as url:
+        yield url
+
+
+@pytest.fixture
+def server_url(request: pytest.FixtureRequest, app: FastAPI) -> str:
+    """The base URL of a real server over the test's app: the module's one in a module
+    marked `module_database` (its database emptied before each test like any other), or
+    one started for the test."""
+    # A plain fixture on purpose, as conftest's `app`: it picks an async fixture to start.
+    shared = request.node.get_closest_marker("module_database") is not None
+    url: str = request.getfixturevalue("module_server_url" if shared else "test_server_url")
+    return url
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ from rapport.client import (
 )
 from tests.support import Persona
 
+pytestmark = pytest.mark.module_database
+
 
 async def test_me_is_the_signed_in_account(alice_client: Client, alice: Persona) -> None:
     me = await alice_client.me()

@@ -27,6 +27,8 @@ from tests.client.conftest import FAST
 from tests.client.stream_bridge import StreamBridge
 from tests.support import Persona
 
+pytestmark = pytest.mark.module_database
+
 
 @pytest.fixture
 async def alice_streams(server_url: str, bridge: StreamBridge, alice: Persona) -> AsyncIterator[Client]:

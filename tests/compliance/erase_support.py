@@ -35,6 +35,7 @@ from rapport.config import Settings
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.modules.coparenting import service as coparenting_service
 from rapport.modules.matching import service as matching_service
+from tests.encryption import support as encryption_support
 from tests.matching.test_stripe_webhooks import SECRET as STRIPE_WEBHOOK_SECRET
 from tests.matching.test_stripe_webhooks import subscribe
 from tests.support import STARTUP_TIMEOUT_S, Mailbox, Persona, make_settings, populate
@@ -172,6 +173,7 @@ DRAFT = "Unsent thought about skelvaris"
 REPORT_DETAILS = "Bob wrote something glarnishing"
 COMMENT = "Look at the trellimond bloom"
 DEVICE = "Zorbitrax pocket phone"
+ENCRYPTED_DEVICE = "Quillfeather handset"
 # Co-parenting: what she keeps about her child and her co-parent, a task of the shared room,
 # a word she asked mediation to watch, a draft it analysed, a message the topics organised.
 CHILD_NAME = "Plumbrick"
@@ -196,6 +198,8 @@ INTEREST = "zephyrquill"
 CITY = "Drovanmere"
 SUPPORT_ISSUE = "My quorveltine invoice is wrong"
 ESCALATION_REASON = "Needs a vantriblous review"
+ANALYTICS_SCREEN = "Plonkwhistle page"
+CRASH_MESSAGE = "Lost the grumbleworth note"
 PARIS = (48.8566, 2.3522)
 
 
@@ -430,6 +434,10 @@ async def populate_person(
     await _community(client, alice)
     await _matching(client, app, alice, bob)
     await _support_desk(client, urls, alice, bob)
+    await _analytics(client, alice)
+    await _experiment(client, urls, alice)
+    await _location(client, urls, alice)
+    await _encryption(client, alice, bob)
 
     await jobs_done(app)
     # An export made (its archive stored), then everything the jobs wrote since.
@@ -442,6 +450,8 @@ async def populate_person(
         *(MY_TAG, STORY_TAG, STORY_TITLE, STORY_CONTENT, HABIT, CHECKIN_NOTE, GARDEN),
         *(DATING_BIO, INTEREST, CITY),
         *(SUPPORT_ISSUE, ESCALATION_REASON),
+        *(ANALYTICS_SCREEN, CRASH_MESSAGE),
+        ENCRYPTED_DEVICE,
     ]
     return made
 
@@ -500,7 +510,11 @@ async def _coparent(
         201,
     )
 
-    await _ok(await client.put(f"/v1/coparenting/rooms/{made.shared_room_id}/topics", headers=h), 201)
+    # Accepting the pairing switched topics on, as the parent who accepted: she switches
+    # them off and on again, so that the room's switch is hers.
+    topics = f"/v1/coparenting/rooms/{made.shared_room_id}/topics"
+    await _ok(await client.delete(topics, headers=h), 204)
+    await _ok(await client.put(topics, headers=h), 201)
     await _send(client, alice, made.shared_room_id, content=ORGANISED)
     await jobs_done(app)
     await coparenting_service.organise_all(app.state.runtime.system_engine)
@@ -605,6 +619,66 @@ async def _support_desk(client: httpx.AsyncClient, urls: DatabaseUrls, alice: Pe
     await _ok(await client.patch(f"/v1/conversations/{group_id}", headers=h, json={"name": "The club"}))
     role = {"role": "admin"}
     await _ok(await client.patch(f"/v1/conversations/{group_id}/participants/{bob.user_id}", headers=h, json=role))
+
+
+async def _analytics(client: httpx.AsyncClient, alice: Persona) -> None:
+    """Alice's analytics: her consent, events of a session (and so the session), a crash
+    with her message. Her sign-ins and sends are recorded from the outbox meanwhile."""
+    h = alice.headers
+    await _ok(await client.post("/v1/me/consents", headers=h, json={"consent_type": "privacy_policy", "granted": True}))
+    session = "0193a5f0-0000-7000-8000-00000000a11c"
+    events = [
+        {"event_name": "app_open", "session_id": session},
+        {"event_name": "screen_view", "session_id": session, "properties": {"screen": ANALYTICS_SCREEN}},
+    ]
+    assert (await _ok(await client.post("/v1/analytics/events", headers=h, json={"events": events}), 202)) == {
+        "accepted": 2
+    }
+    crash = {"platform": "web", "exception_type": "TypeError", "stack_trace": "at save (app.js:10:2)"}
+    await _ok(await client.post("/v1/analytics/crashes", headers=h, json={**crash, "message": CRASH_MESSAGE}), 202)
+
+
+async def _experiment(client: httpx.AsyncClient, urls: DatabaseUrls, alice: Persona) -> None:
+    """Alice's variant of an A/B test (an administrator's test, made here as the
+    superuser): her exposure is recorded."""
+    await execute(
+        urls,
+        "INSERT INTO analytics.ab_tests (id, key, name, variants, conversion_event) VALUES"
+        " (gen_random_uuid(), 'erase-proof', 'Erase proof',"
+        ' \'[{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]\', \'first_message\')',
+    )
+    await _ok(await client.get("/v1/analytics/experiments/erase-proof", headers=alice.headers))
+
+
+async def _location(client: httpx.AsyncClient, urls: DatabaseUrls, alice: Persona) -> None:
+    """Alice's whereabouts: a sign-in from a Tor exit (the test client's address, put in
+    the IP database as an operator's import would), which becomes a location and a
+    suspicious one; her geofence and a platform one she made as an administrator, and the
+    location her phone sent inside them (an event)."""
+    h = alice.headers
+    await execute(
+        urls,
+        "INSERT INTO location.ip_addresses (id, network, ip_version, source, latitude, longitude, is_tor, risk_score)"
+        " VALUES (gen_random_uuid(), '203.0.113.7/32', 4, 'mmdb', 40.7128, -74.006, true, 90)",
+    )
+    await _ok(await client.post("/v1/auth/login", json={"email": alice.email, "password": alice.password}))
+    circle = {"shape": "circle", "center": [48.8566, 2.3522], "radius_m": 500}
+    await _ok(await client.post("/v1/geofences", headers=h, json={"name": "Near home", **circle}), 201)
+    await _ok(await client.post("/v1/geofences", headers=h, json={"name": "Venue", "platform": True, **circle}), 201)
+    point = {"location_type": "gps", "latitude": 48.857, "longitude": 2.352, "accuracy_m": 15}
+    await _ok(await client.post("/v1/me/locations", headers=h, json=point), 201)
+
+
+async def _encryption(client: httpx.AsyncClient, alice: Persona, bob: Persona) -> None:
+    """Alice's end-to-end encryption: a device with its keys and one-time prekeys, an
+    encrypted direct conversation with bob, a message of hers to bob's device and one of
+    his to hers (envelopes she sent and that wait for her)."""
+    mine = await encryption_support.register(client, alice, ENCRYPTED_DEVICE)
+    his = await encryption_support.register(client, bob, "Bob's phone")
+    room = await encryption_support.open_encrypted(client, alice, bob, type="direct")
+    for sender, device, other in ((alice, mine, his), (bob, his, mine)):
+        sent = await encryption_support.send_encrypted(client, sender, room, device, [other])
+        assert sent.status_code == 201, sent.text
 
 
 async def _content(client: httpx.AsyncClient, persona: Persona, file_id: str) -> bytes:

@@ -274,6 +274,29 @@ async def test_reading_the_audit_is_recorded_and_the_person_sees_the_read(
     ]
 
 
+async def test_record_changes_of_one_person_are_the_changes_of_their_rows(
+    client: httpx.AsyncClient, admin: Persona, alice: Persona, bob: Persona
+) -> None:
+    changed = await client.patch("/v1/profile", json={"bio": "Changed for the audit"}, headers=bob.headers)
+    assert changed.status_code == 200, changed.text
+
+    read = await client.get(
+        "/v1/admin/audit/record_changes",
+        params={"reason": "Reviewing a complaint", "user_id": bob.user_id},
+        headers=admin.headers,
+    )
+
+    assert read.status_code == 200, read.text
+    items = read.json()["items"]
+    assert items, "bob's profile change is in the audit"
+    for item in items:
+        content = item["content"]
+        owners = {(content.get(side) or {}).get("user_id") for side in ("old_data", "new_data")}
+        owners |= {(content.get(side) or {}).get("id") for side in ("old_data", "new_data")}
+        assert bob.user_id in owners | {content["acting_user_id"]}, content
+    assert alice.user_id not in {item["content"]["acting_user_id"] for item in items}
+
+
 async def test_the_audit_pages_and_refuses_a_cursor_it_did_not_give(
     client: httpx.AsyncClient, admin: Persona, alice: Persona, bob: Persona
 ) -> None:

@@ -24,6 +24,7 @@ from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
+from rapport.analytics import service as analytics_service
 from rapport.app import create_app
 from rapport.compliance import service_backup
 from rapport.compliance.service_backup import BackupError, Tools
@@ -99,7 +100,7 @@ async def _connect(admin_url: URL, database: str) -> asyncpg.Connection:
 
 async def settled(admin_url: URL, database: str, app: FastAPI, jobs_done: Callable[[], Awaitable[None]]) -> None:
     """Until the app's background work has nothing left: jobs run, and the outbox's readers
-    (notifications, the topic organiser) past the last event. A job may publish an event
+    (notifications, the topic organiser, analytics' recorder) past the last event. A job may publish an event
     after the readers caught up, and a reader's position moves after the comparison began
     otherwise."""
     conn = await _connect(admin_url, database)
@@ -108,6 +109,7 @@ async def settled(admin_url: URL, database: str, app: FastAPI, jobs_done: Callab
             while True:
                 await jobs_done()
                 await coparenting_service.organise_all(app.state.runtime.system_engine)
+                await analytics_service.record_server_events(app.state.runtime.system_engine)
                 behind = await conn.fetchval(
                     """SELECT coalesce((SELECT max(position) FROM kernel.events), 0)
                               > (SELECT coalesce(max(position), 0) FROM coparenting.topic_cursor)"""

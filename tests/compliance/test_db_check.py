@@ -12,21 +12,24 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.engine import URL
 
 from rapport.compliance import service_db
 from rapport.kernel.ids import uuid7
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.kernel.runtime import Runtime
+from tests.module_scope import empty_database, module_personas, start_from_here
 from tests.support import Persona, populate, rapport_env
 
 ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.module_database
 
 
 @pytest.fixture
@@ -39,15 +42,43 @@ async def su(admin_url: URL, database: DatabaseUrls) -> AsyncIterator[asyncpg.Co
     await conn.close()
 
 
-@pytest.fixture
-async def world(
-    client: httpx.AsyncClient, alice: Persona, bob: Persona, carol: Persona, mallory: Persona, jobs_done: Any
-) -> dict[str, Persona]:
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> dict[str, Persona]:
     """tests.support.populate's rows: contacts, files, a group with messages (one carrying
-    a file), a thread, a pin, a reaction, a channel."""
-    await populate(client, alice, bob, carol, mallory)
-    await jobs_done()
+    a file), a thread, a pin, a reaction, a channel. Built once: each test's reset puts
+    them back as they were (module_scope.start_from_here), the faults it planted gone."""
+    await empty_database(module_database)
+    alice, bob, carol, mallory = await module_personas(module_app, "alice", "bob", "carol", "mallory")
+    transport = httpx.ASGITransport(app=module_app, raise_app_exceptions=False, client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
+        await populate(client, alice, bob, carol, mallory)
+    async with asyncio.timeout(10):
+        await module_app.state.notifications.catch_up()
+        await module_app.state.worker.wait_idle()
+    await start_from_here(module_database)
     return {"alice": alice, "bob": bob, "carol": carol, "mallory": mallory}
+
+
+@pytest.fixture
+async def world(module_world: dict[str, Persona], database: DatabaseUrls) -> dict[str, Persona]:
+    """The module's world, as built: the test's database was reset to it (or the world was
+    built after that reset, for the module's first test that asks for it)."""
+    return module_world
+
+
+@pytest.fixture
+async def without_the_contacts_address_check(su: asyncpg.Connection) -> AsyncIterator[None]:
+    """social.contacts without the CHECK on its addresses, as rows from before it could be;
+    the CHECK is put back after the test, since the module's database is emptied between
+    tests, not migrated again."""
+    definition = await su.fetchval(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint"
+        " WHERE conrelid = 'social.contacts'::regclass AND conname = 'ck_contacts_email'"
+    )
+    await su.execute("ALTER TABLE social.contacts DROP CONSTRAINT ck_contacts_email")
+    yield
+    await su.execute("DELETE FROM social.contacts")
+    await su.execute(f"ALTER TABLE social.contacts ADD CONSTRAINT ck_contacts_email {definition}")
 
 
 async def weekend(su: asyncpg.Connection) -> UUID:
@@ -137,6 +168,7 @@ async def test_a_reply_thread_without_its_root_is_found_and_removed(
     assert await su.fetchval("SELECT count(*) FROM messaging.threads") == 1
 
 
+@pytest.mark.usefixtures("without_the_contacts_address_check")
 async def test_addresses_are_normalised_unless_the_normal_form_is_taken(
     runtime: Runtime, su: asyncpg.Connection, world: dict[str, Persona]
 ) -> None:
@@ -149,7 +181,6 @@ async def test_addresses_are_normalised_unless_the_normal_form_is_taken(
         "  Alice@Example.COM ",
     )
     # Offline contacts kept under one address twice, as rows from before the CHECK could be.
-    await su.execute("ALTER TABLE social.contacts DROP CONSTRAINT ck_contacts_email")
     for contact, address in ((first, "kim@example.com"), (second, " Kim@Example.com")):
         await su.execute(
             "INSERT INTO social.contacts (id, owner_id, first_name, email) VALUES ($1, $2, 'Kim', $3)",

@@ -27,6 +27,7 @@ from rapport.kernel.runtime import Runtime
 from rapport.media import service as media_service
 from rapport.modules.matching import service as matching_service
 from tests.compliance.erase_support import (
+    ENCRYPTED_DEVICE,
     EXPORTS,
     archive_sections,
     compliance_app,  # noqa: F401  (this module's app serves the compliance routes)
@@ -204,6 +205,15 @@ async def test_the_archive_holds_every_row_she_owns_and_nothing_of_anyone_elses(
     [pairing] = sections["coparenting/pairing_sessions.jsonl"]
     assert (pairing["parent_a_id"], pairing["parent_b_id"]) == (alice.user_id, bob.user_id)
     assert "pairing_code" not in pairing
+    # Her end-to-end encryption: her device's public keys, and the ciphertexts she sent and
+    # those waiting for her device, as stored (Rapport has no text of them).
+    [device] = sections["encryption/devices.jsonl"]
+    assert device["name"] == ENCRYPTED_DEVICE and device["identity_key"].startswith("\\x")
+    envelopes = sections["encryption/envelopes.jsonl"]
+    assert sorted((e["sender_id"] == alice.user_id, e["recipient_id"] == alice.user_id) for e in envelopes) == [
+        (False, True),
+        (True, False),
+    ]
 
 
 async def test_what_others_decided_about_her_stays_theirs(

@@ -35,6 +35,31 @@ from tests.support import Persona, make_settings, rapport_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
+pytestmark = pytest.mark.module_database
+
+# Every monthly partition of the registered tables (messages' among them).
+_PARTITIONS = """
+SELECT format('%I.%I', n.nspname, c.relname)
+  FROM pg_inherits h JOIN kernel.monthly_partitions mp ON h.inhparent = mp.parent
+  JOIN pg_class c ON c.oid = h.inhrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+"""
+
+
+@pytest.fixture(autouse=True)
+async def _partitions_as_they_were(database: DatabaseUrls) -> AsyncIterator[None]:
+    """Tests here make a past month's partition of messages and drop months whole: the
+    module's next test finds the partitions as migrated (emptying the database between
+    tests makes and drops no table)."""
+    conn = await asyncpg.connect(asyncpg_dsn(database.owner))
+    try:
+        before = {row[0] for row in await conn.fetch(_PARTITIONS)}
+        yield
+        for name in {row[0] for row in await conn.fetch(_PARTITIONS)} - before:
+            await conn.execute(f"DROP TABLE {name}")
+        await conn.execute("SELECT kernel.ensure_partitions()")
+    finally:
+        await conn.close()
+
 
 def uuid7_at(moment: datetime) -> UUID:
     """A UUIDv7 made at `moment` (messages' ids name their partition by their time)."""
@@ -130,6 +155,16 @@ _SMS = (
     _NOTIFICATION + "INSERT INTO notifications.sms_notifications (id, user_id, notification_id, phone, body, status,"
     " created_at) SELECT {id}, {user}, n.id, '+447700900123', 'Hello', {status}, {at} FROM n"
 )
+# A delivery to a bot (the account planted, made a bot once) in a conversation of its own.
+_BOT_INTERACTION = (
+    "WITH b AS (INSERT INTO bots.bots (id, name, webhook_url, webhook_secret)"
+    " VALUES ({user}, 'helper', 'https://bots.example/hook', '\\x00'::bytea)"
+    " ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name RETURNING id),"
+    " c AS (INSERT INTO messaging.conversations (id, type) VALUES (gen_random_uuid(), 'group') RETURNING id)"
+    " INSERT INTO bots.robot_interactions (id, bot_id, conversation_id, message_id, event_type, event_position,"
+    " request_data, status, created_at) SELECT {id}, b.id, c.id, gen_random_uuid(), 'message.created', 1,"
+    " '{{}}'::jsonb, {status}, {at} FROM b, c"
+)
 _LOG = "INSERT INTO compliance.compliance_logs (id, event_type, created_at) VALUES ({id}, 'breach_detected', {at})"
 _RUN = "INSERT INTO compliance.retention_runs (id, started_at) VALUES ({id}, {at})"
 
@@ -189,6 +224,12 @@ PLANTS: dict[str, list[Plant]] = {
         ("notifications.sms_notifications", sub(_SMS, status="'failed'", at=PAST), True),
         ("notifications.sms_notifications", sub(_SMS, status="'sent'", at=INSIDE), False),
         ("notifications.sms_notifications", sub(_SMS, status="'sending'", at=LONG_AGO), False),
+    ],
+    "bot_interactions": [
+        ("bots.robot_interactions", sub(_BOT_INTERACTION, status="'completed'", at=PAST), True),
+        ("bots.robot_interactions", sub(_BOT_INTERACTION, status="'failed'", at=INSIDE), False),
+        # Never delivered, and long past: its job is long dead, the copy goes all the same.
+        ("bots.robot_interactions", sub(_BOT_INTERACTION, status="'pending'", at=LONG_AGO), True),
     ],
     "compliance_logs": [
         ("compliance.compliance_logs", sub(_LOG, at=PAST), True),
@@ -758,26 +799,6 @@ async def test_a_dry_run_is_not_recorded(su: asyncpg.Connection, system: SystemE
     assert await su.fetchval("SELECT count(*) FROM compliance.retention_runs") == 0
 
 
-async def test_the_schedule_queues_a_run_when_one_is_due_and_none_waits(
-    su: asyncpg.Connection, system: SystemEngine
-) -> None:
-    now = datetime.now(UTC)
-    async with system_transaction(system) as db:
-        first = await service_retention.enqueue_if_due(db, now=now)
-    async with system_transaction(system) as db:
-        while_queued = await service_retention.enqueue_if_due(db, now=now)
-    await su.execute("DELETE FROM kernel.jobs")
-    await service_retention.run_retention(system, settings=make_settings(), now=now, only=["sessions"])
-    async with system_transaction(system) as db:
-        after_a_run = await service_retention.enqueue_if_due(db, now=now + timedelta(hours=1))
-    async with system_transaction(system) as db:
-        a_day_later = await service_retention.enqueue_if_due(db, now=now + timedelta(hours=23))
-
-    assert (first, while_queued, after_a_run, a_day_later) == (True, False, False, True)
-    jobs = await su.fetch("SELECT queue, task FROM kernel.jobs")
-    assert [(row["queue"], row["task"]) for row in jobs] == [("compliance", "compliance.retention")]
-
-
 async def test_the_queued_job_runs_the_policies_on_the_compliance_queue(
     runtime: Runtime, su: asyncpg.Connection, jobs_done: Any
 ) -> None:
@@ -795,24 +816,54 @@ async def test_the_queued_job_runs_the_policies_on_the_compliance_queue(
     assert await su.fetchval("SELECT count(*) FROM kernel.jobs") == 0
 
 
-async def test_the_schedule_loop_queues_the_job(su: asyncpg.Connection, database: DatabaseUrls) -> None:
-    from rapport.identity import service as identity_service
-    from rapport.kernel.runtime import one_off_runtime
+class TestQueuedRunsNoWorkerTakes:
+    """In a database of its own, which no running worker reads: the module's app, once a
+    test has started it, would run a queued retention job (and remove it) before it could
+    be counted."""
 
-    async with one_off_runtime(make_settings(), database, authenticate=identity_service.authenticate) as runtime:
-        schedule = service_retention.RetentionSchedule(runtime, first_check_seconds=0.01, check_every_seconds=0.05)
-        schedule.start()
-        try:
-            queued = 0
-            async with asyncio.timeout(10):
-                while queued == 0:  # the database says when; nothing here could be awaited instead
-                    await asyncio.sleep(0.05)
-                    queued = await su.fetchval("SELECT count(*) FROM kernel.jobs WHERE task = 'compliance.retention'")
-            await asyncio.sleep(0.2)
-        finally:
-            await schedule.stop()
+    @pytest.fixture
+    def database(self, fresh_database: DatabaseUrls) -> DatabaseUrls:
+        return fresh_database
 
-    assert await su.fetchval("SELECT count(*) FROM kernel.jobs WHERE task = 'compliance.retention'") == 1
+    async def test_the_schedule_queues_a_run_when_one_is_due_and_none_waits(
+        self, su: asyncpg.Connection, system: SystemEngine
+    ) -> None:
+        now = datetime.now(UTC)
+        async with system_transaction(system) as db:
+            first = await service_retention.enqueue_if_due(db, now=now)
+        async with system_transaction(system) as db:
+            while_queued = await service_retention.enqueue_if_due(db, now=now)
+        await su.execute("DELETE FROM kernel.jobs")
+        await service_retention.run_retention(system, settings=make_settings(), now=now, only=["sessions"])
+        async with system_transaction(system) as db:
+            after_a_run = await service_retention.enqueue_if_due(db, now=now + timedelta(hours=1))
+        async with system_transaction(system) as db:
+            a_day_later = await service_retention.enqueue_if_due(db, now=now + timedelta(hours=23))
+
+        assert (first, while_queued, after_a_run, a_day_later) == (True, False, False, True)
+        jobs = await su.fetch("SELECT queue, task FROM kernel.jobs")
+        assert [(row["queue"], row["task"]) for row in jobs] == [("compliance", "compliance.retention")]
+
+    async def test_the_schedule_loop_queues_the_job(self, su: asyncpg.Connection, database: DatabaseUrls) -> None:
+        from rapport.identity import service as identity_service
+        from rapport.kernel.runtime import one_off_runtime
+
+        async with one_off_runtime(make_settings(), database, authenticate=identity_service.authenticate) as runtime:
+            schedule = service_retention.RetentionSchedule(runtime, first_check_seconds=0.01, check_every_seconds=0.05)
+            schedule.start()
+            try:
+                queued = 0
+                async with asyncio.timeout(10):
+                    while queued == 0:  # the database says when; nothing here could be awaited instead
+                        await asyncio.sleep(0.05)
+                        queued = await su.fetchval(
+                            "SELECT count(*) FROM kernel.jobs WHERE task = 'compliance.retention'"
+                        )
+                await asyncio.sleep(0.2)
+            finally:
+                await schedule.stop()
+
+        assert await su.fetchval("SELECT count(*) FROM kernel.jobs WHERE task = 'compliance.retention'") == 1
 
 
 # --- the command --------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from rapport.modules.coparenting import _topics, service
+from tests.messaging.streams_support import synced
 from tests.messaging.support import make_conversation, send
 from tests.support import Persona, problem_type
 
@@ -106,6 +107,37 @@ async def test_a_message_is_placed_in_the_thread_it_matches(client, runtime, ali
     [placed] = await suggestions(client, alice, room)
     assert (placed["kind"], placed["state"], placed["thread_id"]) == ("place", "placed", soccer)
     assert placed["message_id"] == message["id"] and placed["terms"] == ["practice"]
+    # The message is in the thread for real: its count, its page and the stream say so.
+    thread = (await client.get(f"/v1/conversations/{room}/threads/{soccer}", headers=alice.headers)).json()
+    assert (thread["message_count"], thread["last_message_id"]) == (1, message["id"])
+    page = await client.get(f"/v1/conversations/{room}/threads/{soccer}/messages", headers=bob.headers)
+    assert [m["id"] for m in page.json()["items"]] == [message["id"]]
+    seen = await client.get(f"/v1/conversations/{room}/messages/{message['id']}", headers=alice.headers)
+    assert seen.json()["thread_id"] == soccer
+    events = await synced(client, runtime, alice)
+    [threaded] = [e["payload"] for e in events if e["type"] == "message.threaded"]
+    assert (threaded["message_id"], threaded["thread_id"], threaded["previous_thread_id"]) == (
+        message["id"],
+        soccer,
+        None,
+    )
+
+
+async def test_dismissing_a_placement_takes_the_message_out_of_the_thread(client, runtime, alice, bob, room):
+    soccer = await topic_thread(client, alice, room, "Soccer practice")
+    message = await send(client, bob, room, "Practice moved to Tuesday, bring the boots")
+    await service.organise_all(runtime.system_engine)
+    [placed] = await suggestions(client, alice, room)
+
+    dismissed = await client.post(
+        f"/v1/coparenting/rooms/{room}/topic-suggestions/{placed['id']}/dismiss", headers=alice.headers
+    )
+
+    assert dismissed.json()["state"] == "dismissed"
+    thread = (await client.get(f"/v1/conversations/{room}/threads/{soccer}", headers=bob.headers)).json()
+    assert (thread["message_count"], thread["last_message_id"]) == (0, None)
+    seen = await client.get(f"/v1/conversations/{room}/messages/{message['id']}", headers=bob.headers)
+    assert seen.json()["thread_id"] is None
 
 
 async def test_a_threads_category_brings_its_topics_words(client, runtime, alice, bob, room):

@@ -34,6 +34,8 @@ AUTH0_ISSUER = "https://rapport-test.eu.auth0.com/"
 AUTH0_CLIENT_ID = "rapport-auth0-client"
 DISABLED = ("suspended", "banned", "deleted")
 
+pytestmark = pytest.mark.module_database
+
 
 # ---------------------------------------------------------------------------------------
 # The provider
@@ -127,12 +129,12 @@ def rsa_keys() -> list[rsa.RSAPrivateKey]:
 
 
 def _new_key(private_key: rsa.RSAPrivateKey) -> SigningKey:
-    # Fresh key ids each test: Rapport's key cache lives as long as the process.
+    # Fresh key ids for each tenant: Rapport's key cache lives as long as the process.
     return SigningKey(kid=uuid.uuid4().hex[:16], private_key=private_key)
 
 
 def _tenant(server, issuer: str, audience: str, private_key: rsa.RSAPrivateKey) -> Tenant:
-    # A path of its own per test, so that no test sees keys another one cached.
+    # A path of its own per tenant, so that no tenant sees keys cached for another.
     tenant = Tenant(
         issuer=issuer,
         audience=audience,
@@ -144,19 +146,23 @@ def _tenant(server, issuer: str, audience: str, private_key: rsa.RSAPrivateKey) 
     return tenant
 
 
-@pytest.fixture
+# The providers of the module's app; a test that counts their fetches or changes what they
+# serve has providers and an app of its own (TestTheProvidersKeys).
+
+
+@pytest.fixture(scope="module")
 def google(jwks_server, rsa_keys) -> Tenant:
     return _tenant(jwks_server, GOOGLE_ISSUER, GOOGLE_CLIENT_ID, rsa_keys[0])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def auth0(jwks_server, rsa_keys) -> Tenant:
     return _tenant(jwks_server, AUTH0_ISSUER, AUTH0_CLIENT_ID, rsa_keys[1])
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def flaky(jwks_server, rsa_keys) -> Tenant:
-    """A provider whose JWKS endpoint the test breaks."""
+    """A provider whose JWKS endpoint a test breaks."""
     return _tenant(jwks_server, "https://flaky.example.com", "rapport", rsa_keys[2])
 
 
@@ -166,8 +172,17 @@ def _closed_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(scope="module")
+def module_settings(smtp_server, google, auth0, flaky):
+    return settings_for(smtp_server, google, auth0, flaky)
+
+
 @pytest.fixture
 def settings(smtp_server, google, auth0, flaky):
+    return settings_for(smtp_server, google, auth0, flaky)
+
+
+def settings_for(smtp_server, google: Tenant, auth0: Tenant, flaky: Tenant):
     controller, _ = smtp_server
     return make_settings(
         smtp_host="127.0.0.1",
@@ -479,37 +494,51 @@ UNUSABLE_JWKS = {
 }
 
 
-async def test_provider_with_unusable_keys(client, flaky):
-    answers = {}
-    for name, (status, body) in UNUSABLE_JWKS.items():
-        flaky.status, flaky.body = status, body
-        answers[name] = await oidc_login(client, "flaky", flaky.token())
-    expected = dict.fromkeys(UNUSABLE_JWKS, (503, "identity-provider-unavailable"))
-    assert {name: outcome(r) for name, r in answers.items()} == expected
+class TestTheProvidersKeys:
+    """Providers of the test's own (a JWKS at a new address, new key ids) and an app started
+    with them: Rapport's key cache lives as long as the process, and these tests count the
+    provider's fetches or change what it serves."""
 
+    @pytest.fixture
+    def google(self, jwks_server, rsa_keys) -> Tenant:
+        return _tenant(jwks_server, GOOGLE_ISSUER, GOOGLE_CLIENT_ID, rsa_keys[0])
 
-async def test_keys_are_cached(client, google):
-    for _ in range(3):
+    @pytest.fixture
+    def flaky(self, jwks_server, rsa_keys) -> Tenant:
+        return _tenant(jwks_server, "https://flaky.example.com", "rapport", rsa_keys[2])
+
+    @pytest.fixture
+    def app(self, fresh_app):
+        return fresh_app
+
+    async def test_provider_with_unusable_keys(self, client, flaky):
+        answers = {}
+        for name, (status, body) in UNUSABLE_JWKS.items():
+            flaky.status, flaky.body = status, body
+            answers[name] = await oidc_login(client, "flaky", flaky.token())
+        expected = dict.fromkeys(UNUSABLE_JWKS, (503, "identity-provider-unavailable"))
+        assert {name: outcome(r) for name, r in answers.items()} == expected
+
+    async def test_keys_are_cached(self, client, google):
+        for _ in range(3):
+            assert (await oidc_login(client, "google", google.token())).status_code == 200
+        assert google.requests == 1
+
+    async def test_key_rotation(self, client, google, rsa_keys):
+        old = google.keys[0]
         assert (await oidc_login(client, "google", google.token())).status_code == 200
-    assert google.requests == 1
+        new = _new_key(rsa_keys[2])
+        google.keys = [new]
 
+        response = await oidc_login(client, "google", google.token(key=new))
+        assert response.status_code == 200, response.text
+        assert google.requests == 2
+        retired = await oidc_login(client, "google", google.token(key=old))
+        assert problem_type(retired) == "invalid-token"
 
-async def test_key_rotation(client, google, rsa_keys):
-    old = google.keys[0]
-    assert (await oidc_login(client, "google", google.token())).status_code == 200
-    new = _new_key(rsa_keys[2])
-    google.keys = [new]
-
-    response = await oidc_login(client, "google", google.token(key=new))
-    assert response.status_code == 200, response.text
-    assert google.requests == 2
-    retired = await oidc_login(client, "google", google.token(key=old))
-    assert problem_type(retired) == "invalid-token"
-
-
-async def test_unknown_key_ids_refetch_at_most_once_in_a_while(client, google, rsa_keys):
-    assert (await oidc_login(client, "google", google.token())).status_code == 200
-    for _ in range(3):
-        response = await oidc_login(client, "google", google.token(key=_new_key(rsa_keys[2])))
-        assert problem_type(response) == "invalid-token"
-    assert google.requests == 2
+    async def test_unknown_key_ids_refetch_at_most_once_in_a_while(self, client, google, rsa_keys):
+        assert (await oidc_login(client, "google", google.token())).status_code == 200
+        for _ in range(3):
+            response = await oidc_login(client, "google", google.token(key=_new_key(rsa_keys[2])))
+            assert problem_type(response) == "invalid-token"
+        assert google.requests == 2

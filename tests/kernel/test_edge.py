@@ -5,15 +5,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
+from rapport.app import create_app
 from rapport.config import Settings
-from tests.support import make_settings, problem_type
+from rapport.kernel.provisioning import DatabaseUrls
+from tests.support import STARTUP_TIMEOUT_S, make_settings, problem_type
+
+pytestmark = pytest.mark.module_database
 
 SmtpServer = tuple[Controller, Any]
 
@@ -24,6 +29,26 @@ TOKEN = "a-long-random-metrics-token"
 def settings_with(smtp_server: SmtpServer, **overrides: Any) -> Settings:
     controller, _ = smtp_server
     return make_settings(smtp_host="127.0.0.1", smtp_port=controller.port, **overrides)
+
+
+@pytest.fixture(scope="class")
+async def class_app(
+    request: pytest.FixtureRequest, smtp_server: SmtpServer, module_database: DatabaseUrls
+) -> AsyncIterator[FastAPI]:
+    """An app started once for a class, with the settings its `overrides` name."""
+    settings = settings_with(smtp_server, **request.cls.overrides)
+    application = create_app(settings, database_url=module_database.app, system_database_url=module_database.worker)
+    async with LifespanManager(application, startup_timeout=STARTUP_TIMEOUT_S, shutdown_timeout=STARTUP_TIMEOUT_S):
+        yield application
+
+
+@pytest.fixture
+def app(request: pytest.FixtureRequest, database: DatabaseUrls) -> FastAPI:
+    """The module's app, or in a class with `overrides` (settings other than the module's)
+    the class's own."""
+    chosen = "class_app" if getattr(request.cls, "overrides", None) else "module_app"
+    application: FastAPI = request.getfixturevalue(chosen)
+    return application
 
 
 async def _client(app: FastAPI, peer: str) -> AsyncIterator[httpx.AsyncClient]:
@@ -94,9 +119,7 @@ async def test_no_cors_headers_by_default(client: httpx.AsyncClient) -> None:
 
 
 class TestCors:
-    @pytest.fixture
-    def settings(self, smtp_server: SmtpServer) -> Settings:
-        return settings_with(smtp_server, cors_origins=f"{ORIGIN}, https://other.example")
+    overrides: ClassVar[dict[str, Any]] = {"cors_origins": f"{ORIGIN}, https://other.example"}
 
     async def test_a_configured_origin_may_read_answers_and_their_headers(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/healthz", headers={"Origin": ORIGIN})
@@ -139,9 +162,7 @@ class TestCors:
 
 
 class TestCorsWithCredentials:
-    @pytest.fixture
-    def settings(self, smtp_server: SmtpServer) -> Settings:
-        return settings_with(smtp_server, cors_origins=ORIGIN, cors_allow_credentials=True)
+    overrides: ClassVar[dict[str, Any]] = {"cors_origins": ORIGIN, "cors_allow_credentials": True}
 
     async def test_credentials_are_allowed_when_configured(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/healthz", headers={"Origin": ORIGIN})
@@ -184,9 +205,7 @@ async def test_a_forwarded_request_from_this_machine_is_not_served(on_this_machi
 
 
 class TestMetricsBehindATrustedProxy:
-    @pytest.fixture
-    def settings(self, smtp_server: SmtpServer) -> Settings:
-        return settings_with(smtp_server, trusted_proxies="203.0.113.0/24")
+    overrides: ClassVar[dict[str, Any]] = {"trusted_proxies": "203.0.113.0/24"}
 
     async def test_a_forwarded_loopback_address_is_not_served(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/metrics", headers={"X-Forwarded-For": "127.0.0.1"})
@@ -194,9 +213,7 @@ class TestMetricsBehindATrustedProxy:
 
 
 class TestMetricsWithAToken:
-    @pytest.fixture
-    def settings(self, smtp_server: SmtpServer) -> Settings:
-        return settings_with(smtp_server, metrics_token=TOKEN)
+    overrides: ClassVar[dict[str, Any]] = {"metrics_token": TOKEN}
 
     async def test_the_token_is_served_from_anywhere(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})

@@ -4,6 +4,9 @@ Each test registers a table of its own, `trial.notes`, made as rapport_owner lik
 migration makes one: range-partitioned by month on `created_at`, with an index, grants and
 a policy for rapport_app, and a default privilege on its schema that would hand every new
 table to rapport_app. Months are the database's (UTC), read from it, never from this clock.
+
+The tests share one database (emptied between them); what a test made of the schema
+(`trial`, `kernel.not_monthly`) is dropped after it, as emptying drops no table.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from rapport.kernel.ids import uuid7
 from rapport.kernel.partitions import PartitionUpkeep, ensure_partitions, make_partitions_ahead
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from tests.support import rapport_env
+
+pytestmark = pytest.mark.module_database
 
 TRIAL_TABLE = """
 CREATE SCHEMA trial;
@@ -71,6 +76,17 @@ async def owner(database: DatabaseUrls) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(asyncpg_dsn(database.owner))
     yield conn
     await conn.close()
+
+
+@pytest.fixture(autouse=True)
+async def _drops_what_it_made(database: DatabaseUrls) -> AsyncIterator[None]:
+    """The schema and tables a test made go with it."""
+    yield
+    conn = await asyncpg.connect(asyncpg_dsn(database.owner))
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS trial CASCADE; DROP TABLE IF EXISTS kernel.not_monthly")
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
@@ -232,6 +248,34 @@ async def test_months_ahead_is_each_tables_own(owner: asyncpg.Connection, system
             await owner.execute(
                 "UPDATE kernel.monthly_partitions SET months_ahead = $1 WHERE parent = 'trial.notes'::regclass", refused
             )
+
+
+async def test_months_behind_makes_the_months_before_this_one(
+    owner: asyncpg.Connection, system: SystemEngine, trial: str
+) -> None:
+    await owner.execute("UPDATE kernel.monthly_partitions SET months_behind = 2 WHERE parent = 'trial.notes'::regclass")
+
+    await make_partitions_ahead(system)
+
+    month = await this_month(owner)
+    names = [row["name"] for row in await owner.fetch(PARTITIONS, trial)]
+    assert names == [f"notes_p{months_after(month, n):%Y%m}" for n in range(-2, 4)]
+    for refused in (-1, 13):
+        with pytest.raises(asyncpg.CheckViolationError):
+            await owner.execute(
+                "UPDATE kernel.monthly_partitions SET months_behind = $1 WHERE parent = 'trial.notes'::regclass",
+                refused,
+            )
+
+
+async def test_analytics_events_keep_last_month_for_events_sent_late(owner: asyncpg.Connection) -> None:
+    # A client's event may arrive up to 30 days after it happened, into its own month's
+    # partition: in a database made this month, last month's must exist too.
+    last_month = months_after(await this_month(owner), -1)
+
+    names = [row["name"] for row in await owner.fetch(PARTITIONS, "analytics.events")]
+
+    assert f"events_p{last_month:%Y%m}" in names
 
 
 @pytest.mark.parametrize(

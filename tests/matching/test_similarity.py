@@ -273,3 +273,44 @@ async def test_vectors_of_an_older_layout_are_rebuilt(runtime, monkeypatch) -> N
     assert len(rows) == len(people)
     assert {row.version for row in rows} == {service.FEATURE_VERSION + 1}
     assert all(any(row.features) for row in rows)
+
+
+def _unit(values: list[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in values))
+    return [v / norm for v in values]
+
+
+async def test_the_walk_widens_when_the_nearest_are_not_candidates(database, runtime, pgvector: bool) -> None:
+    """The index path ranks the nearest 200 vectors; when fewer than N of them are
+    candidates (here the 220 nearest have inactive profiles), it walks again, wider."""
+    chance = random.Random(3)
+    near = [_unit([1.0] + [chance.uniform(-0.02, 0.02) for _ in range(31)]) for _ in range(220)]
+    far = [_unit([0.3] + [chance.uniform(-1, 1) for _ in range(31)]) for _ in range(30)]
+    rows = [(UUID(int=(0x7 << 76) | (0b10 << 62) | n), vector, n < 220) for n, vector in enumerate(near + far)]
+    me = UUID(int=(0x7 << 76) | (0b10 << 62) | 999)
+    conn = await asyncpg.connect(asyncpg_dsn(database.admin.set(database=database.app.database)))
+    try:
+        async with conn.transaction():
+            await conn.execute("SET LOCAL session_replication_role = replica")  # no triggers: the rows as given
+            await conn.executemany(
+                "INSERT INTO auth.users (id, email, status, email_verified_at) VALUES ($1, $2, 'active', now())",
+                [(user_id, f"w{user_id.int & 0xFFFF}@example.com") for user_id, _, _ in rows]
+                + [(me, "me@example.com")],
+            )
+            await conn.executemany(
+                "INSERT INTO matching.profiles (user_id, birth_date, gender, is_active)"
+                " VALUES ($1, '1990-01-01', 'woman', $2)",
+                [(user_id, not inactive) for user_id, _, inactive in rows] + [(me, True)],
+            )
+            await conn.executemany(
+                "INSERT INTO matching.user_features (user_id, version, features) VALUES ($1, 1, $2)",
+                [(user_id, vector) for user_id, vector, _ in rows] + [(me, _unit([1.0] + [0.0] * 31))],
+            )
+    finally:
+        await conn.close()
+    by_index = await top(runtime, me, limit=5, use_pgvector=True if pgvector else None)
+    exact = await top(runtime, me, limit=5, use_pgvector=False)
+    assert len(exact) == 5 and all(
+        item.user_id in {user_id for user_id, _, inactive in rows if not inactive} for item in exact
+    )
+    assert [item.user_id for item in by_index] == [item.user_id for item in exact]

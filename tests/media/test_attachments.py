@@ -12,6 +12,8 @@ from tests.media.upload_support import MEDIA, png_bytes, random_bytes, text_byte
 from tests.messaging.support import make_conversation, send
 from tests.support import Persona
 
+pytestmark = pytest.mark.module_database
+
 
 async def uploaded(client, persona: Persona, data: bytes, name: str = "notes.txt", kind: str = "text/plain") -> str:
     response = await upload(client, persona, data, name=name, content_type=kind)

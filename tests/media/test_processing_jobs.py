@@ -34,6 +34,8 @@ from tests.media.processing_support import (
 from tests.media.test_processing import png_declaring
 from tests.support import Mailbox, make_settings
 
+pytestmark = pytest.mark.module_database
+
 
 @pytest.fixture
 async def fake_clamd() -> AsyncIterator[FakeClamd]:
@@ -281,35 +283,46 @@ async def test_running_a_step_again_changes_nothing(runtime, owner, jobs_done):
     assert {s.attempts for s in (await steps_of(runtime, file_id)).values()} == {1}
 
 
-@pytest.mark.parametrize("clamd", [STAND_IN])
-async def test_with_clamd_the_upload_is_streamed_to_it_and_its_verdict_kept(
-    runtime, owner, jobs_done, clamd, fake_clamd
-):
-    clean = await image_file(runtime, owner, png(80, 60), "ok.png")
-    infected = await registered_file(
-        runtime, owner, b"header " + EICAR, file_name="tool.txt", content_type="text/plain", kind="document"
-    )
+class TestWithClamd:
+    """A database and an app of their own, started with the test's RAPPORT_CLAMD: the
+    module's app, over the module's database, would run the scan with the built-in check."""
 
-    await processed(jobs_done)
+    @pytest.fixture
+    def database(self, fresh_database):
+        return fresh_database
 
-    assert (await file_row(runtime, clean)).status == "ready"
-    assert (await file_row(runtime, clean)).metadata["scanned_by"] == "clamd"
-    row = await file_row(runtime, infected)
-    assert (row.status, row.scan_signature) == ("quarantined", SIGNATURE)
-    assert sorted(len(stream.data) for stream in fake_clamd.streams) == sorted(
-        [len(png(80, 60)), len(b"header " + EICAR)]
-    )
+    @pytest.fixture
+    def app(self, fresh_app):
+        return fresh_app
 
+    @pytest.mark.parametrize("clamd", [STAND_IN])
+    async def test_with_clamd_the_upload_is_streamed_to_it_and_its_verdict_kept(
+        self, runtime, owner, jobs_done, clamd, fake_clamd
+    ):
+        clean = await image_file(runtime, owner, png(80, 60), "ok.png")
+        infected = await registered_file(
+            runtime, owner, b"header " + EICAR, file_name="tool.txt", content_type="text/plain", kind="document"
+        )
 
-@pytest.mark.parametrize("clamd", ["unix:/nonexistent/clamd.sock"])
-async def test_a_clamd_that_cannot_be_reached_leaves_the_scan_to_be_retried(runtime, owner, jobs_done, clamd):
-    file_id = await image_file(runtime, owner, png(80, 60), "p.png")
+        await processed(jobs_done)
 
-    await jobs_done()
+        assert (await file_row(runtime, clean)).status == "ready"
+        assert (await file_row(runtime, clean)).metadata["scanned_by"] == "clamd"
+        row = await file_row(runtime, infected)
+        assert (row.status, row.scan_signature) == ("quarantined", SIGNATURE)
+        assert sorted(len(stream.data) for stream in fake_clamd.streams) == sorted(
+            [len(png(80, 60)), len(b"header " + EICAR)]
+        )
 
-    steps = await steps_of(runtime, file_id)
-    assert (steps["scan"].status, steps["scan"].attempts) == ("queued", 1)
-    assert "ClamdUnavailable" in steps["scan"].error
-    row = await file_row(runtime, file_id)
-    # The next attempt waits for its backoff, past this test.
-    assert (row.status, row.scan_status) == ("processing", "pending")
+    @pytest.mark.parametrize("clamd", ["unix:/nonexistent/clamd.sock"])
+    async def test_a_clamd_that_cannot_be_reached_leaves_the_scan_to_be_retried(self, runtime, owner, jobs_done, clamd):
+        file_id = await image_file(runtime, owner, png(80, 60), "p.png")
+
+        await jobs_done()
+
+        steps = await steps_of(runtime, file_id)
+        assert (steps["scan"].status, steps["scan"].attempts) == ("queued", 1)
+        assert "ClamdUnavailable" in steps["scan"].error
+        row = await file_row(runtime, file_id)
+        # The next attempt waits for its backoff, past this test.
+        assert (row.status, row.scan_status) == ("processing", "pending")

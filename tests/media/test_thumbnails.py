@@ -17,6 +17,8 @@ from tests.media.processing_support import jpeg, registered_file
 from tests.media.upload_support import MEDIA, uploaded
 from tests.support import Persona, problem_type
 
+pytestmark = pytest.mark.module_database
+
 BOXES = {"small": 96, "medium": 320, "large": 1024}
 
 

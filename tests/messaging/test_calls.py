@@ -22,10 +22,16 @@ from rapport.kernel.db import user_transaction
 from rapport.kernel.ids import uuid7
 from rapport.kernel.provisioning import asyncpg_dsn
 from rapport.kernel.runtime import Runtime
+from tests.messaging import group_world
 from tests.messaging.support import make_conversation
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database
+
+# The shared world's fixtures (tests.messaging.group_world), taken by this module.
+World = group_world.World
+module_world, world, group = group_world.module_world, group_world.world, group_world.group
+alice, bob, carol, mallory = group_world.alice, group_world.bob, group_world.carol, group_world.mallory
 
 
 def calls_of(conversation_id: UUID | str) -> str:
@@ -84,11 +90,6 @@ async def mute(engine, persona: Persona, conversation_id: UUID) -> None:
             text("UPDATE messaging.participants SET is_muted = true WHERE conversation_id = :c AND user_id = :me"),
             {"c": conversation_id, "me": persona.user_id},
         )
-
-
-@pytest.fixture
-async def group(app_engine, alice, bob, carol) -> UUID:
-    return await make_conversation(app_engine, alice, bob, carol)
 
 
 # Starting

@@ -22,10 +22,16 @@ from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
 from rapport.kernel.provisioning import asyncpg_dsn
 from rapport.kernel.runtime import Runtime
+from tests.messaging import group_world
 from tests.messaging.support import make_conversation, send
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database
+
+# The shared world's fixtures (tests.messaging.group_world), taken by this module.
+World = group_world.World
+module_world, world, group = group_world.module_world, group_world.world, group_world.group
+alice, bob, carol, mallory = group_world.alice, group_world.bob, group_world.carol, group_world.mallory
 
 ADMIN_REPORTS = "/v1/admin/moderation/reports"
 BLOCKED_TERMS = "/v1/admin/moderation/blocked-terms"
@@ -91,9 +97,8 @@ async def history(client: httpx.AsyncClient, persona: Persona, conversation_id: 
     return items
 
 
-@pytest.fixture
-async def group(app_engine, alice, bob, carol) -> UUID:
-    return await make_conversation(app_engine, alice, bob, carol, roles={"carol": "moderator"})
+# Carol moderates the group (tests.messaging.group_world).
+CAROL_ROLE = "moderator"
 
 
 @pytest.fixture

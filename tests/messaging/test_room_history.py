@@ -2,8 +2,8 @@
 and of its people's places at each change, written by trigger, read by supervisors.
 
 Alice owns a group with bob and carol. Sam is a supervisor (the built-in role
-`supervisor`: supervisor:chat:observe), platform-wide unless a test says otherwise;
-mallory is a stranger."""
+`supervisor`: supervisor:chat:observe) for the room a test reads (a platform-wide grant
+reaches support rooms alone); mallory is a stranger."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ async def sam(make_persona) -> Persona:
 
 async def test_room_changes_keep_the_room_as_it_was(client, app_engine, runtime, alice, bob, sam):
     room = await make_conversation(app_engine, alice, bob, name="Help desk")
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     renamed = await client.patch(f"/v1/conversations/{room}", json={"name": "Billing"}, headers=alice.headers)
     assert renamed.status_code == 200, renamed.text
     [change] = (await changes(client, sam, room))["items"]
@@ -56,7 +56,7 @@ async def test_room_changes_keep_the_room_as_it_was(client, app_engine, runtime,
 
 async def test_participant_changes_keep_their_place_as_it_was(client, app_engine, runtime, alice, bob, carol, sam):
     room = await make_conversation(app_engine, alice, bob, carol)
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     made = await client.patch(
         f"/v1/conversations/{room}/participants/{bob.user_id}", json={"role": "moderator"}, headers=alice.headers
     )
@@ -72,7 +72,7 @@ async def test_participant_changes_keep_their_place_as_it_was(client, app_engine
 
 async def test_deleting_a_room_is_its_last_change_and_its_history_outlives_it(client, app_engine, runtime, alice, sam):
     room = await make_conversation(app_engine, alice)
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     deleted = await client.delete(f"/v1/conversations/{room}", headers=alice.headers)
     assert deleted.status_code == 204, deleted.text
     items = (await changes(client, sam, room))["items"]
@@ -87,7 +87,7 @@ async def test_deleting_a_room_is_its_last_change_and_its_history_outlives_it(cl
 
 async def test_sending_and_reading_write_no_history(client, app_engine, runtime, alice, bob, sam):
     room = await make_conversation(app_engine, alice, bob)
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     sent = await send(client, alice, room, "hello")
     read = await client.post(f"/v1/conversations/{room}/read", json={"message_id": sent["id"]}, headers=bob.headers)
     assert read.status_code == 200
@@ -98,7 +98,7 @@ async def test_sending_and_reading_write_no_history(client, app_engine, runtime,
 
 async def test_pages_go_back_in_time_across_room_and_participant_changes(client, app_engine, runtime, alice, bob, sam):
     room = await make_conversation(app_engine, alice, bob)
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     for name in ("One", "Two"):
         await client.patch(f"/v1/conversations/{room}", json={"name": name}, headers=alice.headers)
     for role in ("moderator", "member"):
@@ -147,10 +147,10 @@ async def test_a_platform_admin_reads_any_rooms_history(client, app_engine, runt
 
 async def test_a_revoked_supervisor_reads_nothing_more(client, app_engine, runtime, alice, sam):
     room = await make_conversation(app_engine, alice)
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     assert (await client.get(history_path(room), headers=sam.headers)).status_code == 200
     async with system_transaction(runtime.system_engine) as db:
-        await access_service.revoke_role_system(db, UUID(sam.user_id), "supervisor")
+        await access_service.revoke_role_system(db, UUID(sam.user_id), "supervisor", room)
     assert (await client.get(history_path(room), headers=sam.headers)).status_code == 404
 
 
@@ -172,7 +172,7 @@ async def test_a_supervisor_asking_of_no_room_finds_none(client, runtime, sam):
 
 async def test_system_work_is_recorded_without_an_actor(client, app_engine, runtime, alice, bob, sam):
     room = await make_conversation(app_engine, alice, bob)
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     async with system_transaction(runtime.system_engine) as db:
         await db.execute(text("SELECT messaging.dismiss_participant(:c, :u)"), {"c": room, "u": UUID(bob.user_id)})
     [change] = (await changes(client, sam, room))["items"]
@@ -183,7 +183,7 @@ async def test_the_history_is_readable_in_sql_by_supervisors_only(app_engine, ru
     room = await make_conversation(app_engine, alice, name="Before")
     async with user_transaction(app_engine, UUID(alice.user_id)) as db:
         await db.execute(text("UPDATE messaging.conversations SET name = 'After' WHERE id = :c"), {"c": room})
-    await supervise(runtime, sam)
+    await supervise(runtime, sam, room)
     counts = {}
     for persona in (alice, sam):
         async with user_transaction(app_engine, UUID(persona.user_id)) as db:

@@ -218,12 +218,12 @@ async def test_a_search_out_of_time_says_how_to_reach_older_messages(
 
 
 async def _archive(client, app_engine, database: DatabaseUrls, alice, bob) -> UUID:
-    """A conversation with a message in each of the three months before this one, and one now."""
+    """A conversation with a message in each of three earlier months, and one now. Each is
+    more than a month old whatever the day (40, 80 and 120 days), so that a first slice of
+    up to a month's days (messaging.search_messages) never reaches them."""
     conversation = await make_conversation(app_engine, alice, bob)
     now = datetime.now(UTC)
-    months_ago = {
-        n: (now.replace(day=15, hour=12) - timedelta(days=31 * n)).replace(day=15, hour=12) for n in (3, 2, 1)
-    }
+    months_ago = {n: (now - timedelta(days=40 * n)).replace(hour=12) for n in (3, 2, 1)}
     await _make_partitions(database, list(months_ago.values()))
     for n, moment in months_ago.items():
         await as_superuser(

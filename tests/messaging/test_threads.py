@@ -334,3 +334,103 @@ async def test_a_thread_s_messages_come_newest_first_a_page_at_a_time(client, ap
     assert (unknown.status_code, problem_type(unknown)) == (404, "message-not-found")
     listed = (await list_threads(client, alice, conversation))["items"][0]
     assert (listed["message_count"], listed["last_message_id"]) == (5, inside[4]["id"])
+
+
+# Moving messages between topic threads
+
+
+def move_path(conversation_id: UUID, message_id: str) -> str:
+    return f"{message_path(conversation_id, message_id)}/thread"
+
+
+async def a_thread(client, persona, conversation_id: UUID, thread_id: str) -> dict:
+    response = await client.get(f"{threads_path(conversation_id)}/{thread_id}", headers=persona.headers)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def test_a_message_moves_into_a_topic_thread_to_another_and_out(client, app_engine, runtime, alice, bob):
+    conversation = await make_conversation(app_engine, alice, bob)
+    school = await open_thread(client, alice, conversation, title="School")
+    health = await open_thread(client, alice, conversation, title="Health")
+    earlier = await send(client, alice, conversation, "the report came", thread_id=school["id"])
+    message = await send(client, alice, conversation, "the dentist is on Monday")
+
+    # Bob, a member, moves Alice's message: whoever takes part may, as in Zulip.
+    moved = await client.put(
+        move_path(conversation, message["id"]), json={"thread_id": school["id"]}, headers=bob.headers
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["thread_id"] == school["id"] and moved.json()["content"] == message["content"]
+    in_school = await a_thread(client, bob, conversation, school["id"])
+    assert (in_school["message_count"], in_school["last_message_id"]) == (2, message["id"])
+    page = await thread_messages(client, bob, conversation, school["id"])
+    assert [m["id"] for m in page["items"]] == [message["id"], earlier["id"]]
+
+    again = await client.put(
+        move_path(conversation, message["id"]), json={"thread_id": school["id"]}, headers=alice.headers
+    )
+    assert again.status_code == 200 and again.json()["thread_id"] == school["id"]
+    to_health = await client.put(
+        move_path(conversation, message["id"]), json={"thread_id": health["id"]}, headers=alice.headers
+    )
+    assert to_health.json()["thread_id"] == health["id"]
+    left = await a_thread(client, alice, conversation, school["id"])
+    assert (left["message_count"], left["last_message_id"]) == (1, earlier["id"])
+    assert (await a_thread(client, alice, conversation, health["id"]))["message_count"] == 1
+
+    out = await client.put(move_path(conversation, message["id"]), json={"thread_id": None}, headers=alice.headers)
+    assert out.json()["thread_id"] is None
+    emptied = await a_thread(client, alice, conversation, health["id"])
+    assert (emptied["message_count"], emptied["last_message_id"], emptied["last_message_at"]) == (0, None, None)
+    moves = [e for e in await events_of(runtime, conversation) if e["type"] == "message.threaded"]
+    assert [(e["payload"]["previous_thread_id"], e["payload"]["thread_id"], str(e["actor_id"])) for e in moves] == [
+        (None, school["id"], bob.user_id),
+        (school["id"], health["id"], alice.user_id),
+        (health["id"], None, alice.user_id),
+    ]
+    assert {e["payload"]["message_id"] for e in moves} == {message["id"]}
+
+
+async def test_a_reply_stays_under_its_message_and_only_open_topic_threads_take_messages(
+    client, app_engine, alice, bob
+):
+    conversation = await make_conversation(app_engine, alice, bob)
+    elsewhere = await make_conversation(app_engine, alice, bob)
+    root = await send(client, alice, conversation, "who is coming?")
+    replies = await open_thread(client, bob, conversation, root_message_id=root["id"])
+    reply = await send(client, bob, conversation, "me", thread_id=replies["id"])
+    topic = await open_thread(client, alice, conversation, title="Plans")
+    archived = await open_thread(client, alice, conversation, title="Old")
+    await client.patch(f"{threads_path(conversation)}/{archived['id']}", json={"archived": True}, headers=alice.headers)
+    foreign = await open_thread(client, alice, elsewhere, title="Not here")
+    message = await send(client, alice, conversation, "saturday?")
+
+    out_of_replies = await client.put(
+        move_path(conversation, reply["id"]), json={"thread_id": topic["id"]}, headers=bob.headers
+    )
+    assert (out_of_replies.status_code, problem_type(out_of_replies)) == (409, "message-in-reply-thread")
+    for target in (replies["id"], archived["id"], foreign["id"], str(uuid7())):
+        refused = await client.put(
+            move_path(conversation, message["id"]), json={"thread_id": target}, headers=bob.headers
+        )
+        assert (refused.status_code, problem_type(refused)) == (422, "thread-not-open"), target
+    for body in ({}, {"thread_id": "soon"}, {"thread_id": topic["id"], "extra": 1}):
+        bad = await client.put(move_path(conversation, message["id"]), json=body, headers=bob.headers)
+        assert bad.status_code == 422, body
+    assert (await a_thread(client, bob, conversation, replies["id"]))["message_count"] == 1
+    assert (await a_thread(client, bob, conversation, topic["id"]))["message_count"] == 0
+
+
+async def test_observers_and_strangers_move_no_message(client, app_engine, alice, carol, mallory):
+    conversation = await make_conversation(app_engine, alice, carol, roles={"carol": "observer"})
+    topic = await open_thread(client, alice, conversation, title="Plans")
+    message = await send(client, alice, conversation, "saturday?")
+    body = {"thread_id": topic["id"]}
+
+    observer = await client.put(move_path(conversation, message["id"]), json=body, headers=carol.headers)
+    stranger = await client.put(move_path(conversation, message["id"]), json=body, headers=mallory.headers)
+
+    assert (observer.status_code, problem_type(observer)) == (403, "not-allowed-in-conversation")
+    assert (stranger.status_code, problem_type(stranger)) == (404, "conversation-not-found")
+    assert (await a_thread(client, alice, conversation, topic["id"]))["message_count"] == 0

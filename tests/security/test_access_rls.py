@@ -13,13 +13,16 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from rapport.access import models as m
 from rapport.kernel.db import user_transaction
+from rapport.kernel.provisioning import DatabaseUrls
 from tests.access.support import admin_persona, grant  # noqa: F401 (the admin fixture)
 from tests.messaging.support import make_conversation
+from tests.module_scope import build_once
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database
@@ -36,14 +39,23 @@ class World:
     alices_grant: UUID
 
 
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """Alice develops bots; carol is a second-level agent and supervises alice and bob's
+    room. Built once: each test's reset puts it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, carol, mallory = await built.personas("alice", "bob", "carol", "mallory")
+        room = await make_conversation(built.app_engine, alice, bob)
+        alices_grant = await grant(built.runtime, alice, "bot-developer")
+        await grant(built.runtime, carol, "support-t2")
+        await grant(built.runtime, carol, "supervisor", room)
+        return World(alice, carol, mallory, room, alices_grant)
+
+
 @pytest.fixture
-async def world(app_engine, runtime, alice, bob, carol, mallory) -> World:
-    """Alice develops bots; carol is a second-level agent and supervises alice and bob's room."""
-    room = await make_conversation(app_engine, alice, bob)
-    alices_grant = await grant(runtime, alice, "bot-developer")
-    await grant(runtime, carol, "support-t2")
-    await grant(runtime, carol, "supervisor", room)
-    return World(alice, carol, mallory, room, alices_grant)
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
 
 
 def _is_refused(error: DBAPIError) -> bool:

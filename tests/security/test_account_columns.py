@@ -8,6 +8,8 @@ from sqlalchemy.exc import DBAPIError
 
 from rapport.kernel.db import system_transaction, user_transaction
 
+pytestmark = pytest.mark.module_database
+
 
 @pytest.mark.parametrize(
     "assignment",

@@ -3,7 +3,11 @@ records through the identity API, and gets nothing."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.support import problem_type
+
+pytestmark = pytest.mark.module_database
 
 SESSIONS = "/v1/auth/sessions"
 KEYS = "/v1/auth/api-keys"

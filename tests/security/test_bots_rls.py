@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from rapport.bots import service
 from rapport.kernel.db import system_transaction
+from rapport.kernel.provisioning import DatabaseUrls
 from tests.bots.support import Bot, WebhookReceiver, add_bot, make_bot, make_developer
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, attempt
 from tests.support import Persona, problem_type
 
@@ -40,11 +43,24 @@ async def receiver():
         yield server
 
 
-@pytest.fixture
-async def world(client, runtime, app_engine, receiver, alice, bob, mallory) -> World:
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls, receiver: WebhookReceiver) -> World:
     """Alice's bot (it hears everything) in her room with bob, with one delivery on
-    record; bob and mallory talk elsewhere, without it."""
+    record; bob and mallory talk elsewhere, without it. Built once: each test's reset puts
+    it back as it was (module_scope.build_once)."""
     receiver.reset()
+    async with build_once(module_app, module_database) as built:
+        alice, bob, mallory = await built.personas("alice", "bob", "mallory")
+        return await _build(built.client, built.runtime, built.app_engine, receiver, alice, bob, mallory)
+
+
+@pytest.fixture
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(client, runtime, app_engine, receiver, alice, bob, mallory) -> World:
     await make_developer(runtime, alice)
     bot = await make_bot(client, receiver, alice, "helper", receives="all")
     room = await make_conversation(app_engine, alice, bob)

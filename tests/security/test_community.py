@@ -13,11 +13,14 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from rapport.kernel.db import user_transaction
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.modules.community import models as m
+from tests.module_scope import build_once
 from tests.support import Persona, befriend, problem_type
 
 pytestmark = pytest.mark.module_database
@@ -35,11 +38,24 @@ class World:
     habit: str
 
 
-@pytest.fixture
-async def world(client, alice, bob, mallory) -> World:
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
     """Alice with a row in every table: a private story tagged "diagnosis", a friends-only
     one tagged "family" (bob is her contact), her own tag "secret-hobby", a habit checked
-    in, a garden and her journaling frequency."""
+    in, a garden and her journaling frequency. Built once: each test's reset puts it back
+    as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, mallory = await built.personas("alice", "bob", "mallory")
+        return await _build(built.client, alice, bob, mallory)
+
+
+@pytest.fixture
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(client, alice, bob, mallory) -> World:
     await befriend(client, alice, bob)
     h = alice.headers
     private = await client.post(

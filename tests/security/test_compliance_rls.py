@@ -7,7 +7,6 @@ compliance and of the audit chain, called out of their context, do nothing for h
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -15,14 +14,17 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
-from tests.compliance.admin_support import admin_persona  # noqa: F401 (the admin fixture)
+from tests.compliance.admin_support import make_admin
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, changed
 from tests.security.messaging_sql import attempt as attempt_sql
 from tests.support import Persona, problem_type
@@ -61,17 +63,26 @@ class World:
     breach_id: str
 
 
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """Alice's consent and a breach ada (an administrator) notified her of; zed erased.
+    Built once: each test's reset puts it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, mallory, ada, zed = await built.personas("alice", "mallory", "ada", "zed")
+        admin = await make_admin(built.runtime, ada)
+        return await _build(built.client, built.runtime, alice, mallory, admin, zed)
+
+
 @pytest.fixture
-async def world(
-    client: httpx.AsyncClient,
-    alice: Persona,
-    mallory: Persona,
-    admin: Persona,
-    runtime: Runtime,
-    make_persona: Callable[[str], Awaitable[Persona]],
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(
+    client: httpx.AsyncClient, runtime: Runtime, alice: Persona, mallory: Persona, admin: Persona, zed: Persona
 ) -> World:
     # Zed signed in once and was erased: the audit holds a redaction.
-    zed = await make_persona("zed")
     given = await client.post(
         "/v1/me/consents", json={"consent_type": "marketing_emails", "granted": True}, headers=alice.headers
     )

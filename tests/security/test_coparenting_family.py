@@ -5,23 +5,34 @@ them whatever bug a query might have. A transaction that names no user sees noth
 
 Tables: coparenting.child_details, coparenting.coparent_details, coparenting.tasks,
 coparenting.task_people, coparenting.topic_rooms, coparenting.topic_suggestions,
-coparenting.topic_cursor."""
+coparenting.topic_cursor.
+
+No test here changes the world: every attack is refused or changes no row (the one API key
+made, alice's, is read by no other test). The world is built once for the module, in its
+database emptied once, and the database is not emptied between the tests."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from rapport.kernel.db import system_transaction, user_transaction
+from rapport.kernel.db import create_engine, system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
+from rapport.kernel.runtime import Runtime
 from rapport.modules.coparenting import models_family as m
 from rapport.modules.coparenting import service
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import empty_database, module_personas
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database
@@ -50,7 +61,32 @@ class World:
 
 
 @pytest.fixture
-async def world(client, runtime, app_engine, alice, bob, mallory) -> World:
+def database(module_database: DatabaseUrls) -> DatabaseUrls:
+    """The module's database as the world left it: not emptied before each test."""
+    return module_database
+
+
+@pytest.fixture(scope="module")
+async def world(module_app: FastAPI, module_database: DatabaseUrls) -> AsyncIterator[World]:
+    """The world, built once through the module's app."""
+    await empty_database(module_database)
+    runtime: Runtime = module_app.state.runtime
+    transport = httpx.ASGITransport(app=module_app, raise_app_exceptions=False, client=("203.0.113.7", 50000))
+    app_engine = create_engine(module_database.app, pool_size=2)
+    try:
+        personas = await module_personas(module_app, "alice", "bob", "mallory")
+        async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
+            built = await build_world(client, runtime, app_engine, *personas)
+            # What the world set off (notifications, jobs) is done before any test looks.
+            async with asyncio.timeout(10):
+                await module_app.state.notifications.catch_up()
+                await module_app.state.worker.wait_idle()
+    finally:
+        await app_engine.dispose()
+    yield built
+
+
+async def build_world(client, runtime, app_engine, alice, bob, mallory) -> World:
     """Alice with a row in every table: a child and a co-parent among her contacts with
     their details, a task of her own and one in her room with bob (about her child), the
     room's topics organised with one suggestion."""

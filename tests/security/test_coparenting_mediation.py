@@ -6,19 +6,23 @@ alice herself cannot forge her statistics or her learned profile."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.modules.coparenting import models_mediation as m
 from tests.messaging.support import make_conversation
+from tests.module_scope import build_once
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database
@@ -39,10 +43,29 @@ class World:
     answered_id: str
 
 
-@pytest.fixture
-async def world(client, app_engine, runtime, jobs_done, alice, bob, mallory) -> World:
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
     """Alice with a row in every table: a trigger, two suggestions for her room with bob
-    (one answered), her statistics and her learned profile."""
+    (one answered), her statistics and her learned profile. Built once: each test's reset
+    puts it back as it was (module_scope.build_once)."""
+
+    async def jobs_done() -> None:
+        async with asyncio.timeout(10):
+            await module_app.state.notifications.catch_up()
+            await module_app.state.worker.wait_idle()
+
+    async with build_once(module_app, module_database) as built:
+        alice, bob, mallory = await built.personas("alice", "bob", "mallory")
+        return await _build(built.client, built.app_engine, built.runtime, jobs_done, alice, bob, mallory)
+
+
+@pytest.fixture
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(client, app_engine, runtime, jobs_done, alice, bob, mallory) -> World:
     room = await make_conversation(app_engine, alice, bob, type="direct")
     made = await client.post(
         "/v1/coparenting/triggers", headers=alice.headers, json={"trigger_type": "phrase", "trigger_value": "you never"}

@@ -13,11 +13,14 @@ from uuid import UUID
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from tests.coparenting.pairing_support import PAIRINGS, STATUS, invite, pair
 from tests.messaging.support import make_conversation
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Persona, problem_type
 
@@ -35,11 +38,21 @@ class World:
     pending: dict[str, Any]
 
 
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """Alice paired with bob and a pending invitation of hers; mallory a stranger. Built
+    once: each test's reset puts it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, mallory = await built.personas("alice", "bob", "mallory")
+        pairing = await pair(built.client, alice, bob)
+        pending = await invite(built.client, alice, "code")
+        return World(alice=alice, bob=bob, mallory=mallory, pairing=pairing, pending=pending)
+
+
 @pytest.fixture
-async def world(client: httpx.AsyncClient, alice: Persona, bob: Persona, mallory: Persona) -> World:
-    pairing = await pair(client, alice, bob)
-    pending = await invite(client, alice, "code")
-    return World(alice=alice, bob=bob, mallory=mallory, pairing=pairing, pending=pending)
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
 
 
 # --- through the API ---------------------------------------------------------------------------

@@ -8,7 +8,6 @@ alice blocks dave; mallory is a stranger who tries."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -16,13 +15,16 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import build_once
 from tests.support import Persona, befriend
 
 pytestmark = pytest.mark.module_database
@@ -45,10 +47,14 @@ SCHEMAS = (
     "access",
     "bots",
     "support",
+    "analytics",
+    "views",
+    "encryption",
 )
 
 # Trigger functions run only as triggers; nobody is granted them.
 TRIGGER_FUNCTIONS = {
+    "analytics.track_sessions()",
     "audit.record_change()",
     "audit.record_sensitive_write()",
     "social.create_profile_for_user()",
@@ -72,14 +78,38 @@ TRIGGER_FUNCTIONS = {
 _MEDIA_CASE = "test_the_definer_functions_tell_a_stranger_nothing_and_do_nothing_for_her"
 _RETENTION_CASE = "test_no_one_but_system_work_calls_a_retention_or_repair_function"
 CALLED_FUNCTIONS = {
+    # End-to-end encryption (migration 2026_11_30_0048): the cases are in
+    # tests/security/test_encryption_rls.py.
+    "encryption.device_owner_in(uuid,uuid)": "test_device_owner_in_answers_only_within_the_callers_conversations",
+    "encryption.claim_key_bundles(uuid,boolean)": "test_claim_key_bundles_out_of_context_hands_out_nothing",
+    # Analytics' reports (migration 2026_11_30_0046): in tests/security/test_analytics_reports_rls.py.
+    "analytics.expose(text)": "test_expose_records_only_the_callers_own_exposure",
+    "analytics.experiment_counts(uuid)": "test_report_functions_answer_administrators_alone",
+    "analytics.funnel_counts(uuid,timestamp with time zone,timestamp with time zone)": (
+        "test_report_functions_answer_administrators_alone"
+    ),
+    "views.user_growth_between(date,date)": "test_report_functions_answer_administrators_alone",
+    "views.active_users_at(date)": "test_report_functions_answer_administrators_alone",
+    "views.user_engagement_at(date)": "test_report_functions_answer_administrators_alone",
+    "views.messaging_stats_between(date,date)": "test_report_functions_answer_administrators_alone",
+    "views.conversation_analytics_top(integer)": "test_report_functions_answer_administrators_alone",
+    "views.media_storage()": "test_report_functions_answer_administrators_alone",
+    "views.slow_queries_top(integer)": "test_report_functions_answer_administrators_alone",
     # Streams, support rooms and room history (migration 2026_11_30_0037): the cases are in
     # tests/security/test_messaging_streams.py.
     "messaging.stream_message(uuid,uuid,uuid,uuid,uuid,text,text)": "test_nobody_but_the_sender_streams_into_a_message",
     "messaging.admit_participant(uuid,uuid,text,boolean)": "test_admitting_and_dismissing_are_for_system_work_alone",
     "messaging.dismiss_participant(uuid,uuid)": "test_admitting_and_dismissing_are_for_system_work_alone",
     "messaging.observes(uuid)": "test_observes_answers_for_the_caller_only",
+    # Bots' abandoned streams (migration 2026_11_30_0040): the case is in tests/bots/test_lifecycle.py.
+    "bots.fail_abandoned_streams(timestamp with time zone,integer)": (
+        "test_ending_abandoned_streams_is_system_work_alone"
+    ),
     # The support desk's supervisors (migration 2026_11_30_0039): in tests/security/test_support_rls.py.
     "support.observe_messages(uuid,uuid,integer)": "test_observe_messages_out_of_context_reads_nothing",
+    "support.queue_page(text,boolean,integer,timestamp with time zone,uuid,integer)": (
+        "test_queue_page_out_of_context_reads_nothing"
+    ),
     # Permissions (migration 2026_11_30_0036): the case is in tests/security/test_access_rls.py.
     "access.has_permission(text,uuid)": "test_has_permission_answers_for_nobody_else",
     "social.is_blocked(uuid,uuid)": "test_is_blocked_answers_only_about_the_callers_own_pairs",
@@ -106,7 +136,7 @@ CALLED_FUNCTIONS = {
     ),
     "messaging.join_by_invite(bytea)": "test_join_by_invite_needs_a_live_link_and_leaves_the_caller_as_they_were",
     "messaging.delete_conversation(uuid)": "test_delete_conversation_is_the_owners_alone",
-    "messaging.direct_with(uuid)": "test_direct_with_finds_only_the_callers_own_direct_conversation",
+    "messaging.direct_with(uuid,boolean)": "test_direct_with_finds_only_the_callers_own_direct_conversation",
     "messaging.delete_as_platform_admin(uuid,uuid)": "test_delete_as_platform_admin_needs_a_platform_administrator",
     "messaging.search_messages(tsquery,uuid,uuid,timestamp with time zone,timestamp with time zone,text,integer,real,"
     "uuid,integer,interval)": "test_search_messages_finds_only_the_callers_own_messages",
@@ -198,19 +228,22 @@ class World:
     mallory: Persona
 
 
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """Alice and bob contacts, dave blocked by alice, mallory a stranger. Built once: each
+    test's reset puts it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, dave, mallory = await built.personas("alice", "bob", "dave", "mallory")
+        await befriend(built.client, alice, bob)
+        blocked = await built.client.put(f"/v1/blocks/{dave.user_id}", headers=alice.headers)
+        assert blocked.status_code == 200, blocked.text
+        return World(alice=alice, bob=bob, dave=dave, mallory=mallory)
+
+
 @pytest.fixture
-async def world(
-    client: httpx.AsyncClient,
-    make_persona: Callable[[str], Awaitable[Persona]],
-    alice: Persona,
-    bob: Persona,
-    mallory: Persona,
-) -> World:
-    dave = await make_persona("dave")
-    await befriend(client, alice, bob)
-    blocked = await client.put(f"/v1/blocks/{dave.user_id}", headers=alice.headers)
-    assert blocked.status_code == 200, blocked.text
-    return World(alice=alice, bob=bob, dave=dave, mallory=mallory)
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
 
 
 def _outcome(error: DBAPIError) -> str:

@@ -16,10 +16,13 @@ from pathlib import Path
 from types import ModuleType
 
 import asyncpg
+import pytest
 from sqlalchemy import Table
 
 from rapport.kernel import provisioning
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
+
+pytestmark = pytest.mark.module_database
 
 SECURITY_TESTS = Path(__file__).resolve().parent
 

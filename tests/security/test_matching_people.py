@@ -13,13 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from rapport.kernel.db import system_transaction, user_transaction
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.modules.matching import models_people as m
 from rapport.modules.matching import service
 from tests.media.collections_support import block, image
+from tests.module_scope import build_once
 from tests.support import Persona
 
 pytestmark = pytest.mark.module_database
@@ -46,10 +49,23 @@ class World:
     assessment: str
 
 
-@pytest.fixture
-async def world(client, runtime, alice, bob, mallory) -> World:
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
     """Alice with a row in every table (profile with a photo, an assessment, her vector, and
-    her similar people, bob among them); mallory and bob with profiles of their own."""
+    her similar people, bob among them); mallory and bob with profiles of their own. Built
+    once: each test's reset puts it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, mallory = await built.personas("alice", "bob", "mallory")
+        return await _build(built.client, alice, bob, mallory)
+
+
+@pytest.fixture
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(client, alice, bob, mallory) -> World:
     assert (await client.put("/v1/matching/profile", headers=alice.headers, json=ALICE_PROFILE)).status_code == 200
     photo = (await image(client, alice))["id"]
     assert (

@@ -8,12 +8,15 @@ from __future__ import annotations
 import hashlib
 from uuid import UUID
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.media.upload_support import MEDIA, png_bytes, upload
 from tests.messaging.support import make_conversation, send
 from tests.security.messaging_sql import DENIED, attempt
 from tests.support import Persona
+
+pytestmark = pytest.mark.module_database
 
 MISSING = "019e8b67-6d5f-7ae8-a839-8f9f4ba71ab7"
 

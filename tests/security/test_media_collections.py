@@ -17,11 +17,14 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rapport.kernel.provisioning import DatabaseUrls
 from tests.media.collections_support import ALBUMS, PHOTOS, SHARED_WITH_ME, add_item, expire, image, make_album, share
 from tests.media.upload_support import MEDIA, png_bytes, processed
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Persona, problem_type
 
@@ -40,8 +43,47 @@ class Alices:
     bobs_comment: str
 
 
+@dataclass(frozen=True)
+class World:
+    alice: Persona
+    bob: Persona
+    mallory: Persona
+    alices: Alices
+
+
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """Alice's file, photo, album, shares and comments; bob had them shared with him;
+    mallory a stranger. Built once: each test's reset puts it back as it was
+    (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, mallory = await built.personas("alice", "bob", "mallory")
+        return World(alice, bob, mallory, await _build(built.client, module_app, alice, bob))
+
+
 @pytest.fixture
-async def alices(client, app, alice, bob) -> Alices:
+def alices(module_world: World, database: DatabaseUrls) -> Alices:
+    """Alice's rows, as built: the test's database was reset to them."""
+    return module_world.alices
+
+
+# The world's people, for the tests that name them.
+@pytest.fixture
+def alice(module_world: World, alices: Alices) -> Persona:
+    return module_world.alice
+
+
+@pytest.fixture
+def bob(module_world: World, alices: Alices) -> Persona:
+    return module_world.bob
+
+
+@pytest.fixture
+def mallory(module_world: World, alices: Alices) -> Persona:
+    return module_world.mallory
+
+
+async def _build(client, app, alice, bob) -> Alices:
     file = await image(client, alice)
     photo = await image(client, alice)
     album = await make_album(client, alice, title="Private trip")

@@ -20,6 +20,7 @@ from uuid import UUID
 
 import pytest
 from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -30,6 +31,7 @@ from rapport.kernel.ids import uuid7
 from rapport.kernel.provisioning import DatabaseUrls
 from tests.media.upload_support import attach, png_bytes, processed, uploaded
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Mailbox, Persona, make_settings, problem_type
 
@@ -81,11 +83,60 @@ async def _as(engine: AsyncEngine, who: Persona, statement: str, **params: Any) 
         await db.execute(text(statement), params)
 
 
-@pytest.fixture
-async def alices(client, app, runtime, app_engine, owner_engine, alice, bob) -> Alices:
+@dataclass(frozen=True)
+class World:
+    alice: Persona
+    bob: Persona
+    carol: Persona
+    mallory: Persona
+    alices: Alices
+
+
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
     """A photo of alice's with a row in every media table: attached to a message to bob,
     in an album shared with bob, commented on, with a thumbnail and an earlier version; her
-    profile photo (another file; her profile is private); an upload of hers in progress."""
+    profile photo (another file; her profile is private); an upload of hers in progress.
+    Carol and mallory have nothing. Built once: each test's reset puts it back as it was
+    (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, carol, mallory = await built.personas("alice", "bob", "carol", "mallory")
+        owner_engine = create_engine(module_database.owner, pool_size=1)
+        try:
+            alices = await _build(built.client, module_app, built.runtime, built.app_engine, owner_engine, alice, bob)
+        finally:
+            await owner_engine.dispose()
+        return World(alice, bob, carol, mallory, alices)
+
+
+@pytest.fixture
+def alices(module_world: World, database: DatabaseUrls) -> Alices:
+    """Alice's rows, as built: the test's database was reset to them."""
+    return module_world.alices
+
+
+# The world's people, for the tests that name them.
+@pytest.fixture
+def alice(module_world: World, database: DatabaseUrls) -> Persona:
+    return module_world.alice
+
+
+@pytest.fixture
+def bob(module_world: World, database: DatabaseUrls) -> Persona:
+    return module_world.bob
+
+
+@pytest.fixture
+def carol(module_world: World, database: DatabaseUrls) -> Persona:
+    return module_world.carol
+
+
+@pytest.fixture
+def mallory(module_world: World, database: DatabaseUrls) -> Persona:
+    return module_world.mallory
+
+
+async def _build(client, app, runtime, app_engine, owner_engine, alice, bob) -> Alices:
     data = png_bytes(80, 60)
     file = await uploaded(client, alice, data, name="alice.png")
     portrait = await uploaded(client, alice, png_bytes(40, 40), name="portrait.png")

@@ -17,11 +17,14 @@ from uuid import UUID
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from rapport.kernel.db import user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Persona, problem_type
 
@@ -63,8 +66,22 @@ class World:
         }
 
 
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """The group, its call and reports, and mallory's own, built once: each test's reset
+    puts them back as they were (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, carol, mallory = await built.personas("alice", "bob", "carol", "mallory")
+        return await _build(built.client, built.app_engine, alice, bob, carol, mallory)
+
+
 @pytest.fixture
-async def world(client, app_engine, alice, bob, carol, mallory) -> World:
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(client, app_engine, alice, bob, carol, mallory) -> World:
     group = await make_conversation(app_engine, alice, bob, carol, roles={"carol": "moderator"})
     message = await send(client, alice, group, "something to report")
     call = await ok(

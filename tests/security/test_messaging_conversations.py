@@ -15,10 +15,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from tests.messaging.support import make_conversation
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Persona
 
@@ -51,12 +54,44 @@ class Group:
     token: str  # alice's invite link
 
 
+@pytest.fixture(scope="module")
+async def module_group(module_app: FastAPI, module_database: DatabaseUrls) -> Group:
+    """The group, built once: each test's reset puts it back as it was
+    (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, carol, mallory = await built.personas("alice", "bob", "carol", "mallory")
+        app_engine = built.app_engine
+        c = await make_conversation(app_engine, alice, bob, carol, roles={"carol": "moderator"})
+        token = "alices-invite-token"
+        assert await attempt(app_engine, alice, INVITE, id=uuid7(), c=c, token=token, u=alice.user_id) == 1
+        return Group(alice, bob, carol, mallory, c, token)
+
+
 @pytest.fixture
-async def group(app_engine, alice, bob, carol, mallory) -> Group:
-    c = await make_conversation(app_engine, alice, bob, carol, roles={"carol": "moderator"})
-    token = "alices-invite-token"
-    assert await attempt(app_engine, alice, INVITE, id=uuid7(), c=c, token=token, u=alice.user_id) == 1
-    return Group(alice, bob, carol, mallory, c, token)
+def group(module_group: Group, database: DatabaseUrls) -> Group:
+    """The module's group, as built: the test's database was reset to it."""
+    return module_group
+
+
+# The group's people, for the tests that name them.
+@pytest.fixture
+def alice(group: Group) -> Persona:
+    return group.alice
+
+
+@pytest.fixture
+def bob(group: Group) -> Persona:
+    return group.bob
+
+
+@pytest.fixture
+def carol(group: Group) -> Persona:
+    return group.carol
+
+
+@pytest.fixture
+def mallory(group: Group) -> Persona:
+    return group.mallory
 
 
 # What of the group each table shows.

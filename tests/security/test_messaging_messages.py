@@ -7,10 +7,14 @@ Alice owns a group with bob and olive (an observer); carol was in it and left, e
 removed by alice; mallory was never in it. Each attacker is held to what the issue says:
 a stranger reads and writes nothing, those who left read up to their leaving and nothing
 after, observers, silenced participants and a broadcast's audience do not send, a member
-does no moderator's work, and nobody writes as someone else or moves a counter."""
+does no moderator's work, and nobody writes as someone else or moves a counter.
+
+The room is built once for the module; the reset before each test puts it back as built,
+whatever the test before changed."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -21,9 +25,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from rapport.kernel.db import user_transaction
+from rapport.kernel.db import create_engine, user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import empty_database, module_personas, start_from_here
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Persona, problem_type
 
@@ -63,12 +69,59 @@ ROOTED_THREAD = (
 )
 EDIT = "UPDATE messaging.messages SET content = :content WHERE conversation_id = :c AND id = :m"
 DELETE_FOR_EVERYONE = "UPDATE messaging.messages SET deleted_at = now() WHERE conversation_id = :c AND id = :m"
+MOVE = "UPDATE messaging.messages SET thread_id = :t WHERE conversation_id = :c AND id = :m"
 LEAVE_OR_REMOVE = "SELECT messaging.change_participant(:c, :u, NULL, :status, NULL, NULL, NULL)"
 
 
+@pytest.fixture(scope="module")
+async def module_room(module_app: FastAPI, module_database: DatabaseUrls) -> Room:
+    """The room, built once: each test's reset puts it back as it was
+    (module_scope.start_from_here), whatever the test before changed."""
+    await empty_database(module_database)
+    personas = await module_personas(module_app, "alice", "bob", "carol", "mallory", "erin", "olive")
+    transport = httpx.ASGITransport(app=module_app, raise_app_exceptions=False, client=("203.0.113.7", 50000))
+    app_engine = create_engine(module_database.app, pool_size=2)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
+            built = await build_room(client, app_engine, *personas)
+        async with asyncio.timeout(10):
+            await module_app.state.notifications.catch_up()
+            await module_app.state.worker.wait_idle()
+    finally:
+        await app_engine.dispose()
+    await start_from_here(module_database)
+    return built
+
+
 @pytest.fixture
-async def room(client, app_engine, make_persona, alice, bob, carol, mallory) -> Room:
-    erin, olive = await make_persona("erin"), await make_persona("olive")
+def room(module_room: Room, database: DatabaseUrls) -> Room:
+    """The module's room, as built: the test's database was reset to it (or the room was
+    built after that reset, for the module's first test that asks for it)."""
+    return module_room
+
+
+# The room's people, for the tests that name them.
+@pytest.fixture
+def alice(room: Room) -> Persona:
+    return room.alice
+
+
+@pytest.fixture
+def bob(room: Room) -> Persona:
+    return room.bob
+
+
+@pytest.fixture
+def carol(room: Room) -> Persona:
+    return room.carol
+
+
+@pytest.fixture
+def mallory(room: Room) -> Persona:
+    return room.mallory
+
+
+async def build_room(client, app_engine, alice, bob, carol, mallory, erin, olive) -> Room:
     c = await make_conversation(app_engine, alice, bob, carol, erin, olive, roles={"olive": "observer"})
     greeting = await send(
         client, alice, c, "hello", mentions=[bob.user_id, carol.user_id, erin.user_id], client_message_id="a-1"
@@ -231,6 +284,14 @@ def _body(schema: str | None, room: Room) -> dict[str, Any] | None:
         return {"user_id": room.mallory.user_id}
     if schema == "ForwardMessage":
         return {"conversation_ids": [str(room.id)]}
+    if schema == "MoveToThread":
+        return {"thread_id": str(room.thread)}
+    if schema in ("EncryptedSend", "EncryptedEdit"):
+        # Well formed, with a device of no one's: the conversation is refused first.
+        return {
+            "sender_device_id": str(uuid7()),
+            "envelopes": [{"device_id": str(uuid7()), "type": "message", "ciphertext": "AAAA"}],
+        }
     return BODIES.get(schema, {})
 
 
@@ -316,6 +377,9 @@ async def test_a_stranger_writes_nothing_into_the_conversation(app_engine, room)
         ),
         "unreact": await changed(
             app_engine, mallory, "DELETE FROM messaging.reactions WHERE conversation_id = :c RETURNING 1", c=c
+        ),
+        "move out of a thread": await changed(
+            app_engine, mallory, f"{MOVE} RETURNING 1", c=c, m=room.in_thread, t=None
         ),
     }
 
@@ -625,8 +689,9 @@ async def test_a_member_cannot_archive_or_rename_a_thread_someone_else_opened(ap
 
 
 async def test_a_message_keeps_its_identity_place_and_sender(app_engine, room):
-    """Even its sender cannot move a message to another conversation, thread or sender:
-    the columns are not granted (messaging.guard_message_update would refuse them too)."""
+    """Even its sender cannot move a message to another conversation or sender: the
+    columns are not granted (messaging.guard_message_update would refuse them too). Its
+    thread changes only between topic threads (the test after next)."""
     bob, c = room.bob, room.id
     attempts = {
         column: await changed(
@@ -640,7 +705,6 @@ async def test_a_message_keeps_its_identity_place_and_sender(app_engine, room):
             "sender_id": "NULL",
             "conversation_id": "gen_random_uuid()",
             "seq": "seq + 10",
-            "thread_id": "NULL",
             "type": "'system'",
             "deleted_by": "NULL",
         }.items()
@@ -845,3 +909,25 @@ async def test_a_reader_who_does_not_share_read_receipts_shows_as_delivered_only
     )
 
     assert receipt == "delivered/-"
+
+
+async def test_only_topic_threads_take_moved_messages_and_observers_move_none(app_engine, room):
+    c = room.id
+    # carol's reply sits in bob's reply thread on the greeting.
+    out_of_replies = await changed(app_engine, room.bob, f"{MOVE} RETURNING 1", c=c, m=room.in_thread, t=None)
+    into_replies = await changed(app_engine, room.bob, f"{MOVE} RETURNING 1", c=c, m=room.later, t=room.thread)
+    by_an_observer = await changed(app_engine, room.olive, f"{MOVE} RETURNING 1", c=c, m=room.in_thread, t=None)
+    where = await attempt(
+        app_engine,
+        room.alice,
+        "SELECT thread_id FROM messaging.messages WHERE conversation_id = :c AND id = :m",
+        c=c,
+        m=room.in_thread,
+    )
+
+    assert (out_of_replies, into_replies, by_an_observer) == (
+        "RM409 message-in-reply-thread",
+        "RM404 thread-not-found",
+        "RM403 not-allowed",
+    )
+    assert where == room.thread

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from rapport.kernel.db import system_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Persona
 
@@ -48,8 +51,22 @@ class Group:
     hello: UUID  # seq 1: alice's, client id "a-1", mentions bob; bob hid it
 
 
+@pytest.fixture(scope="module")
+async def module_group(module_app: FastAPI, module_database: DatabaseUrls) -> Group:
+    """The group, built once: each test's reset puts it back as it was
+    (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, mallory = await built.personas("alice", "bob", "mallory")
+        return await _build(built.client, built.app_engine, alice, bob, mallory)
+
+
 @pytest.fixture
-async def group(client, app_engine, alice, bob, mallory) -> Group:
+def group(module_group: Group, database: DatabaseUrls) -> Group:
+    """The module's group, as built: the test's database was reset to it."""
+    return module_group
+
+
+async def _build(client, app_engine, alice, bob, mallory) -> Group:
     c = await make_conversation(app_engine, alice, bob)
     hello = UUID((await send(client, alice, c, "hello bob", client_message_id="a-1", mentions=[bob.user_id]))["id"])
     assert await attempt(app_engine, bob, HIDE, u=bob.user_id, c=c, seq=1, m=hello) == 1

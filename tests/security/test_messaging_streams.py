@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 
 from rapport.access import service as access_service
@@ -22,11 +23,13 @@ from rapport.kernel.actor import Actor
 from rapport.kernel.db import system_transaction
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Event
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.messaging._sync import Memberships, Window
 from rapport.realtime._connection import Connection, Delivery
 from rapport.realtime._hub import Hub
 from tests.messaging.streams_support import make_bot, step
 from tests.messaging.support import make_conversation, send
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, attempt, changed
 from tests.support import Persona, problem_type
 
@@ -46,9 +49,22 @@ class Room:
     hidden: str  # robo's, hidden from guests, still streaming
 
 
+@pytest.fixture(scope="module")
+async def module_room(module_app: FastAPI, module_database: DatabaseUrls) -> Room:
+    """The room, built once: each test's reset puts it back as it was
+    (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        people = await built.personas("alice", "mallory", "bob", "gus", "robo", "sam")
+        return await _build(built.client, built.app_engine, built.runtime, module_database, *people)
+
+
 @pytest.fixture
-async def room(client, app_engine, runtime, database, make_persona, alice, mallory) -> Room:
-    bob, gus, robo, sam = [await make_persona(name) for name in ("bob", "gus", "robo", "sam")]
+def room(module_room: Room, database: DatabaseUrls) -> Room:
+    """The module's room, as built: the test's database was reset to it."""
+    return module_room
+
+
+async def _build(client, app_engine, runtime, database, alice, mallory, bob, gus, robo, sam) -> Room:
     room_id = await make_conversation(app_engine, alice, bob, gus, robo, roles={"gus": "guest"})
     robo = await make_bot(client, database, robo)
     said = await send(client, alice, room_id, "Welcome")

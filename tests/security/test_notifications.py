@@ -15,13 +15,16 @@ import asyncpg
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
+from tests.module_scope import build_once
 from tests.notifications.inbox_support import NOTIFICATIONS, notify
 from tests.security.messaging_sql import DENIED, POLICY, attempt, changed
 from tests.support import Persona, problem_type
@@ -52,8 +55,40 @@ class Alices:
     endpoint: str
 
 
+@dataclass(frozen=True)
+class World:
+    alice: Persona
+    mallory: Persona
+    alices: Alices
+
+
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """Alice's rows, and mallory; built once: each test's reset puts them back as they
+    were (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, mallory = await built.personas("alice", "mallory")
+        return World(alice, mallory, await _build(built.client, built.runtime, alice))
+
+
 @pytest.fixture
-async def alices(client, runtime: Runtime, alice: Persona) -> Alices:
+def alices(module_world: World, database: DatabaseUrls) -> Alices:
+    """Alice's rows, as built: the test's database was reset to them."""
+    return module_world.alices
+
+
+# The world's people, for the tests that name them.
+@pytest.fixture
+def alice(module_world: World, alices: Alices) -> Persona:
+    return module_world.alice
+
+
+@pytest.fixture
+def mallory(module_world: World, alices: Alices) -> Persona:
+    return module_world.mallory
+
+
+async def _build(client, runtime: Runtime, alice: Persona) -> Alices:
     notification = await notify(runtime, alice, "For alice only")
     browser = _browser_subscription()
     registered = await client.post(SUBSCRIPTIONS, headers=alice.headers, json=browser)

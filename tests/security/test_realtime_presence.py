@@ -5,7 +5,6 @@ alice blocks dave; mallory is a stranger."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -13,12 +12,15 @@ from uuid import UUID
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
+from tests.module_scope import build_once
 from tests.support import Persona, befriend
 
 pytestmark = pytest.mark.module_database
@@ -35,16 +37,24 @@ class World:
     mallory: Persona
 
 
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """Alice's status for her contacts (bob), dave blocked by her, mallory a stranger.
+    Built once: each test's reset puts it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, dave, mallory = await built.personas("alice", "bob", "dave", "mallory")
+        return await _build(built.runtime, built.client, alice, bob, dave, mallory)
+
+
 @pytest.fixture
-async def world(
-    runtime: Runtime,
-    client: httpx.AsyncClient,
-    make_persona: Callable[[str], Awaitable[Persona]],
-    alice: Persona,
-    bob: Persona,
-    mallory: Persona,
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(
+    runtime: Runtime, client: httpx.AsyncClient, alice: Persona, bob: Persona, dave: Persona, mallory: Persona
 ) -> World:
-    dave = await make_persona("dave")
     await befriend(client, alice, bob)
     for persona in (alice, dave):
         changed = await client.patch(

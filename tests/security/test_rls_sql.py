@@ -19,6 +19,8 @@ from rapport.identity import models as m
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
 
+pytestmark = pytest.mark.module_database
+
 # Every auth table holding one user's rows, with the column naming that user.
 OWNED = {
     m.users: m.users.c.id,

@@ -11,6 +11,7 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,7 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
 from rapport.kernel.models import sensitive_data_access
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.social import models_parts as m
+from tests.module_scope import build_once
 from tests.social.parts_support import (
     block,
     make_contacts,
@@ -52,11 +55,39 @@ class World:
     expired_status_id: UUID
 
 
-@pytest.fixture
-async def world(client, runtime, make_persona, alice, bob, mallory) -> World:
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
     """Alice with a row in every table, her profile seen by contacts only; bob and carol
-    her contacts, carol blocked by her; mallory a stranger."""
-    carol = await make_persona("carol")
+    her contacts, carol blocked by her; mallory a stranger. Built once: each test's reset
+    puts it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, carol, mallory = await built.personas("alice", "bob", "carol", "mallory")
+        return await _build(built.client, built.runtime, alice, bob, carol, mallory)
+
+
+@pytest.fixture
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+# The world's people, for the tests that name them.
+@pytest.fixture
+def alice(world: World) -> Persona:
+    return world.alice
+
+
+@pytest.fixture
+def bob(world: World) -> Persona:
+    return world.bob
+
+
+@pytest.fixture
+def mallory(world: World) -> Persona:
+    return world.mallory
+
+
+async def _build(client, runtime, alice, bob, carol, mallory) -> World:
     for part, body in BODIES.items():
         saved = await client.put(f"/v1/profile/parts/{part}", headers=alice.headers, json=body)
         assert saved.status_code == 200, saved.text

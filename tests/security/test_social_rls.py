@@ -13,12 +13,15 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
+from tests.module_scope import build_once
 from tests.support import Persona, problem_type
 
 pytestmark = pytest.mark.module_database
@@ -45,11 +48,23 @@ async def _ok(response, status: int = 200) -> dict:
     return response.json() if response.content else {}
 
 
-@pytest.fixture
-async def world(client, make_persona, alice, bob, mallory) -> dict[str, Persona | dict]:
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> dict[str, Persona | dict]:
     """Alice with a row in every table of 0003; bob her contact; dave blocked by her;
-    carol's request to her pending; mallory a stranger."""
-    carol, dave = await make_persona("carol"), await make_persona("dave")
+    carol's request to her pending; mallory a stranger. Built once: each test's reset puts
+    it back as it was (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        alice, bob, carol, dave, mallory = await built.personas("alice", "bob", "carol", "dave", "mallory")
+        return await _build(built.client, alice, bob, carol, dave, mallory)
+
+
+@pytest.fixture
+def world(module_world: dict[str, Persona | dict], database: DatabaseUrls) -> dict[str, Persona | dict]:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(client, alice, bob, carol, dave, mallory) -> dict[str, Persona | dict]:
     asked = await _ok(
         await client.post("/v1/contact-requests", headers=alice.headers, json={"user_id": bob.user_id}), 201
     )

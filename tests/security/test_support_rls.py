@@ -16,19 +16,22 @@ from uuid import UUID
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.ids import uuid7
+from rapport.kernel.provisioning import DatabaseUrls
 from rapport.kernel.runtime import Runtime
+from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, attempt, changed
 from tests.support import Persona, problem_type
-from tests.support_desk.conftest import desk  # noqa: F401 (the desk's people, a fixture)
 from tests.support_desk.support import (
     ESCALATIONS,
     QUEUES,
     ROOMS,
     Desk,
     escalate,
+    grant,
     guest_link,
     guest_persona,
     join,
@@ -36,6 +39,7 @@ from tests.support_desk.support import (
     open_room,
     redeem,
     send,
+    watch,
 )
 
 pytestmark = pytest.mark.module_database
@@ -54,12 +58,40 @@ class World:
     link: dict[str, Any]
 
 
+@pytest.fixture(scope="module")
+async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> World:
+    """The desk's people and their rooms, built once: each test's reset puts them back as
+    they were (module_scope.build_once)."""
+    async with build_once(module_app, module_database) as built:
+        runtime = built.runtime
+        alice, tess, theo, tara, max_, sam, mallory = await built.personas(
+            "alice", "tess", "theo", "tara", "max", "sam", "mallory"
+        )
+        desk = Desk(
+            alice=alice,
+            tess=await grant(runtime, tess, "support-t1"),
+            theo=await grant(runtime, theo, "support-t2"),
+            tara=await grant(runtime, tara, "support-t3"),
+            max=await grant(runtime, max_, "support-manager"),
+            sam=await grant(runtime, sam, "supervisor"),
+            mallory=mallory,
+        )
+        return await _build(built.client, runtime, desk)
+
+
 @pytest.fixture
-async def world(client: httpx.AsyncClient, desk: Desk) -> World:  # noqa: F811 (the fixture above)
+def world(module_world: World, database: DatabaseUrls) -> World:
+    """The module's world, as built: the test's database was reset to it."""
+    return module_world
+
+
+async def _build(client: httpx.AsyncClient, runtime: Runtime, desk: Desk) -> World:
     first = (await open_room(client, desk.alice))["conversation_id"]
     second = (await open_room(client, desk.alice, issue_description="Second issue"))["conversation_id"]
     ok(await join(client, desk.tess, first))
     await send(client, desk.tess, first, "Looking into it")
+    # Tess answered the first room: it leaves the T1 queue once the watcher has read that.
+    await watch(runtime)
     escalation = ok(await escalate(client, desk.tess, first, to_level="T3", mode="new_room"), 201)
     link = await guest_link(client, desk.alice, first, max_uses=2)
     gus = guest_persona(ok(await redeem(client, link["token"], "Gus"), 201))
@@ -232,3 +264,18 @@ async def test_observe_messages_out_of_context_reads_nothing(app_engine: AsyncEn
         assert await attempt(app_engine, who, observe, room=room) == 0
     # Not a support room: nothing, even for a supervisor.
     assert await attempt(app_engine, world.people.sam, observe, room=uuid7()) == 0
+
+
+async def test_queue_page_out_of_context_reads_nothing(app_engine: AsyncEngine, world: World) -> None:
+    queue = "SELECT count(*) FROM support.queue_page(:level, false, NULL, NULL, NULL, 50)"
+    people = world.people
+    # The T1 queue holds Alice's second room; the T3 queue, Tess's escalation.
+    for who in (people.tess, people.sam):
+        assert await attempt(app_engine, who, queue, level="T1") == 1
+    for who in (people.tara, people.sam):
+        assert await attempt(app_engine, who, queue, level="T3") == 1
+    for who in (people.tess, people.theo):
+        assert await attempt(app_engine, who, queue, level="T3") == 0
+    for who in (people.mallory, people.alice, world.gus, None):
+        for level in ("T1", "T3"):
+            assert await attempt(app_engine, who, queue, level=level) == 0

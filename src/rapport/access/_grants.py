@@ -1,9 +1,10 @@
 """Grants of roles to people, platform-wide or within one conversation.
 
-Access administrators grant and revoke through the API, each change recorded in the audit;
-system work (the demo, tests, the command line, another domain's jobs) grants through
-grant_role_system. Either way the person is told on their own stream
-(`access.grant.created`, `access.grant.revoked`), so a client can ask again what it may do."""
+Access administrators grant and revoke through the API, and operators through the command
+line (`rapport access`, as the system), each change recorded in the audit; other system
+work (the demo, tests, another domain's jobs) grants through grant_role_system. Either way
+the person is told on their own stream (`access.grant.created`, `access.grant.revoked`),
+so a client can ask again what it may do."""
 
 from __future__ import annotations
 
@@ -56,6 +57,51 @@ async def _announce(
             "conversation_id": str(conversation_id) if conversation_id else None,
         },
         actor_id=actor_id,
+    )
+
+
+async def _changed(
+    db: AsyncConnection,
+    *,
+    created: bool,
+    grant_id: UUID,
+    user_id: UUID,
+    role: str,
+    conversation_id: UUID | None,
+    actor_id: UUID | None,
+    reason: str | None,
+    details: dict[str, Any],
+) -> None:
+    """A grant made or revoked: its holder told, the change in the audit."""
+    await _announce(
+        db,
+        kind=GRANT_CREATED if created else GRANT_REVOKED,
+        grant_id=grant_id,
+        user_id=user_id,
+        role=role,
+        conversation_id=conversation_id,
+        actor_id=actor_id,
+    )
+    await _admin.record_action(
+        db,
+        action="grant_created" if created else "grant_revoked",
+        reason=reason,
+        target=f"grant:{grant_id}",
+        target_user_id=user_id,
+        details=details,
+    )
+
+
+def _details(role: str, conversation_id: UUID | None) -> dict[str, Any]:
+    return {"role": role, "conversation_id": str(conversation_id) if conversation_id else None}
+
+
+def _held(user_id: UUID, role_id: UUID, conversation_id: UUID | None) -> Select[Any]:
+    """The grant of this role to this person there (everywhere when `conversation_id` is None)."""
+    return _grants().where(
+        g.c.user_id == user_id,
+        g.c.role_id == role_id,
+        g.c.conversation_id.is_not_distinct_from(conversation_id),
     )
 
 
@@ -134,33 +180,20 @@ async def do_grant_role(db: AsyncConnection, *, actor: Actor, grant: s.GrantIn) 
         },
     )
     if made is None:
-        existing = await db.execute(
-            select(g.c.id).where(
-                g.c.user_id == grant.user_id,
-                g.c.role_id == role_id,
-                g.c.conversation_id.is_not_distinct_from(grant.conversation_id),
-            )
-        )
-        raise GrantExists(grant_id=str(existing.scalar_one()))
-    await _announce(
+        existing = (await db.execute(_held(grant.user_id, role_id, grant.conversation_id))).one()
+        raise GrantExists(grant_id=str(existing.id))
+    await _changed(
         db,
-        kind=GRANT_CREATED,
+        created=True,
         grant_id=grant_id,
         user_id=grant.user_id,
         role=grant.role,
         conversation_id=grant.conversation_id,
         actor_id=actor.user_id,
-    )
-    await _admin.record_action(
-        db,
-        action="grant_created",
         reason=grant.reason,
-        target=f"grant:{grant_id}",
-        target_user_id=grant.user_id,
-        details={"role": grant.role, "conversation_id": str(grant.conversation_id) if grant.conversation_id else None},
+        details=_details(grant.role, grant.conversation_id),
     )
-    row = (await db.execute(_grants().where(g.c.id == grant_id))).one()
-    return s.GrantOut.model_validate(row._mapping)
+    return await _grant_out(db, grant_id)
 
 
 async def do_revoke_grant(db: AsyncConnection, *, actor: Actor, grant_id: UUID, reason: str | None) -> None:
@@ -180,22 +213,16 @@ async def do_revoke_grant(db: AsyncConnection, *, actor: Actor, grant_id: UUID, 
     ).one_or_none()
     if gone is None:
         raise GrantNotFound()
-    await _announce(
+    await _changed(
         db,
-        kind=GRANT_REVOKED,
+        created=False,
         grant_id=grant_id,
         user_id=gone.user_id,
         role=gone.name,
         conversation_id=gone.conversation_id,
         actor_id=actor.user_id,
-    )
-    await _admin.record_action(
-        db,
-        action="grant_revoked",
         reason=reason,
-        target=f"grant:{grant_id}",
-        target_user_id=gone.user_id,
-        details={"role": gone.name, "conversation_id": str(gone.conversation_id) if gone.conversation_id else None},
+        details=_details(gone.name, gone.conversation_id),
     )
 
 
@@ -245,15 +272,7 @@ async def grant_role_system(
             actor_id=None,
         )
         return made
-    existing: UUID = (
-        await db_system.execute(
-            select(g.c.id).where(
-                g.c.user_id == user_id,
-                g.c.role_id == role_id,
-                g.c.conversation_id.is_not_distinct_from(conversation_id),
-            )
-        )
-    ).scalar_one()
+    existing: UUID = (await db_system.execute(_held(user_id, role_id, conversation_id))).one().id
     return existing
 
 
@@ -286,3 +305,105 @@ async def revoke_role_system(
         actor_id=None,
     )
     return True
+
+
+# System work at an operator's command (`rapport access`): audited as an administrator's
+# change is, with no administrator (audit.admin_actions.admin_id NULL) and the operator's
+# login, when known, in its details.
+
+VIA_COMMAND_LINE = "command line"
+
+
+def _operator_details(role: str, conversation_id: UUID | None, operator: str | None) -> dict[str, Any]:
+    details = _details(role, conversation_id) | {"via": VIA_COMMAND_LINE}
+    if operator:
+        details["operator"] = operator[:100]
+    return details
+
+
+async def _grant_out(db: AsyncConnection, grant_id: UUID) -> s.GrantOut:
+    row = (await db.execute(_grants().where(g.c.id == grant_id))).one()
+    return s.GrantOut.model_validate(row._mapping)
+
+
+async def do_grant_role_operator(
+    db_system: AsyncConnection,
+    *,
+    user_id: UUID,
+    role: str,
+    conversation_id: UUID | None = None,
+    reason: str | None = None,
+    operator: str | None = None,
+) -> tuple[s.GrantOut, bool]:
+    """Grant a role as the system at an operator's command, everywhere or within one
+    conversation: recorded in the audit (with no administrator), and the person is told.
+    Granting what they hold there already changes and records nothing. The grant, and
+    whether it is new.
+
+    Raises:
+        RoleNotFound: no role of that name.
+        UserNotFound: no such account.
+        GrantConversationNotFound: no such conversation.
+    """
+    role_id = await _role_id(db_system, role)
+    grant_id = uuid7()
+    values = {"id": grant_id, "user_id": user_id, "role_id": role_id, "conversation_id": conversation_id}
+    if await _insert(db_system, values) is None:
+        held = (await db_system.execute(_held(user_id, role_id, conversation_id))).one()
+        return s.GrantOut.model_validate(held._mapping), False
+    await _changed(
+        db_system,
+        created=True,
+        grant_id=grant_id,
+        user_id=user_id,
+        role=role,
+        conversation_id=conversation_id,
+        actor_id=None,
+        reason=reason,
+        details=_operator_details(role, conversation_id, operator),
+    )
+    return await _grant_out(db_system, grant_id), True
+
+
+async def do_revoke_role_operator(
+    db_system: AsyncConnection,
+    *,
+    user_id: UUID,
+    role: str,
+    conversation_id: UUID | None = None,
+    reason: str | None = None,
+    operator: str | None = None,
+) -> s.GrantOut | None:
+    """Revoke a role's grant (the one everywhere, or the one within `conversation_id`) as
+    the system at an operator's command: recorded in the audit (with no administrator),
+    and its holder is told. The grant revoked, or None when there was none.
+
+    Raises:
+        RoleNotFound: no role of that name.
+    """
+    role_id = await _role_id(db_system, role)
+    held = (await db_system.execute(_held(user_id, role_id, conversation_id))).one_or_none()
+    # Deleted by its id: revoked meanwhile, it is not revoked (nor recorded) twice.
+    if held is None or (await db_system.execute(delete(g).where(g.c.id == held.id).returning(g.c.id))).first() is None:
+        return None
+    revoked = s.GrantOut.model_validate(held._mapping)
+    await _changed(
+        db_system,
+        created=False,
+        grant_id=revoked.id,
+        user_id=user_id,
+        role=role,
+        conversation_id=conversation_id,
+        actor_id=None,
+        reason=reason,
+        details=_operator_details(role, conversation_id, operator),
+    )
+    return revoked
+
+
+async def list_all_grants(db_system: AsyncConnection, *, user_id: UUID | None = None) -> list[s.GrantOut]:
+    """Every grant, or one person's, newest first (system work: the command line)."""
+    query = _grants().order_by(g.c.id.desc())
+    if user_id is not None:
+        query = query.where(g.c.user_id == user_id)
+    return [s.GrantOut.model_validate(row._mapping) for row in await db_system.execute(query)]

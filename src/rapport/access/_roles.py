@@ -209,3 +209,9 @@ async def do_delete_role(db: AsyncConnection, *, actor: Actor, role_id: UUID, re
         target=f"role:{role.name}",
         details={"role_id": str(role_id), "permissions": role.permissions, "grants_revoked": revoked},
     )
+
+
+async def list_all_roles(db_system: AsyncConnection) -> list[s.RoleOut]:
+    """Every role with what it holds, by name (system work: the command line)."""
+    rows = await db_system.execute(_roles().order_by(r.c.name))
+    return [s.RoleOut.model_validate(row._mapping) for row in rows]

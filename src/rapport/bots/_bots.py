@@ -1,6 +1,6 @@
 """Bots and their management: making one (an account of kind bot, its API key and its
-webhook secret), reading, changing, renewing its key, deleting it, and reading what was
-delivered to it.
+webhook secret), reading, changing, renewing its key or its webhook secret, deleting it,
+and reading what was delivered to it.
 
 Making a bot needs `chat:robot:manage` (platform administrators hold it implicitly); a
 bot is then managed by its owner, or by the administrators (a platform bot has no
@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.access import service as access_service
-from rapport.bots import _webhooks
+from rapport.bots import _webhooks, tasks
 from rapport.bots.errors import BotNotFound, WebhookUrlRefused
 from rapport.bots.models import bots, robot_interactions
 from rapport.bots.schemas import (
@@ -30,21 +30,24 @@ from rapport.bots.schemas import (
     BotUpdate,
     InteractionOut,
     InteractionStatus,
+    WebhookSecretOut,
 )
 from rapport.config import Settings
 from rapport.identity import service as identity_service
 from rapport.kernel.actor import Actor, Client
 from rapport.kernel.db import AnyRow
-from rapport.kernel.errors import PlatformAdminRequired
+from rapport.kernel.errors import NotFound, PlatformAdminRequired
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
 from rapport.kernel.runtime import Runtime
+from rapport.messaging import service as messaging_service
 from rapport.social import service as social_service
 
 MANAGE_PERMISSION = "chat:robot:manage"
 
-# What a bot's answer shows: everything but its secret, which is shown once.
-_SHOWN = [column for column in bots.c if column.name != "webhook_secret"]
+# What a bot's answer shows: everything but its secrets (the current one is shown once).
+_SECRETS = ("webhook_secret", "previous_webhook_secret")
+_SHOWN = [column for column in bots.c if column.name not in _SECRETS]
 
 
 def _out(row: AnyRow) -> BotOut:
@@ -191,18 +194,79 @@ async def do_rotate_key(db: AsyncConnection, *, actor: Actor, bot_id: UUID, clie
     return _key_out(key)
 
 
+async def do_rotate_webhook_secret(db: AsyncConnection, *, rt: Runtime, actor: Actor, bot_id: UUID) -> WebhookSecretOut:
+    """A new webhook secret for the bot, shown this once (system transaction, after
+    access_bot). Deliveries from now on are signed with it and, for
+    `_webhooks.SECRET_GRACE`, with the secret it replaces as well; a rotation within that
+    grace drops the older one. Its owner (or the acting administrator) receives
+    `bot.webhook_secret_rotated`.
+
+    Raises:
+        BotNotFound: see _managed.
+    """
+    row = await _managed(db, actor=actor, bot_id=bot_id)
+    secret = _webhooks.new_secret()
+    until = (
+        await db.execute(
+            update(bots)
+            .where(bots.c.id == bot_id)
+            .values(
+                webhook_secret=_webhooks.seal_secret(rt.keyring, secret),
+                previous_webhook_secret=bots.c.webhook_secret,
+                previous_webhook_secret_until=func.now() + _webhooks.SECRET_GRACE,
+            )
+            .returning(bots.c.previous_webhook_secret_until)
+        )
+    ).scalar_one()
+    await _announce(db, row, actor=actor, type="bot.webhook_secret_rotated", previous_valid_until=until.isoformat())
+    return WebhookSecretOut(webhook_secret=secret, previous_webhook_secret_until=until)
+
+
 async def do_delete_bot(db: AsyncConnection, *, actor: Actor, bot_id: UUID, client: Client) -> None:
-    """Delete a bot (system transaction, after access_bot): its account closes (its keys
-    revoked, their streams closed), and what was delivered to it goes. Its messages stay,
+    """Delete a bot (system transaction, after access_bot): it leaves every conversation
+    it takes part in (removed, as the desk dismisses someone: each hears
+    `participant.left`), its account closes (its keys revoked, their streams closed), and
+    what was delivered to it goes, with the deliveries still queued. Its messages stay,
     as any closed account's.
 
     Raises:
         BotNotFound: see _managed.
     """
     row = await _managed(db, actor=actor, bot_id=bot_id)
+    await _leave_everywhere(db, bot_id=bot_id)
     await identity_service.do_close_bot_account(db, bot_id=bot_id, actor_id=actor.user_id, client=client)
+    await _drop_queued_deliveries(db, bot_id=bot_id)
     await db.execute(delete(bots).where(bots.c.id == bot_id))
     await _announce(db, row, actor=actor, type="bot.deleted")
+
+
+async def _leave_everywhere(db: AsyncConnection, *, bot_id: UUID) -> None:
+    """The bot no longer takes part anywhere (system transaction)."""
+    memberships = await messaging_service.get_memberships(db, actor=Actor(user_id=bot_id))
+    for conversation_id, window in memberships.windows.items():
+        if window.left is not None:
+            continue  # it left, or was removed, already
+        try:
+            async with db.begin_nested():
+                await messaging_service.do_dismiss(db, conversation_id=conversation_id, user_id=bot_id)
+        except NotFound:
+            continue  # deleted: nobody hears anything there any more
+
+
+# The delivery jobs of a bot's interactions that no worker has claimed yet (a claimed one
+# finds its interaction gone and ends: rapport.bots._delivery).
+_DROP_QUEUED = text(
+    """
+    DELETE FROM kernel.jobs j
+     USING bots.robot_interactions i
+     WHERE i.bot_id = :bot AND j.task = :task AND j.status IN ('queued', 'dead')
+       AND j.payload ->> 'interaction_id' = i.id::text
+    """
+)
+
+
+async def _drop_queued_deliveries(db: AsyncConnection, *, bot_id: UUID) -> None:
+    await db.execute(_DROP_QUEUED, {"bot": bot_id, "task": tasks.deliver.name})
 
 
 async def list_interactions(

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import orjson
 import structlog
-from sqlalchemy import Update, text, update
+from sqlalchemy import Update, case, func, null, text, update
 
 from rapport.bots import _webhooks
 from rapport.bots.models import bots, robot_interactions
@@ -31,7 +31,8 @@ class DeliveryFailed(Exception):
 
 def _claim(interaction_id: UUID) -> Update:
     """Count an attempt and mark it under way, with what it needs: the body, and the
-    bot's webhook and secret as they are now."""
+    bot's webhook and secret as they are now (and its previous secret within a
+    rotation's grace)."""
     return (
         update(robot_interactions)
         .where(
@@ -45,6 +46,10 @@ def _claim(interaction_id: UUID) -> Update:
             robot_interactions.c.request_data,
             bots.c.webhook_url,
             bots.c.webhook_secret,
+            case(
+                (bots.c.previous_webhook_secret_until > func.now(), bots.c.previous_webhook_secret),
+                else_=null(),
+            ).label("previous_secret"),
             bots.c.status.label("bot_status"),
         )
     )
@@ -92,6 +97,9 @@ async def deliver(runtime: Runtime, *, interaction_id: UUID, final: bool) -> Non
         runtime.http,
         url=found.webhook_url,
         secret=_webhooks.open_secret(runtime.keyring, found.webhook_secret),
+        previous_secret=(
+            _webhooks.open_secret(runtime.keyring, found.previous_secret) if found.previous_secret is not None else None
+        ),
         delivery_id=str(interaction_id),
         body=orjson.dumps(found.request_data),
         timeout_s=runtime.settings.bot_webhook_timeout_s,

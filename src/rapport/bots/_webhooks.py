@@ -5,7 +5,13 @@ A delivery carries `Rapport-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of
 "<t>.<body>" under the secret>` (the timestamp is signed too, so a receiver can refuse
 old deliveries replayed) and `Rapport-Delivery: <interaction id>` (the same on every
 attempt: a receiver that has seen it may skip it). The secret is kept encrypted, since
-the server needs it back to sign, never hashed."""
+the server needs it back to sign, never hashed.
+
+A new secret replaces the old one at once, but for SECRET_GRACE after the rotation each
+delivery is signed under both: `t=<t>,v1=<under the new>,v1=<under the previous>` (as
+Stripe signs while an endpoint's secret rolls over). A receiver accepts a delivery when any
+`v1` holds under the secret it knows, so it may switch to the new secret at any moment
+within the grace and refuse none."""
 
 from __future__ import annotations
 
@@ -16,6 +22,7 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +35,10 @@ from rapport.kernel.crypto import Keyring, random_token
 
 SIGNATURE_HEADER = "Rapport-Signature"
 DELIVERY_HEADER = "Rapport-Delivery"
+# How long the previous secret still signs after a rotation: a constant rather than a
+# setting, long enough for a receiver's deployment, short enough that a leaked old secret
+# soon stops mattering.
+SECRET_GRACE = timedelta(hours=24)
 _SECRET_PURPOSE = "bots.webhook-secret"
 _SECRET_PREFIX = "whsec_"
 # What is kept of a webhook's answer: enough for a JSON acknowledgement or an error page's start.
@@ -46,10 +57,15 @@ def open_secret(keyring: Keyring, sealed: bytes) -> str:
     return keyring.decrypt(_SECRET_PURPOSE, sealed).decode()
 
 
-def signature(secret: str, *, timestamp: int, body: bytes) -> str:
-    """The `Rapport-Signature` value of a body sent at `timestamp` (unix seconds)."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"t={timestamp},v1={mac}"
+def signature(secret: str, *, timestamp: int, body: bytes, previous: str | None = None) -> str:
+    """The `Rapport-Signature` value of a body sent at `timestamp` (unix seconds): one
+    `v1` under `secret`, then, within a rotation's grace, one under the `previous` secret."""
+    macs = [_mac(key, timestamp, body) for key in (secret, previous) if key is not None]
+    return ",".join([f"t={timestamp}", *(f"v1={mac}" for mac in macs)])
+
+
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
 class TargetRefused(Exception):
@@ -122,15 +138,22 @@ class Attempt:
 
 
 async def post(
-    client: httpx.AsyncClient, *, url: str, secret: str, delivery_id: str, body: bytes, timeout_s: float
+    client: httpx.AsyncClient,
+    *,
+    url: str,
+    secret: str,
+    delivery_id: str,
+    body: bytes,
+    timeout_s: float,
+    previous_secret: str | None = None,
 ) -> Attempt:
-    """POST a signed body once; a 2xx answer is a success. Redirects are not followed
-    (a webhook is where it says it is)."""
+    """POST a signed body once (signed under the previous secret too, when given); a 2xx
+    answer is a success. Redirects are not followed (a webhook is where it says it is)."""
     timestamp = int(time.time())
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"Rapport-Webhooks/{__version__}",
-        SIGNATURE_HEADER: signature(secret, timestamp=timestamp, body=body),
+        SIGNATURE_HEADER: signature(secret, timestamp=timestamp, body=body, previous=previous_secret),
         DELIVERY_HEADER: delivery_id,
     }
     started = time.monotonic()

@@ -1,4 +1,5 @@
-"""Bots: accounts that sign in with an API key, take part in conversations (add one with
+"""Bots: accounts that sign in with an API key, take part in conversations (its owner, an
+administrator, or whoever holds `chat:robot:add` there adds one with
 `POST /v1/conversations/{id}/participants`), hear their messages through a signed webhook
 and answer through the API as themselves.
 
@@ -6,8 +7,9 @@ Each message a bot is to hear (every one of its conversations', or only those th
 mention it) is POSTed to its webhook as JSON `{id, event_id, type, bot_id,
 conversation_id, created_at, message}`, with the headers `Rapport-Delivery: <id>` and
 `Rapport-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>" under the
-webhook secret>`. A delivery that gets no 2xx is retried with backoff; each attempt is
-listed in `GET /v1/bots/{id}/interactions`."""
+webhook secret>` (for a day after `POST /v1/bots/{id}/webhook-secret` replaced the secret,
+a second `v1=` under the previous one). A delivery that gets no 2xx is retried with
+backoff; each attempt is listed in `GET /v1/bots/{id}/interactions`."""
 
 from __future__ import annotations
 
@@ -70,8 +72,9 @@ async def update_bot(bot_id: UUID, body: s.BotUpdate, caller: CallerDep) -> s.Bo
 
 @router.delete("/bots/{bot_id}", **NO_CONTENT)
 async def delete_bot(bot_id: UUID, caller: CallerDep) -> None:
-    """Delete a bot you manage: its account closes (its keys stop working at once) and its
-    deliveries' records go; its messages stay. Through a signed-in session.
+    """Delete a bot you manage: it leaves every conversation it takes part in, its account
+    closes (its keys stop working at once), and its deliveries' records go, with those
+    still waiting to be sent; its messages stay. Through a signed-in session.
 
     Errors: 404 `bot-not-found`."""
     async with caller.transaction(session_required=True) as (db, actor):
@@ -90,6 +93,21 @@ async def rotate_bot_key(bot_id: UUID, caller: CallerDep) -> s.BotKeyOut:
         await service.access_bot(db, actor=actor, bot_id=bot_id)
     async with system_transaction(caller.runtime.system_engine) as db:
         return await service.do_rotate_key(db, actor=actor, bot_id=bot_id, client=caller.client)
+
+
+@router.post("/bots/{bot_id}/webhook-secret", response_model=s.WebhookSecretOut)
+async def rotate_webhook_secret(bot_id: UUID, caller: CallerDep) -> s.WebhookSecretOut:
+    """A new webhook secret for a bot you manage, shown only this once. Deliveries from now
+    on are signed with it; for 24 hours they are also signed with the secret it replaces
+    (`Rapport-Signature: t=…,v1=<new>,v1=<previous>`), so the receiver can switch to the
+    new secret at any moment in between without refusing a delivery. A second rotation
+    within those hours drops the oldest secret. Through a signed-in session.
+
+    Errors: 404 `bot-not-found`."""
+    async with caller.transaction(session_required=True) as (db, actor):
+        await service.access_bot(db, actor=actor, bot_id=bot_id)
+    async with system_transaction(caller.runtime.system_engine) as db:
+        return await service.do_rotate_webhook_secret(db, rt=caller.runtime, actor=actor, bot_id=bot_id)
 
 
 @router.get("/bots/{bot_id}/interactions", response_model=Page[s.InteractionOut])

@@ -1,5 +1,5 @@
-"""The `bots` schema's tables as SQLAlchemy Core sees them, mirroring migration
-2026_11_30_0038 (its indexes, CHECKs, policies and functions live there only;
+"""The `bots` schema's tables as SQLAlchemy Core sees them, mirroring migrations
+2026_11_30_0038 and 0040 (their indexes, CHECKs, policies and functions live there only;
 tests/kernel/test_catalogue.py compares the two)."""
 
 from __future__ import annotations
@@ -33,6 +33,10 @@ bots = Table(
     Column("webhook_url", Text, nullable=False),
     # AES-GCM under the keyring's bots.webhook-secret key (rapport.bots._webhooks).
     Column("webhook_secret", LargeBinary, nullable=False),
+    # The secret the last rotation replaced, which also signs deliveries until the moment
+    # after it (migration 2026_11_30_0040; both NULL, or both set).
+    Column("previous_webhook_secret", LargeBinary),
+    timestamp("previous_webhook_secret_until"),
     Column("receives", Text, nullable=False, server_default="mentions"),
     Column("is_visible_to_guests", Boolean, nullable=False, server_default=false()),
     Column("status", Text, nullable=False, server_default="active"),

@@ -68,6 +68,10 @@ class BotOut(BaseModel):
     receives: Receives
     is_visible_to_guests: bool
     status: BotStatus
+    previous_webhook_secret_until: datetime | None = Field(
+        description="After a rotation of the webhook secret: until then each delivery is signed with the previous "
+        "secret as well (a second `v1=` in `Rapport-Signature`)."
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -83,6 +87,17 @@ class BotCreated(BotOut):
     api_key: BotKeyOut
     webhook_secret: str = Field(
         description="Verifies `Rapport-Signature` on each delivery (HMAC-SHA256 of `<t>.<body>`). Shown only this once."
+    )
+
+
+class WebhookSecretOut(BaseModel):
+    webhook_secret: str = Field(
+        description="The new secret that signs deliveries from now on (HMAC-SHA256 of `<t>.<body>`). Shown only "
+        "this once."
+    )
+    previous_webhook_secret_until: datetime = Field(
+        description="Until then each delivery also carries a signature under the previous secret: a second `v1=` "
+        "in `Rapport-Signature`, so that a receiver may switch to the new secret at any moment before."
     )
 
 

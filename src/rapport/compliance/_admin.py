@@ -78,10 +78,11 @@ _PEOPLE: dict[AuditTable, tuple[str, ...]] = {
     "redactions": (),
 }
 # A change of a row of a person's own (its user_id, or the account itself) is about them.
+# (The parameter is a uuid where the filter names it first: compared as text here.)
 _RECORD_CHANGE_SUBJECT = (
-    "(t.new_data ->> 'user_id' = :person OR t.old_data ->> 'user_id' = :person"
+    "(t.new_data ->> 'user_id' = CAST(:person AS text) OR t.old_data ->> 'user_id' = CAST(:person AS text)"
     " OR (t.schema_name = 'auth' AND t.table_name = 'users'"
-    "     AND (t.new_data ->> 'id' = :person OR t.old_data ->> 'id' = :person)))"
+    "     AND (t.new_data ->> 'id' = CAST(:person AS text) OR t.old_data ->> 'id' = CAST(:person AS text))))"
 )
 
 

@@ -192,7 +192,9 @@ line, named by the table they come from (auth/ for your account, sessions and si
 social/ for your profile, settings, contacts and blocks, messaging/ for your messages and
 conversations, notifications/, media/, coparenting/ for your pairings, family details,
 tasks and mediation, compliance/ for your consents and requests, audit/ for who read your
-sensitive data). files/ holds the bytes of your files. manifest.json lists every file and
+sensitive data, encryption/ for your devices' public keys and the end-to-end encrypted
+messages you sent or that wait for your devices, as ciphertexts Rapport cannot read).
+files/ holds the bytes of your files. manifest.json lists every file and
 how many rows it holds.
 
 Secrets (password, token and code hashes, encryption keys) are left out.

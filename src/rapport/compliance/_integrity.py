@@ -56,6 +56,7 @@ MESSAGE_ROWS: tuple[str, ...] = (
     "media.attachments",
     "coparenting.topic_suggestions",
     "bots.robot_interactions",
+    "encryption.envelopes",
 )
 
 

@@ -125,6 +125,14 @@ POLICIES: tuple[Policy, ...] = (
         ),
     ),
     Policy(
+        name="bot_interactions",
+        # Each holds a copy of the message delivered to a bot's webhook, and the webhook's answer.
+        removes="what was delivered to bots' webhooks (each message's copy, its attempts and the answers) longer "
+        "ago than this",
+        default="90 days",
+        targets=(Target("bots.robot_interactions", "created_at < :cutoff"),),
+    ),
+    Policy(
         name="messages",
         removes=(
             "messages older than this, a whole month at a time (each monthly partition once all of it is past "

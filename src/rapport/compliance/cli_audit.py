@@ -13,7 +13,7 @@ from rich.table import Table
 
 from rapport.compliance import service
 from rapport.config import get_settings
-from rapport.kernel import provisioning
+from rapport.kernel import pooling, provisioning
 from rapport.kernel.db import create_system_engine, system_transaction
 from rapport.kernel.models import CHAINED_AUDIT_TABLES
 from rapport.kernel.provisioning import DatabaseUrls
@@ -61,7 +61,7 @@ def audit_verify(
     settings = get_settings()
     where = "the configured server" if settings.database_url else "the embedded PostgreSQL"
     with console.status(f"Starting {where}…"):
-        urls = provisioning.resolve_database(settings)
+        urls = pooling.session_urls(provisioning.resolve_database(settings), settings)
     reports = asyncio.run(verify(urls, table))
     summary = Table(title="Audit chains")
     for column in ("table", "rows", "head", "head hash", "state"):

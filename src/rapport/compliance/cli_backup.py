@@ -16,7 +16,7 @@ from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextC
 from rapport.compliance import service_backup
 from rapport.compliance.service_backup import BackupError
 from rapport.config import get_settings
-from rapport.kernel import provisioning
+from rapport.kernel import pooling, provisioning
 from rapport.kernel.provisioning import DatabaseUrls, ProvisioningError
 
 console = Console(stderr=True)
@@ -51,7 +51,8 @@ def _resolve() -> tuple[DatabaseUrls, str]:
     settings = get_settings()
     where = "the configured server" if settings.database_url else "the embedded PostgreSQL"
     with console.status(f"Starting {where}…"):
-        return provisioning.resolve_database(settings), where
+        # Straight to PostgreSQL, past any pooler: a backup or a restore spans a session.
+        return pooling.session_urls(provisioning.resolve_database(settings), settings), where
 
 
 def _size(count: int) -> str:

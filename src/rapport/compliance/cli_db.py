@@ -14,7 +14,7 @@ from rich.table import Table
 from rapport.compliance import service_db
 from rapport.compliance.service_db import CheckResult, UnknownCheck
 from rapport.config import Settings, get_settings
-from rapport.kernel import provisioning
+from rapport.kernel import commands
 from rapport.kernel.db import create_system_engine
 from rapport.kernel.provisioning import DatabaseUrls
 
@@ -26,13 +26,8 @@ SHOWN = 20
 
 def prepare_urls(settings: Settings) -> DatabaseUrls:
     """Find (or start) the server and make sure the roles and database exist; the schema is
-    left as it is (`rapport db upgrade` migrates)."""
-    where = "the configured server" if settings.database_url else "the embedded PostgreSQL"
-    with console.status(f"Starting {where}…"):
-        urls = provisioning.resolve_database(settings)
-    with console.status("Preparing roles and database…"):
-        asyncio.run(provisioning.provision(urls, settings))
-    return urls
+    left as it is (`rapport db upgrade` migrates). PostgreSQL itself, past any pooler."""
+    return commands.prepare_database(settings, console)
 
 
 async def _check(urls: DatabaseUrls, *, fix: bool, only: list[str] | None) -> list[CheckResult]:

@@ -261,6 +261,11 @@ async def insert_user(
             email_verified_at=func.now() if verified else None,
         )
     )
+    # A new account, for Rapport's own readers (analytics' signed_up), after it commits: in
+    # the nil user's scope, which no one's feed carries (the account's devices hear nothing).
+    await publish(
+        db, scope=Scope.user(UUID(int=0)), type="account.signed_up", payload={"user_id": str(user_id)}, actor_id=user_id
+    )
     return user_id
 
 

@@ -16,7 +16,7 @@ from rapport.identity._api_keys import authenticate_api_key, looks_like_api_key
 from rapport.identity._sessions import session_is_live
 from rapport.identity.errors import SessionRequired
 from rapport.kernel.actor import Acting, Actor, Credential
-from rapport.kernel.db import system_transaction, user_transaction
+from rapport.kernel.db import system_transaction
 from rapport.kernel.errors import InvalidToken
 from rapport.kernel.runtime import Runtime
 
@@ -33,9 +33,9 @@ class _AccessToken:
         return Actor(user_id=self.claims.user_id, session_id=self.claims.session_id)
 
     @asynccontextmanager
-    async def transaction(self, *, session_required: bool) -> AsyncIterator[Acting]:
+    async def transaction(self, *, session_required: bool, tolerate_lag: bool = False) -> AsyncIterator[Acting]:
         actor = Actor(user_id=self.claims.user_id, session_id=self.claims.session_id)
-        async with user_transaction(self.runtime.engine, actor.user_id) as db:
+        async with self.runtime.reads.transaction(actor.user_id, tolerate_lag=tolerate_lag) as db:
             if not await session_is_live(db, session_id=self.claims.session_id):
                 raise InvalidToken("The session has ended. Sign in again.")
             yield Acting(db, actor)
@@ -53,7 +53,7 @@ class _ApiKey:
             return await authenticate_api_key(db, key=self.key)
 
     @asynccontextmanager
-    async def transaction(self, *, session_required: bool) -> AsyncIterator[Acting]:
+    async def transaction(self, *, session_required: bool, tolerate_lag: bool = False) -> AsyncIterator[Acting]:
         # The key is looked up as system work on the system pool; the request's own work
         # then runs on the user pool as the key's owner, never on a connection whose role
         # could switch system work back on (docs/decisions/0001).
@@ -63,7 +63,7 @@ class _ApiKey:
         # key must not reach them. A key that does not work is told so first (401).
         if session_required:
             raise SessionRequired()
-        async with user_transaction(self.runtime.engine, actor.user_id) as db:
+        async with self.runtime.reads.transaction(actor.user_id, tolerate_lag=tolerate_lag) as db:
             yield Acting(db, actor)
 
 

@@ -30,6 +30,7 @@ from rapport.identity.errors import (
 )
 from rapport.identity.models import login_history, sessions, spent_tokens, users
 from rapport.identity.schemas import Device, MfaChallenge, TokenPair
+from rapport.kernel import sign_ins
 from rapport.kernel.actor import Client
 from rapport.kernel.db import AnyRow
 from rapport.kernel.errors import InvalidToken
@@ -178,8 +179,16 @@ async def do_totp_login(
 async def complete_sign_in(
     db: AsyncConnection, *, rt: Runtime, user_id: UUID, method: str, client: Client, device: Device
 ) -> TokenPair | MfaChallenge:
-    """First factor passed: challenge for the second one, or open the session."""
-    if await totp_enabled(db, user_id=user_id):
+    """First factor passed: challenge for the second one, or open the session.
+
+    The domains above identity check the sign-in first (rapport.kernel.sign_ins); a check
+    may hold it for the second factor (location: a suspicious sign-in). An account with
+    TOTP is asked on every sign-in today; the verdict holds on its own, so that no later
+    exemption (a remembered device, say) lets a suspicious sign-in skip it."""
+    has_totp = await totp_enabled(db, user_id=user_id)
+    attempt = sign_ins.SignInAttempt(user_id=user_id, method=method, client=client, has_second_factor=has_totp)
+    verdict = await sign_ins.check_sign_in(db, rt=rt, attempt=attempt)
+    if has_totp or verdict.second_factor:
         return MfaChallenge(
             mfa_token=tokens.issue_mfa_token(rt.keyring, user_id=user_id, method=method),
             expires_in=tokens.MFA_TOKEN_TTL_SECONDS,
@@ -214,6 +223,15 @@ async def _open_session(
         update(users).where(users.c.id == user_id).values(last_login_at=func.now(), failed_login_attempts=0)
     )
     await record_login(db, user_id=user_id, method=method, client=client, session_id=pair.session_id)
+    # A sign-in, for Rapport's own readers (analytics' logged_in), after it commits: in the
+    # nil user's scope, which no one's feed carries (account.new_device is the devices').
+    await publish(
+        db,
+        scope=Scope.user(UUID(int=0)),
+        type="account.signed_in",
+        payload={"user_id": str(user_id), "method": method, "device_type": device.device_type},
+        actor_id=user_id,
+    )
     return pair
 
 

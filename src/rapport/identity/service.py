@@ -48,6 +48,7 @@ from rapport.identity._phones import (
     get_phone,
     get_verified_phone,
 )
+from rapport.identity._records import record_security_event
 from rapport.identity._sessions import do_logout, do_refresh, do_revoke_session, list_sessions, revoke_sessions
 from rapport.identity._signin import do_password_login, do_totp_login
 from rapport.identity._sms import Sms, SmsGateway, SmsSender, enqueue_sms, use_sms_gateway
@@ -120,6 +121,7 @@ __all__ = [
     "list_security_events",
     "list_sessions",
     "parse_phone",
+    "record_security_event",
     "revoke_sessions",
     "set_account_status",
     "spend_phone_lookups",

@@ -48,9 +48,10 @@ class Credential(Protocol):
         """
         ...
 
-    def transaction(self, *, session_required: bool) -> AbstractAsyncContextManager[Acting]:
+    def transaction(self, *, session_required: bool, tolerate_lag: bool = False) -> AbstractAsyncContextManager[Acting]:
         """A transaction acting as the credential's user, after checking in it that the
-        credential still holds (a revoked session or key fails at once).
+        credential still holds (a revoked session or key fails at once). With
+        `tolerate_lag`, work that only reads may run on the replica (rapport.kernel.replica).
 
         Raises:
             InvalidToken: the session or key has ended.

@@ -2,7 +2,8 @@
 
 Every transaction states who acts, with `set_config(..., true)`: the setting lives only
 as long as the transaction, so it cannot leak to the next user of a pooled connection and
-it survives PgBouncer in transaction mode. Row-level security policies read it through
+it survives PgBouncer in transaction mode (with RAPPORT_DATABASE_PGBOUNCER, prepared
+statements do too: `pooler_connect_args`). Row-level security policies read it through
 `auth.current_user_id()` and `auth.is_system()`.
 
 User work runs on the main pool, connected as `rapport_app`. System work (sign-in before
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeAlias
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import orjson
 from sqlalchemy import Row, Table, delete, text
@@ -37,7 +38,37 @@ _CLEAR_SYSTEM = text("SELECT set_config('rapport.system', '', true)")
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 
 
-def create_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
+def _statement_name() -> str:
+    return f"__rapport_{uuid4().hex}__"
+
+
+def pooler_connect_args(pgbouncer: bool) -> dict[str, Any]:
+    """The asyncpg driver's options for a connection that may go through PgBouncer in
+    transaction pooling: a prepared statement lives on one server connection, which the
+    next transaction may not get. SQLAlchemy's statements are neither cached nor reused,
+    each under a name no other client of that server connection can have taken, and run
+    inside the transaction that prepared them; asyncpg's own (type introspection) are
+    unnamed, prepared and run in one exchange (SQLAlchemy's recipe for PgBouncer)."""
+    if not pgbouncer:
+        return {}
+    return {
+        "prepared_statement_cache_size": 0,
+        "prepared_statement_name_func": _statement_name,
+        "statement_cache_size": 0,
+    }
+
+
+def create_engine(
+    url: URL | str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int | None = None,
+    pgbouncer: bool = False,
+    connect_timeout: float | None = None,
+) -> AsyncEngine:
+    connect_args = pooler_connect_args(pgbouncer)
+    if connect_timeout is not None:
+        connect_args["timeout"] = connect_timeout
     return create_async_engine(
         url,
         pool_size=pool_size,
@@ -45,6 +76,7 @@ def create_engine(url: URL | str, *, pool_size: int = 10, max_overflow: int | No
         pool_pre_ping=False,
         json_serializer=lambda value: orjson.dumps(value).decode(),
         json_deserializer=orjson.loads,
+        connect_args=connect_args,
     )
 
 
@@ -65,7 +97,7 @@ class SystemEngine:
         await self.engine.dispose()
 
 
-def create_system_engine(url: URL | str, *, pool_size: int = 10) -> SystemEngine:
+def create_system_engine(url: URL | str, *, pool_size: int = 10, pgbouncer: bool = False) -> SystemEngine:
     """The system pool: sign-in, token refresh and API-key lookups, each holding a
     connection only for a few short statements, and the job worker's claims.
 
@@ -79,7 +111,7 @@ def create_system_engine(url: URL | str, *, pool_size: int = 10) -> SystemEngine
     # of refreshes beyond the pool would start and end a PostgreSQL backend per request
     # (measured: a third of refresh throughput lost). Short waits for a pooled connection
     # cost far less.
-    return SystemEngine(create_engine(parsed, pool_size=pool_size, max_overflow=0))
+    return SystemEngine(create_engine(parsed, pool_size=pool_size, max_overflow=0, pgbouncer=pgbouncer))
 
 
 @asynccontextmanager

@@ -59,18 +59,22 @@ class Caller:
     client: Client
     credential: Credential
 
-    def transaction(self, *, session_required: bool = False) -> AbstractAsyncContextManager[Acting]:
+    def transaction(
+        self, *, session_required: bool = False, tolerate_lag: bool = False
+    ) -> AbstractAsyncContextManager[Acting]:
         """A transaction acting as the caller, after checking in it that the session or
         API key is still live (revocation takes effect at once, not when the access token
         expires): `async with caller.transaction() as (db, actor):`.
 
         `session_required` refuses API keys, for account security and sensitive data.
+        `tolerate_lag` lets work that only reads run on the replica, once it has replayed
+        everything committed before the request began (rapport.kernel.replica).
 
         Raises:
             InvalidToken: the session or key has ended.
             SessionRequired: `session_required` and the caller uses an API key.
         """
-        return self.credential.transaction(session_required=session_required)
+        return self.credential.transaction(session_required=session_required, tolerate_lag=tolerate_lag)
 
     async def actor(self) -> Actor:
         """Who calls, for a hot path whose one statement checks the session itself.

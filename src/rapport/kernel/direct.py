@@ -32,9 +32,22 @@ class DirectPool:
     overflow does) pays a PostgreSQL backend start per request.
     """
 
-    def __init__(self, url: URL | str, *, size: int, readers: int | None = None) -> None:
+    def __init__(
+        self,
+        url: URL | str,
+        *,
+        size: int,
+        readers: int | None = None,
+        pgbouncer: bool = False,
+        connect_timeout: float = 60.0,
+    ) -> None:
         self._dsn = asyncpg_dsn(make_url(url))
         self._size = size
+        self._connect_timeout = connect_timeout
+        # Behind PgBouncer in transaction pooling a named statement stays on a server
+        # connection the next statement may not get: each statement is prepared unnamed,
+        # in the same exchange that runs it.
+        self._statement_cache_size = 0 if pgbouncer else 100
         self._pool: asyncpg.Pool | None = None
         self._lock = asyncio.Lock()
         # Reads are CPU in PostgreSQL from start to end: beyond about twice the cores,
@@ -57,7 +70,8 @@ class DirectPool:
                         max_inactive_connection_lifetime=300,
                         # The hot functions' plans depend on their arguments little; a prepared
                         # statement per connection is kept for each.
-                        statement_cache_size=100,
+                        statement_cache_size=self._statement_cache_size,
+                        timeout=self._connect_timeout,
                         # Nothing to reset: the hot functions set only transaction-local
                         # values, gone with their statement. asyncpg's default reset is a
                         # second round trip on every release.

@@ -112,7 +112,15 @@ _PROVISIONING_LOCK = 0x7270726F76
 
 
 async def provision(urls: DatabaseUrls, settings: Settings) -> None:
-    """Create the roles and the database if they are missing. Safe to run every start."""
+    """Create the roles and the database if they are missing. Safe to run every start.
+
+    It holds a session lock, which a pooler in transaction mode would leave held on a
+    server connection: it connects to PostgreSQL itself (RAPPORT_DATABASE_LISTEN_URL).
+    """
+    # Imported here: rapport.kernel.pooling builds on this module's URLs.
+    from rapport.kernel.pooling import session_urls
+
+    urls = session_urls(urls, settings)
     owner_pw, app_pw, worker_pw = _passwords(settings)
     conn = await asyncpg.connect(asyncpg_dsn(urls.admin))
     try:

@@ -17,6 +17,7 @@ from rapport.kernel.direct import DirectPool
 from rapport.kernel.mail import Mailer
 from rapport.kernel.passwords import PasswordHashing
 from rapport.kernel.provisioning import DatabaseUrls
+from rapport.kernel.replica import LagTolerantReads
 
 # Checks a bearer token as far as it can without the database; raises InvalidToken. The
 # kernel's request dependencies call it, and identity provides it when the app is built,
@@ -37,11 +38,20 @@ class Runtime:
     authenticate: Authenticator
     # rapport_app's connections for the one-statement hot paths (rapport.kernel.direct).
     direct: DirectPool
+    # Where the reads that tolerate lag run: the replica when configured and caught up,
+    # else the primary (rapport.kernel.replica).
+    reads: LagTolerantReads
 
     @classmethod
     def build(
         cls, settings: Settings, engine: AsyncEngine, *, system_engine: SystemEngine, authenticate: Authenticator
     ) -> Runtime:
+        direct = DirectPool(
+            engine.url,
+            size=settings.database_pool_size,
+            readers=settings.database_hot_readers,
+            pgbouncer=settings.database_pgbouncer,
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -51,12 +61,14 @@ class Runtime:
             keyring=Keyring(settings.resolved_secret_key()),
             mailer=Mailer(settings),
             http=httpx.AsyncClient(timeout=httpx.Timeout(5.0)),
-            direct=DirectPool(engine.url, size=settings.database_pool_size, readers=settings.database_hot_readers),
+            direct=direct,
+            reads=LagTolerantReads.build(settings, direct, engine),
         )
 
     async def close(self) -> None:
         await self.http.aclose()
         await self.direct.close()
+        await self.reads.close()
         await self.engine.dispose()
         await self.system_engine.dispose()
 
@@ -69,8 +81,8 @@ async def one_off_runtime(
     ends (`rapport demo`, the admin commands); closed on the way out."""
     runtime = Runtime.build(
         settings,
-        create_engine(urls.app, pool_size=1),
-        system_engine=create_system_engine(urls.worker, pool_size=1),
+        create_engine(urls.app, pool_size=1, pgbouncer=settings.database_pgbouncer),
+        system_engine=create_system_engine(urls.worker, pool_size=1, pgbouncer=settings.database_pgbouncer),
         authenticate=authenticate,
     )
     try:

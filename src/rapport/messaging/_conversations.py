@@ -43,7 +43,7 @@ _CHANGE = text(
     "SELECT messaging.change_participant(:conversation, :member, :role, :status, :can_send, :can_invite, :see_history)"
 )
 _DELETE = text("SELECT messaging.delete_conversation(:conversation)")
-_DIRECT_WITH = text("SELECT messaging.direct_with(:other)")
+_DIRECT_WITH = text("SELECT messaging.direct_with(:other, :encrypted)")
 # The parent chain above a conversation, as far as the actor sees it (a cycle would make
 # sub-conversation listings loop).
 _ANCESTOR = text(
@@ -70,6 +70,7 @@ _FIELDS = (
     "settings",
     "status",
     "is_public",
+    "is_encrypted",
     "max_participants",
     "parent_id",
     "creator_id",
@@ -295,7 +296,9 @@ async def do_create_conversation(
         ValidationFailed: a direct conversation with oneself; settings too large.
     """
     if body.type == "direct":
-        return await do_open_direct(db, actor=actor, user_id=body.participant_ids[0], settings=body.settings)
+        return await do_open_direct(
+            db, actor=actor, user_id=body.participant_ids[0], settings=body.settings, encrypted=body.is_encrypted
+        )
     if body.parent_id is not None:
         await _check_parent(db, parent_id=body.parent_id, conversation_id=None)
     others = list(dict.fromkeys(user_id for user_id in body.participant_ids if user_id != actor.user_id))
@@ -312,6 +315,7 @@ async def do_create_conversation(
             avatar_url=str(body.avatar_url) if body.avatar_url is not None else None,
             settings=body.settings,
             is_public=body.type == "channel",
+            is_encrypted=body.is_encrypted,
             max_participants=body.max_participants,
             parent_id=body.parent_id,
             creator_id=actor.user_id,
@@ -338,12 +342,17 @@ async def _announce_created(db: AsyncConnection, *, actor: Actor, conversation_i
 
 
 async def do_open_direct(
-    db: AsyncConnection, *, actor: Actor, user_id: UUID, settings: dict[str, Any] | None = None
+    db: AsyncConnection,
+    *,
+    actor: Actor,
+    user_id: UUID,
+    settings: dict[str, Any] | None = None,
+    encrypted: bool = False,
 ) -> tuple[ConversationOut, bool]:
     """The direct conversation between the actor and someone: made if there is none (at
-    most one per pair, uq_conversations_direct_pair), else the existing one, re-opened for
-    whichever of the two had left it. Returns it, and whether it is new to the actor
-    (made now, or they had left it).
+    most one plain and one end-to-end `encrypted` per pair, uq_conversations_direct_pair),
+    else the existing one, re-opened for whichever of the two had left it. Returns it, and
+    whether it is new to the actor (made now, or they had left it).
 
     Raises:
         ValidationFailed: with oneself.
@@ -366,6 +375,7 @@ async def do_open_direct(
             id=conversation_id,
             type="direct",
             settings=settings or {},
+            is_encrypted=encrypted,
             creator_id=actor.user_id,
             direct_low=low,
             direct_high=high,
@@ -377,7 +387,7 @@ async def do_open_direct(
         await add_and_announce(db, actor=actor, conversation_id=conversation_id, user_id=actor.user_id)
         await add_and_announce(db, actor=actor, conversation_id=conversation_id, user_id=user_id)
         return await get_conversation(db, actor=actor, conversation_id=conversation_id), True
-    existing = (await db.execute(_DIRECT_WITH, {"other": user_id})).scalar_one()
+    existing = (await db.execute(_DIRECT_WITH, {"other": user_id, "encrypted": encrypted})).scalar_one()
     if existing is None:
         # Deleted between the insert and this look: the next try makes a new one.
         raise ConversationNotFound("The conversation was just deleted; try again.")

@@ -1,7 +1,8 @@
 """A room's history (seed 003 `messages_history`, for rooms and participants): the
 previous state of the room at each change, and of someone's place in it, written by the
 triggers of migration 2026_11_30_0037 and read by supervisors (`supervisor:chat:observe`,
-through `access.has_permission` in the tables' row-level security).
+through `messaging.observes` in the tables' row-level security: a platform-wide grant
+reaches support and escalated rooms only, migration 2026_11_30_0041).
 
 Both tables are read in one statement, newest first, by their time-ordered ids: one
 keyset over the two.
@@ -47,8 +48,9 @@ async def list_room_history(
     db: AsyncConnection, *, actor: Actor, conversation_id: UUID, page: PageRequest
 ) -> Page[RoomChange]:
     """A room's changes and its people's, newest first, for those who observe it
-    (supervisor:chat:observe there or platform-wide, platform admins): a deleted room's
-    too. Participants without the permission see the room but not this.
+    (messaging.observes: supervisor:chat:observe granted for the room; a platform-wide
+    grant for support and escalated rooms only; platform admins): a deleted room's too.
+    Participants without the permission see the room but not this.
 
     Raises:
         PermissionRequired: the caller takes part in the room but does not observe it.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
@@ -128,7 +128,10 @@ async def read_history(
     Raises:
         ConversationNotFound, MessageNotFound (the anchor).
     """
-    row = await _read(runtime, _HISTORY, *_who(actor), conversation_id, before, after, around, limit)
+    # Lag-tolerant: the replica's when it has caught up with the primary (rapport.kernel.replica).
+    async with refusals():
+        row = await runtime.reads.fetchrow(_HISTORY, *_who(actor), conversation_id, before, after, around, limit)
+    assert row is not None
     following = f'"{row["next"]}"' if row["next"] is not None else "null"
     return f'{{"items":{row["items"]},"next":{following}}}'
 
@@ -211,18 +214,24 @@ async def do_post_message(db: AsyncConnection, *, actor: Actor, conversation_id:
 _POST_SYSTEM = text(
     """
     INSERT INTO messaging.messages (id, conversation_id, sender_id, type, content, content_metadata, created_at)
-    VALUES (:id, :conversation, NULL, 'system', :content, CAST(:metadata AS jsonb), messaging.id_time(:id))
+    VALUES (:id, :conversation, NULL, :type, :content, CAST(:metadata AS jsonb), messaging.id_time(:id))
     RETURNING seq
     """
 )
 
 
 async def do_post_system_message(
-    db: AsyncConnection, *, conversation_id: UUID, content: str, content_metadata: dict[str, Any] | None = None
+    db: AsyncConnection,
+    *,
+    conversation_id: UUID,
+    content: str,
+    content_metadata: dict[str, Any] | None = None,
+    type: Literal["system", "ai"] = "system",
 ) -> UUID:
-    """Post a `system` message, Rapport's own (someone joined, a pairing ended), in a
-    system transaction: nobody sends one as themself. It has no sender, so it notifies
-    nobody; it reaches the participants' streams as any message does. Returns its id.
+    """Post a `system` message (someone joined, a pairing ended) or an `ai` one (a
+    mediation notice), Rapport's own, in a system transaction: nobody sends either as
+    themself. It has no sender, so it notifies nobody; it reaches the participants'
+    streams as any message does. Returns its id.
 
     Raises:
         sqlalchemy.exc.DBAPIError: not system work (the insert policy refuses).
@@ -234,6 +243,7 @@ async def do_post_system_message(
             {
                 "id": message_id,
                 "conversation": conversation_id,
+                "type": type,
                 "content": content,
                 "metadata": orjson.dumps(content_metadata or {}).decode(),
             },

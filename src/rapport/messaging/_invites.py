@@ -83,7 +83,11 @@ async def do_create_invite(
             max_uses=body.max_uses,
         )
     )
-    row = (await db.execute(select(invites, _IS_LIVE).where(invites.c.id == invite_id))).one()
+    row = (
+        await db.execute(
+            select(invites, _IS_LIVE).where(invites.c.conversation_id == conversation_id, invites.c.id == invite_id)
+        )
+    ).one()
     return InviteCreated(**_out(row).model_dump(), token=token)
 
 

@@ -24,7 +24,13 @@ from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.runtime import Runtime
 from rapport.messaging import _hot
 from rapport.messaging._refusals import refusals
-from rapport.messaging.errors import CannotSend, ConversationNotFound, MessageNotFound, NotAllowed
+from rapport.messaging.errors import (
+    CannotSend,
+    ConversationEncrypted,
+    ConversationNotFound,
+    MessageNotFound,
+    NotAllowed,
+)
 from rapport.messaging.models import MessageType, ParticipantRole, ParticipantStatus
 from rapport.messaging.schemas import SendMessage
 from rapport.messaging.schemas_messages import EditMessage, MessageVersion, MessageVersions
@@ -45,6 +51,12 @@ _MESSAGE = text(
     """
     SELECT m.id, m.seq, m.sender_id, m.type, m.content, m.content_metadata, m.mentions, m.deleted_at
       FROM messaging.messages m
+     WHERE m.conversation_id = :c AND m.id = :m AND m.created_at = messaging.id_time(:m)
+    """
+)
+_ENCRYPTED = text(
+    """
+    SELECT m.content_encrypted FROM messaging.messages m
      WHERE m.conversation_id = :c AND m.id = :m AND m.created_at = messaging.id_time(:m)
     """
 )
@@ -334,13 +346,16 @@ async def access_forward_source(
 
     Raises:
         ConversationNotFound, MessageNotFound: see access_message (deleted ones too).
-        ValidationFailed: a system message, which is Rapport's own to send.
+        ValidationFailed: a system or ai message, which is Rapport's own to send.
+        ConversationEncrypted: an end-to-end encrypted message (Rapport holds no text of it).
     """
     found = await access_message(
         db, actor=actor, conversation_id=conversation_id, message_id=message_id, taking_part=False
     )
-    if found.type == "system":
-        raise ValidationFailed("System messages are not forwarded.")
+    if found.type in ("system", "ai"):
+        raise ValidationFailed("Rapport's own messages (system, ai) are not forwarded.")
+    if (await db.execute(_ENCRYPTED, {"c": conversation_id, "m": message_id})).scalar_one():
+        raise ConversationEncrypted("An encrypted message is forwarded by a reader's client, encrypted anew.")
     # Its files go with it: whoever reads the message reads them (media.may_read_file).
     files = (await db.execute(_FILES, {"c": conversation_id, "s": found.seq})).scalars().all()
     # Built from a stored message, which passed every check when it was sent.

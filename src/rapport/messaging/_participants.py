@@ -96,6 +96,7 @@ async def do_add_participant(
         ConversationNotFound: the actor takes no part in it.
         PersonNotFound: no such account, invisible to the actor, or blocked either way.
         NotAllowed: the actor may not invite, or not in that role.
+        BotAddNotAllowed: a bot the actor neither manages nor holds chat:robot:add for here.
         ConversationFull, DirectIsTwo, InvalidRole: messaging.add_participant's refusals.
     """
     await access_conversation(db, actor=actor, conversation_id=conversation_id)

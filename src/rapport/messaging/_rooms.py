@@ -1,7 +1,8 @@
-"""Support rooms, as the support desk's system work opens and staffs them: a `support`
-room for a customer, an `escalated` one below its source (the parent), and who takes part,
-decided by the desk (`messaging.admit_participant`, `messaging.dismiss_participant` of
-migration 2026_11_30_0037) rather than by a participant's invitation. People cannot open
+"""Support rooms, as the support desk's system work opens, staffs and closes them: a
+`support` room for a customer, an `escalated` one below its source (the parent), its
+status (closed with the desk's room), and who takes part, decided by the desk
+(`messaging.admit_participant`, `messaging.dismiss_participant` of migration
+2026_11_30_0037) rather than by a participant's invitation. People cannot open
 an escalated room themselves (the public route refuses it).
 
 Each function runs in a system transaction (rapport.kernel.db.system_transaction) and
@@ -14,16 +15,17 @@ from collections.abc import Sequence
 from typing import Literal
 from uuid import UUID
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Scope, publish
 from rapport.messaging._refusals import execute
 from rapport.messaging.errors import ConversationNotFound
-from rapport.messaging.models import ParticipantRole, conversations
+from rapport.messaging.models import ConversationStatus, ParticipantRole, conversations
 
 RoomType = Literal["support", "escalated"]
+ROOM_TYPES: tuple[RoomType, ...] = ("support", "escalated")
 
 _ADMIT = text("SELECT messaging.admit_participant(:conversation, :member, :role, :see_history)")
 _DISMISS = text("SELECT messaging.dismiss_participant(:conversation, :member)")
@@ -138,3 +140,36 @@ async def do_dismiss(db: AsyncConnection, *, conversation_id: UUID, user_id: UUI
             actor_id=None,
         )
     return dismissed
+
+
+async def do_set_room_status(db: AsyncConnection, *, conversation_id: UUID, status: ConversationStatus) -> bool:
+    """Set a support or escalated room's status (system work: the desk closes the room,
+    and nobody sends in it any more; its history stays readable). Publishes
+    conversation.changed, as the route does, when the status changed; returns whether it did.
+
+    Raises:
+        ConversationNotFound: no such support or escalated room (or deleted).
+    """
+    room = (
+        conversations.c.id == conversation_id,
+        conversations.c.type.in_(ROOM_TYPES),
+        conversations.c.deleted_at.is_(None),
+    )
+    changed = await db.execute(
+        update(conversations)
+        .where(*room, conversations.c.status != status)
+        .values(status=status)
+        .returning(conversations.c.id)
+    )
+    if changed.first() is None:
+        if (await db.execute(select(conversations.c.id).where(*room))).first() is None:
+            raise ConversationNotFound()
+        return False
+    await publish(
+        db,
+        scope=Scope.conversation(conversation_id),
+        type="conversation.changed",
+        payload={"conversation_id": str(conversation_id), "fields": ["status"]},
+        actor_id=None,
+    )
+    return True

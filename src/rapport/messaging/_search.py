@@ -264,6 +264,7 @@ async def search_messages(
     horizon = resumed.horizon if resumed else datetime.now(UTC)
     arguments = page_arguments(actor=actor, query=query, filters=filters, limit=limit, cursor=resumed, horizon=horizon)
     async with refusals():
-        row = await runtime.direct.fetchrow_read(PAGE_STATEMENT, *arguments)
+        # Lag-tolerant: the replica's when it has caught up with the primary (rapport.kernel.replica).
+        row = await runtime.reads.fetchrow(PAGE_STATEMENT, *arguments)
     assert row is not None  # the function returns exactly one row
     return page_json(row, query=query, filters=filters, resumed=resumed, horizon=horizon)

@@ -20,8 +20,15 @@ from rapport.kernel.errors import InvalidCursor
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.pagination import Page
-from rapport.messaging._messages import access_membership, access_message
-from rapport.messaging.errors import MessageNotFound, NotAllowed, ThreadCycle, ThreadNotFound, ThreadNotOpen
+from rapport.messaging._messages import access_membership, access_message, render_message
+from rapport.messaging.errors import (
+    MessageInReplyThread,
+    MessageNotFound,
+    NotAllowed,
+    ThreadCycle,
+    ThreadNotFound,
+    ThreadNotOpen,
+)
 from rapport.messaging.schemas_messages import CreateThread, ThreadOut, UpdateThread
 
 _COLUMNS = """
@@ -49,6 +56,27 @@ _CREATE_TOPIC = text(
     """
 )
 _OPEN_THREAD = text("SELECT 1 FROM messaging.threads WHERE conversation_id = :c AND id = :t AND archived_at IS NULL")
+_OPEN_TOPIC = text(
+    """
+    SELECT 1 FROM messaging.threads
+     WHERE conversation_id = :c AND id = :t AND root_message_id IS NULL AND archived_at IS NULL
+    """
+)
+_PLACE = text(
+    """
+    SELECT m.thread_id, t.root_message_id IS NOT NULL AS in_replies
+      FROM messaging.messages m LEFT JOIN messaging.threads t ON t.id = m.thread_id
+     WHERE m.conversation_id = :c AND m.id = :m AND m.created_at = messaging.id_time(:m)
+    """
+)
+_MOVE = text(
+    """
+    UPDATE messaging.messages SET thread_id = :t
+     WHERE conversation_id = :c AND id = :m AND created_at = messaging.id_time(:m)
+    """
+)
+# Who moves messages between topic threads: whoever takes part, as in Zulip's default.
+_MOVERS = frozenset({"owner", "admin", "moderator", "member"})
 # The thread itself among the ancestors of its would-be parent: the move would close a loop.
 # UNION, not UNION ALL: a loop made by a race elsewhere still ends the walk.
 _WOULD_LOOP = text(
@@ -277,3 +305,44 @@ async def list_thread_messages(
     page = rows[:limit]
     following = f'"{page[-1].id}"' if len(rows) > limit else "null"
     return f'{{"items":[{",".join(row.message for row in page)}],"next":{following}}}'
+
+
+async def do_move_to_thread(
+    db: AsyncConnection, *, actor: Actor, conversation_id: UUID, message_id: UUID, thread_id: UUID | None
+) -> str:
+    """Put a message in an open topic thread of its conversation, move it to another, or
+    (`thread_id` None) take it out of its thread; the threads' counts and last messages
+    follow (messaging.guard_message_update). Anyone who takes part may, not observers or
+    guests. Returns the message's JSON; a move to where it is changes nothing and tells
+    nobody.
+
+    Raises:
+        ConversationNotFound, MessageNotFound: see access_message.
+        NotAllowed: an observer or a guest.
+        MessageInReplyThread: the message is a reply, which stays under its root.
+        ThreadNotOpen: the target is not an open topic thread of this conversation.
+    """
+    found = await access_message(db, actor=actor, conversation_id=conversation_id, message_id=message_id)
+    if found.membership.role not in _MOVERS or found.membership.status != "active":
+        raise NotAllowed("Only those who take part in the conversation move its messages between threads.")
+    params = {"c": conversation_id, "m": message_id, "t": thread_id}
+    place = (await db.execute(_PLACE, params)).one()
+    if place.in_replies:
+        raise MessageInReplyThread()
+    if thread_id is not None and (await db.execute(_OPEN_TOPIC, params)).first() is None:
+        raise ThreadNotOpen()
+    if place.thread_id != thread_id:
+        await db.execute(_MOVE, params)
+        await publish(
+            db,
+            scope=Scope.conversation(conversation_id),
+            type="message.threaded",
+            payload={
+                "message_id": str(message_id),
+                "seq": found.seq,
+                "thread_id": str(thread_id) if thread_id else None,
+                "previous_thread_id": str(place.thread_id) if place.thread_id else None,
+            },
+            actor_id=actor.user_id,
+        )
+    return await render_message(db, actor=actor, conversation_id=conversation_id, message_id=message_id)

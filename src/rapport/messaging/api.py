@@ -2,8 +2,9 @@
 
 Each is one statement to PostgreSQL through the direct pool (rapport.messaging.service), and
 its answer is the JSON PostgreSQL built; the response models document it. Sending,
-history and the list are answered first by the hot lane (rapport.messaging.api_hot) when
-a request is plainly well formed; these routes answer the rest and document all of them. The rest of the
+history and the list (and, from other modules, search and participants) are answered first
+by the hot lane (rapport.messaging.api_hot) when a request is plainly well formed; these
+routes answer the rest and document all of them. The rest of the
 messaging API lives in the `api_*` modules beside this one and is gathered into `router`.
 """
 

@@ -142,8 +142,9 @@ async def add_participant(
     left or was removed comes back. `can_see_history: false` shows them only what is
     sent from now on.
 
-    Errors: 403 `not-allowed-in-conversation`; 404 `user-not-found` for someone unknown,
-    invisible, or blocked either way; 409 `conversation-full`."""
+    Errors: 403 `not-allowed-in-conversation`, or `bot-add-not-allowed` for a bot added by
+    someone who neither manages it nor holds `chat:robot:add` here; 404 `user-not-found` for
+    someone unknown, invisible, or blocked either way; 409 `conversation-full`."""
     async with caller.transaction() as (db, actor):
         participant, added = await service.do_add_participant(
             db,

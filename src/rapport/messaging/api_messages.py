@@ -73,6 +73,20 @@ async def unhide_message(conversation_id: UUID, message_id: UUID, caller: Caller
         )
 
 
+@router.put(f"{MESSAGE}/thread", response_model=s.MessageOut)
+async def move_to_thread(conversation_id: UUID, message_id: UUID, body: sm.MoveToThread, caller: CallerDep) -> Response:
+    """Put a message in an open topic thread of the conversation, move it to another, or
+    (`thread_id` null) take it out of its thread; the threads' counts follow and
+    participants hear `message.threaded`. Anyone who takes part may (observers and guests:
+    403); a reply stays under its root message (409 `message-in-reply-thread`); a thread
+    that is not an open topic thread here: 422 `thread-not-open`."""
+    async with caller.transaction() as (db, actor):
+        message = await service.do_move_to_thread(
+            db, actor=actor, conversation_id=conversation_id, message_id=message_id, thread_id=body.thread_id
+        )
+    return Response(message, media_type=JSON)
+
+
 @router.get(f"{MESSAGE}/edits", response_model=sm.MessageVersions)
 async def list_edits(conversation_id: UUID, message_id: UUID, caller: CallerDep) -> sm.MessageVersions:
     """A message's earlier versions, oldest first. None once it is deleted."""

@@ -40,8 +40,8 @@ async def stream_message(
 async def list_room_history(conversation_id: UUID, caller: CallerDep, page: PageDep) -> Page[ss.RoomChange]:
     """How the room and its people's places in it were before each change (its name,
     settings, status, deletion; someone's role, status, permissions, leaving), newest
-    first. For supervisors (`supervisor:chat:observe` for this room or platform-wide) and
-    platform admins, participants or not; a participant without it gets 403
-    `permission-required`, anyone else 404."""
+    first. For supervisors (`supervisor:chat:observe` granted for this room, or
+    platform-wide for a support or escalated room) and platform admins, participants or
+    not; a participant without it gets 403 `permission-required`, anyone else 404."""
     async with caller.transaction() as (db, actor):
         return await service.list_room_history(db, actor=actor, conversation_id=conversation_id, page=page)

@@ -62,6 +62,14 @@ class NotAllowed(Forbidden):
     title = "Your role in this conversation does not allow this"
 
 
+class BotAddNotAllowed(Forbidden):
+    """A bot hears what is said where it takes part: it is added by whoever manages it, or
+    by someone granted chat:robot:add for the conversation (migration 2026_11_30_0040)."""
+
+    slug = "bot-add-not-allowed"
+    title = "Only the bot's owner, an administrator, or someone holding chat:robot:add here may add this bot"
+
+
 class ConversationNotActive(Conflict):
     slug = "conversation-not-active"
     title = "The conversation is archived or closed"
@@ -105,6 +113,11 @@ class TooManyAttachments(ValidationFailed):
 class ThreadNotOpen(ValidationFailed):
     slug = "thread-not-open"
     title = "The thread is not in this conversation, or it is archived"
+
+
+class MessageInReplyThread(Conflict):
+    slug = "message-in-reply-thread"
+    title = "A reply stays under its message: only messages of topic threads, or of none, move between them"
 
 
 class InvalidRole(ValidationFailed):
@@ -197,6 +210,16 @@ class MessageStreaming(Conflict):
     title = "The message is still streaming: it only grows until its sender ends it"
 
 
+class ConversationEncrypted(Conflict):
+    slug = "conversation-encrypted"
+    title = "The conversation is end-to-end encrypted: send ciphertexts to its devices (encrypted-messages)"
+
+
+class ConversationNotEncrypted(Conflict):
+    slug = "conversation-not-encrypted"
+    title = "The conversation is not end-to-end encrypted: send plain messages to it"
+
+
 class MessageTooLong(ValidationFailed):
     slug = "message-too-long"
     title = "The message would pass 10,000 characters"
@@ -216,6 +239,7 @@ _REFUSALS: dict[str, type[RapportError]] = {
     "invite-not-found": InviteNotFound,
     "cannot-send": CannotSend,
     "not-allowed": NotAllowed,
+    "bot-add-not-allowed": BotAddNotAllowed,
     "conversation-not-active": ConversationNotActive,
     "conversation-full": ConversationFull,
     "direct-conversation-is-two": DirectIsTwo,
@@ -224,6 +248,7 @@ _REFUSALS: dict[str, type[RapportError]] = {
     "attachment-not-found": AttachmentNotFound,
     "too-many-attachments": TooManyAttachments,
     "thread-not-found": ThreadNotOpen,
+    "message-in-reply-thread": MessageInReplyThread,
     "invalid-role": InvalidRole,
     "invalid-status": InvalidRole,
     "invalid-token": InvalidToken,
@@ -237,6 +262,8 @@ _REFUSALS: dict[str, type[RapportError]] = {
     "message-streaming": MessageStreaming,
     "message-too-long": MessageTooLong,
     "append-too-long": AppendTooLong,
+    "conversation-encrypted": ConversationEncrypted,
+    "conversation-not-encrypted": ConversationNotEncrypted,
 }
 
 

@@ -152,6 +152,9 @@ messages = Table(
     Column("delivery_status", Text),
     # Set at the send from the sender (a bot's, unless visible to guests); never changes.
     Column("hidden_from_guests", Boolean, nullable=False, server_default=false()),
+    # End-to-end encrypted (migration 2026_11_30_0048): content is '', the text is in
+    # encryption.envelopes; set at the insert, never changes.
+    Column("content_encrypted", Boolean, nullable=False, server_default=false()),
     timestamp("edited_at"),
     timestamp("deleted_at"),
     uuid_column("deleted_by", nullable=True),

@@ -82,8 +82,8 @@ class SendMessage(Strict):
             raise ValueError("a text message needs content or attachments")
         if len(set(self.attachments)) != len(self.attachments):
             raise ValueError("each file is attached once")
-        if self.type == "system":
-            raise ValueError("system messages are Rapport's own")
+        if self.type in ("system", "ai"):
+            raise ValueError(f"{self.type} messages are Rapport's own")
         return self
 
 
@@ -127,6 +127,11 @@ class MessageOut(BaseModel):
     type: MessageType
     content: str
     content_metadata: dict[str, Any]
+    content_encrypted: bool = Field(
+        default=False,
+        description="End-to-end encrypted: `content` is empty; each device reads its ciphertext from "
+        "`GET /v1/devices/{device_id}/envelopes`.",
+    )
     client_message_id: str | None = Field(description="Shown to its sender only.")
     reply_to_id: UUID | None
     forwarded_from_id: UUID | None

@@ -66,11 +66,19 @@ class ConversationCreate(Strict):
         max_length=MAX_INITIAL_PARTICIPANTS,
         description="People to add as members (besides the caller). For `direct`: exactly one.",
     )
+    is_encrypted: bool = Field(
+        default=False,
+        description="End-to-end encrypted (`direct` and `group` only; fixed at creation): messages go as "
+        "ciphertexts to each device (`POST /v1/conversations/{id}/encrypted-messages`). A pair has at most "
+        "one plain and one encrypted direct conversation.",
+    )
 
     _settings = field_validator("settings")(_settings_fit)
 
     @model_validator(mode="after")
     def _shape_of_type(self) -> ConversationCreate:
+        if self.is_encrypted and self.type not in ("direct", "group"):
+            raise ValueError("only a direct or a group conversation is end-to-end encrypted (is_encrypted)")
         if self.type == "direct":
             if len(set(self.participant_ids)) != 1:
                 raise ValueError("a direct conversation is with exactly one other person (participant_ids)")
@@ -129,6 +137,7 @@ class ConversationOut(BaseModel):
     settings: dict[str, Any]
     status: ConversationStatus
     is_public: bool
+    is_encrypted: bool = Field(description="End-to-end encrypted: fixed at creation.")
     max_participants: int | None
     parent_id: UUID | None
     creator_id: UUID | None

@@ -141,6 +141,12 @@ class UpdateThread(PatchBody):
     archived: NotNull[bool] = Field(default=None, description="Archived threads take no new messages.")
 
 
+class MoveToThread(Strict):
+    thread_id: JsonUuid | None = Field(
+        description="The open topic thread of this conversation the message goes to; null takes it out of its thread."
+    )
+
+
 class ThreadOut(BaseModel):
     id: UUID
     conversation_id: UUID

@@ -23,6 +23,12 @@ from rapport.messaging._conversations import (
     list_public_channels,
 )
 from rapport.messaging._drafts import do_delete_draft, do_put_draft, get_draft
+from rapport.messaging._encrypted import (
+    EncryptedMessage,
+    do_edit_encrypted_message,
+    do_post_encrypted_message,
+    list_encrypted_conversation_ids,
+)
 from rapport.messaging._history import list_room_history
 from rapport.messaging._hot import (
     do_post_message,
@@ -65,7 +71,7 @@ from rapport.messaging._participants import (
 from rapport.messaging._pins import do_pin, list_pins
 from rapport.messaging._reactions import do_react
 from rapport.messaging._receipts import do_mark_delivered, list_receipts
-from rapport.messaging._rooms import RoomType, do_admit, do_dismiss, do_open_room
+from rapport.messaging._rooms import RoomType, do_admit, do_dismiss, do_open_room, do_set_room_status
 from rapport.messaging._search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
 from rapport.messaging._search import MAX_LIMIT as SEARCH_MAX_LIMIT
 from rapport.messaging._search import MAX_QUERY_LENGTH as SEARCH_MAX_QUERY_LENGTH
@@ -75,11 +81,12 @@ from rapport.messaging._sync import DEFAULT_SYNC_LIMIT, MAX_POSITION, MAX_SYNC_L
 from rapport.messaging._threads import (
     access_thread,
     do_create_thread,
+    do_move_to_thread,
     do_update_thread,
     list_thread_messages,
     list_threads,
 )
-from rapport.messaging.schemas import SendMessage
+from rapport.messaging.schemas import MessageOut, SendMessage
 from rapport.messaging.schemas_conversations import ConversationCreate
 from rapport.messaging.schemas_messages import CreateThread
 
@@ -92,7 +99,9 @@ __all__ = [
     "SEARCH_MAX_QUERY_LENGTH",
     "ConversationCreate",
     "CreateThread",
+    "EncryptedMessage",
     "MessageAudience",
+    "MessageOut",
     "MessageSearchPage",
     "RoomType",
     "SearchFilters",
@@ -113,6 +122,7 @@ __all__ = [
     "do_delete_draft",
     "do_delete_message",
     "do_dismiss",
+    "do_edit_encrypted_message",
     "do_edit_message",
     "do_end_call",
     "do_flag_message",
@@ -124,9 +134,11 @@ __all__ = [
     "do_leave",
     "do_leave_call",
     "do_mark_delivered",
+    "do_move_to_thread",
     "do_open_direct",
     "do_open_room",
     "do_pin",
+    "do_post_encrypted_message",
     "do_post_message",
     "do_post_system_message",
     "do_put_draft",
@@ -137,6 +149,7 @@ __all__ = [
     "do_report_message",
     "do_resolve_report",
     "do_revoke_invite",
+    "do_set_room_status",
     "do_start_call",
     "do_stream",
     "do_update_conversation",
@@ -154,6 +167,7 @@ __all__ = [
     "list_conversation_reports",
     "list_conversations",
     "list_edits",
+    "list_encrypted_conversation_ids",
     "list_flagged_messages",
     "list_invites",
     "list_open_reports",

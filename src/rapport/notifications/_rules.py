@@ -14,9 +14,9 @@ The outbox events that notify:
   do is due, such as a co-parenting task): that person, connected or not, as a `system`
   notification with the payload's headline and detail.
 - `account.new_device` and `account.password_changed` (the account's own, published by
-  identity): the account holder, connected or not, whoever acted (it is often
-  themself): security notifications tell of what they did too, so that they notice what
-  they did not.
+  identity), and `account.suspicious_sign_in` (published by location, worded by it):
+  the account holder, connected or not, whoever acted (it is often themself): security
+  notifications tell of what they did too, so that they notice what they did not.
 
 Each is then weighed against the recipient's preferences (`_preferences.channels_for`,
 the most specific choice winning) and settings (`decide`): the row is made when any
@@ -55,7 +55,15 @@ CONTACT_REQUEST_RECEIVED = "contact_request.received"
 NEW_DEVICE = "account.new_device"
 PASSWORD_CHANGED = "account.password_changed"
 REMINDER_DUE = "reminder.due"
-EVENT_TYPES = (MESSAGE_CREATED, CONTACT_REQUEST_RECEIVED, NEW_DEVICE, PASSWORD_CHANGED, REMINDER_DUE)
+SUSPICIOUS_SIGN_IN = "account.suspicious_sign_in"
+EVENT_TYPES = (
+    MESSAGE_CREATED,
+    CONTACT_REQUEST_RECEIVED,
+    NEW_DEVICE,
+    PASSWORD_CHANGED,
+    REMINDER_DUE,
+    SUSPICIOUS_SIGN_IN,
+)
 
 # Of a list of people, those connected now (a device present anywhere).
 Connected = Callable[[Collection[UUID]], set[UUID]]
@@ -145,6 +153,8 @@ async def intents_for(
         return [_security_intent(event)]
     if event.type == REMINDER_DUE and event.scope_kind == "user":
         return [_reminder_intent(event)]
+    if event.type == SUSPICIOUS_SIGN_IN and event.scope_kind == "user":
+        return [_suspicious_sign_in_intent(event)]
     return []
 
 
@@ -273,6 +283,36 @@ def _security_intent(event: Event) -> Intent:
             "device": device,
             "ip": ip,
             "when": when,
+        },
+    )
+
+
+def _suspicious_sign_in_intent(event: Event) -> Intent:
+    """A sign-in flagged by location (impossible travel, a risky address): a security
+    notification with the headline and detail its payload words."""
+    payload = event.payload
+    return Intent(
+        user_id=event.scope_id,
+        type="security",
+        category="security",
+        priority="high",
+        source_position=event.position,
+        related_kind="suspicious_location" if payload.get("suspicious_location_id") else None,
+        related_id=_uuid(payload.get("suspicious_location_id")),
+        # Never bundled: each flagged sign-in is its own warning.
+        group_key=None,
+        url="/settings/security",
+        context={
+            "actor_name": "",
+            "conversation_name": "",
+            "preview": "",
+            "emoji": "",
+            "headline": str(payload.get("headline") or "Unusual sign-in to your account"),
+            "detail": str(payload.get("detail") or ""),
+            "event": "suspicious_sign_in",
+            "device": "",
+            "ip": str(payload.get("ip") or "an unknown address"),
+            "when": event.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         },
     )
 

@@ -5,6 +5,7 @@ and followers go to."""
 from __future__ import annotations
 
 from rapport.kernel.outbox import wakeup
+from rapport.kernel.pooling import listen_url
 from rapport.kernel.provisioning import asyncpg_dsn
 from rapport.kernel.runtime import Runtime
 from rapport.realtime._bus import Bus, bus_for
@@ -22,7 +23,9 @@ class Realtime:
         self.runtime = runtime
         self.hub = Hub()
         self.feed = Feed(runtime.system_engine, self.hub)
-        self.bus = bus if bus is not None else bus_for(runtime.settings, asyncpg_dsn(runtime.engine.url))
+        # LISTEN keeps a session: straight to PostgreSQL, past any pooler.
+        direct = asyncpg_dsn(listen_url(runtime.engine.url, runtime.settings))
+        self.bus = bus if bus is not None else bus_for(runtime.settings, direct)
         self.ephemeral = Ephemeral(runtime, self.bus)
         self.signals: Signals = StreamSignals(self.ephemeral, self.hub)
 

@@ -42,7 +42,7 @@ async def search_users(
 
     Errors: `invalid-search-query` (422) when the query has no letter or digit or more
     than ten words; `invalid-cursor` (400) for a cursor of another query."""
-    async with caller.transaction() as (db, actor):
+    async with caller.transaction(tolerate_lag=True) as (db, actor):
         return await service.search_profiles(db, actor=actor, query=q, limit=limit, cursor=cursor)
 
 

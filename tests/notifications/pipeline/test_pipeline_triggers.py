@@ -7,11 +7,17 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import pytest
+from aiosmtpd.controller import Controller
+
+from rapport.config import Settings
 from rapport.kernel.db import system_transaction
 from rapport.kernel.outbox import Scope, publish
 from rapport.notifications import tasks
 from tests.messaging.support import make_conversation, send
+from tests.notifications.fakes import provider_settings
 from tests.notifications.pipeline.support import (
+    KEYS,
     Pipeline,
     delivery_log,
     job_rows,
@@ -21,7 +27,22 @@ from tests.notifications.pipeline.support import (
     set_settings,
     subscribe,
 )
-from tests.support import LOGIN, PASSWORD, Persona, login
+from tests.support import LOGIN, PASSWORD, Mailbox, Persona, login, make_settings
+
+pytestmark = pytest.mark.module_database
+
+
+@pytest.fixture(scope="module")
+def module_settings(smtp_server: tuple[Controller, Mailbox]) -> Settings:
+    """The module's app as conftest's `settings` make a test's: no job worker or outbox
+    reader of its own, which would take the events and jobs from each test's `pipeline`."""
+    controller, _ = smtp_server
+    return make_settings(
+        smtp_host="127.0.0.1",
+        smtp_port=controller.port,
+        worker_in_process=False,
+        **provider_settings(vapid_private_key=KEYS.private_key),
+    )
 
 
 async def sign_in_elsewhere(client, persona: Persona, user_agent: str) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.jobs import _queue
 from rapport.kernel.jobs._tasks import Job, JobContext, RetryPolicy, TaskRegistry, tasks
+from rapport.kernel.pooling import listen_url
 from rapport.kernel.provisioning import asyncpg_dsn
 
 if TYPE_CHECKING:
@@ -223,7 +224,9 @@ class Worker:
 
     async def _listen(self) -> None:
         try:
-            self._listener = await asyncpg.connect(asyncpg_dsn(self._engine.url), timeout=10)
+            # LISTEN keeps a session: straight to PostgreSQL, past any pooler.
+            direct = listen_url(self._engine.url, self._runtime.settings)
+            self._listener = await asyncpg.connect(asyncpg_dsn(direct), timeout=10)
             await self._listener.add_listener(CHANNEL, self._on_notify)
         except _UNREACHABLE as exc:
             log.warning("jobs.listen_failed", worker=self.name, error=str(exc), poll_seconds=self._poll_seconds)

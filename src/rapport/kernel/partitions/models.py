@@ -1,5 +1,6 @@
-"""kernel.monthly_partitions as Core sees it, mirroring migration 2026_11_29_0012 (its
-CHECK, policies and the function kernel.ensure_partitions() live there only)."""
+"""kernel.monthly_partitions as Core sees it, mirroring migrations 2026_11_29_0012 and
+2026_12_01_0049 (its CHECKs, policies and the function kernel.ensure_partitions() live
+there only)."""
 
 from __future__ import annotations
 
@@ -15,5 +16,6 @@ monthly_partitions = Table(
     Column("parent", REGCLASS, primary_key=True),
     Column("months_ahead", Integer, nullable=False, server_default=text("3")),
     timestamp("created_at", nullable=False, server_default=NOW),
+    Column("months_behind", Integer, nullable=False, server_default=text("0")),
     schema="kernel",
 )

@@ -131,7 +131,8 @@ async def do_update_habit(db: AsyncConnection, *, actor: Actor, habit_id: UUID, 
         values["custom_days"] = None
     elif values.get("custom_days", current.custom_days) is None:
         raise ValidationFailed("a custom habit needs custom_days")
-    await _write(db, update(h).where(h.c.id == habit_id).values(**values).returning(h.c.id))
+    if values:  # nothing sent for a custom habit changes nothing
+        await _write(db, update(h).where(h.c.id == habit_id).values(**values).returning(h.c.id))
     return await access_habit(db, actor=actor, habit_id=habit_id)
 
 

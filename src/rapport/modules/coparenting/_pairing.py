@@ -30,7 +30,8 @@ from rapport.kernel.mail import Mail, enqueue_mail
 from rapport.kernel.outbox import Scope, publish
 from rapport.kernel.runtime import Runtime
 from rapport.messaging import service as messaging_service
-from rapport.modules.coparenting._pairing_jobs import QUEUE, announce_joined
+from rapport.modules.coparenting import _topics
+from rapport.modules.coparenting._pairing_jobs import QUEUE, announce_ended, announce_joined
 from rapport.modules.coparenting.errors import (
     AlreadyPaired,
     CannotPairWithYourself,
@@ -273,8 +274,9 @@ async def check_attempts(db: AsyncConnection, *, actor: Actor) -> None:
 async def do_accept_pairing(db: AsyncConnection, *, actor: Actor, body: PairingAccept) -> PairingOut:
     """Accept an invitation by its code or token: the pairing becomes active, the two
     parents' room is made (a two-person group the acceptor opens, with the initiator in
-    it) and recorded, `pairing.accepted` goes to both, and a job posts the room's system
-    message saying the acceptor joined. Of two acceptors racing, one wins.
+    it) and recorded, its topics are organised (coparenting.topic_rooms), `pairing.accepted`
+    goes to both, and a job posts the room's system message saying the acceptor joined
+    and its `ai` notice that mediation is available. Of two acceptors racing, one wins.
 
     Raises:
         TooManyPairingAttempts: too many recent failures; nothing is tried.
@@ -313,6 +315,7 @@ async def do_accept_pairing(db: AsyncConnection, *, actor: Actor, body: PairingA
         ),
     )
     await db.execute(update(pairing_sessions).where(pairing_sessions.c.id == row.id).values(shared_room_id=room.id))
+    await _topics.do_enable_topics(db, actor=actor, conversation_id=room.id)
     row = await access_pairing(db, actor=actor, pairing_id=row.id)
     await announce(db, type="pairing.accepted", row=row, actor_id=actor.user_id)
     await jobs.enqueue(db, announce_joined, {"pairing_id": str(row.id)})
@@ -321,7 +324,8 @@ async def do_accept_pairing(db: AsyncConnection, *, actor: Actor, body: PairingA
 
 async def do_cancel_pairing(db: AsyncConnection, *, actor: Actor, pairing_id: UUID) -> PairingOut:
     """Cancel a pending invitation (its initiator) or end an active pairing (either
-    parent; the room and its history stay). Canceling again changes nothing. Publishes
+    parent; the room and its history stay, and a job posts the room's system message
+    saying the pairing ended). Canceling again changes nothing. Publishes
     `pairing.canceled` to both parents.
 
     Raises:
@@ -341,6 +345,8 @@ async def do_cancel_pairing(db: AsyncConnection, *, actor: Actor, pairing_id: UU
     await log_step(db, action="canceled", pairing_id=pairing_id, actor_id=actor.user_id, details={"was": row.status})
     row = await access_pairing(db, actor=actor, pairing_id=pairing_id)
     await announce(db, type="pairing.canceled", row=row, actor_id=actor.user_id)
+    if row.accepted_at is not None and row.shared_room_id is not None:
+        await jobs.enqueue(db, announce_ended, {"pairing_id": str(row.id)})
     return _out(row, actor)
 
 

@@ -1,5 +1,7 @@
 """The topic organiser of a shared room (seed 000's AI-organised threads): each new message
-of an organised room is put in the open topic thread whose topic it matches, or, when
+of an organised room is put in the open topic thread whose topic it matches (moved there
+through messaging, as a participant could; a participant who dismisses the placement
+takes it out again), or, when
 none does but it speaks of a known co-parenting topic (school, health, schedule, money,
 activities, holidays), a new topic thread is proposed, which the participants may accept
 (the thread is then made) or dismiss.
@@ -28,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
 from rapport.kernel.db import SystemEngine
-from rapport.kernel.errors import NotFound
+from rapport.kernel.errors import NotFound, RapportError
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Event, Scope, publish
 from rapport.kernel.outbox.readers import CursorReader, ReaderLoop
@@ -345,7 +347,9 @@ async def do_dismiss_suggestion(
     Raises:
         ConversationNotFound, NotAllowed, TopicSuggestionNotFound, SuggestionDecided: see do_accept_suggestion.
     """
-    await _pending(db, actor=actor, conversation_id=conversation_id, suggestion_id=suggestion_id)
+    row = await _pending(db, actor=actor, conversation_id=conversation_id, suggestion_id=suggestion_id)
+    if row.kind == "place":
+        await _take_out(db, actor=actor, conversation_id=conversation_id, row=row)
     decided = (
         await db.execute(
             update(sg)
@@ -356,6 +360,23 @@ async def do_dismiss_suggestion(
     ).one()
     await _announce(db, decided, actor_id=actor.user_id, type="coparenting.topic.dismissed")
     return _suggestion(decided)
+
+
+async def _take_out(db: AsyncConnection, *, actor: Actor, conversation_id: UUID, row: Any) -> None:
+    """A dismissed placement: the message leaves the thread the organiser put it in,
+    unless someone has moved it elsewhere since, or it is gone."""
+    try:
+        message = orjson.loads(
+            await messaging_service.get_message(
+                db, actor=actor, conversation_id=conversation_id, message_id=row.message_id
+            )
+        )
+    except NotFound:
+        return
+    if not message["is_deleted"] and message["thread_id"] == str(row.thread_id):
+        await messaging_service.do_move_to_thread(
+            db, actor=actor, conversation_id=conversation_id, message_id=row.message_id, thread_id=None
+        )
 
 
 async def _announce(db: AsyncConnection, row: Any, *, actor_id: UUID | None, type: str) -> None:
@@ -404,13 +425,29 @@ async def _organise_message(db: AsyncConnection, event: Event) -> bool:
     except NotFound:
         # The sender left, or the message went, before the organiser came to it.
         return False
-    if message["type"] not in _ORGANISED_TYPES or message["is_deleted"] or not message["content"]:
+    # An end-to-end encrypted message has no text here to organise (its content is empty).
+    if (
+        message["type"] not in _ORGANISED_TYPES
+        or message["is_deleted"]
+        or message.get("content_encrypted")
+        or not message["content"]
+    ):
         return False
     found = match(terms_of(message["content"]), threads)
     if found is None:
         return False
     if found.kind == "new" and await _proposed(db, conversation_id=conversation_id, category=found.category):
         return False
+    if found.kind == "place":
+        # In the thread for real: its count, its page of messages and everyone's stream
+        # (`message.threaded`) show it there; dismissing the suggestion takes it out.
+        try:
+            await messaging_service.do_move_to_thread(
+                db, actor=sender, conversation_id=conversation_id, message_id=message_id, thread_id=found.thread_id
+            )
+        except RapportError:
+            # The sender no longer takes part, or the thread was archived meanwhile.
+            return False
     made = (
         await db.execute(
             insert(sg)

@@ -5,18 +5,16 @@ typer app of its own, added to the `rapport` command by rapport.cli."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from rapport.config import Settings, get_settings
-from rapport.kernel import provisioning
-from rapport.kernel.db import create_engine, create_system_engine, system_transaction
+from rapport.config import get_settings
+from rapport.kernel.commands import as_system, prepare_database
+from rapport.kernel.db import create_engine
 from rapport.kernel.provisioning import DatabaseUrls
 from rapport.modules.coparenting import service
 
@@ -25,23 +23,6 @@ T = TypeVar("T")
 coparenting_app = typer.Typer(help="Co-parenting: legacy invitations and pairing upkeep.", no_args_is_help=True)
 console = Console(stderr=True)
 out = Console()
-
-
-def _prepare_urls(settings: Settings) -> DatabaseUrls:
-    """The server (started if embedded), with its roles and database made if missing."""
-    with console.status("Preparing the database…"):
-        urls = provisioning.resolve_database(settings)
-        asyncio.run(provisioning.provision(urls, settings))
-    return urls
-
-
-async def _as_system(urls: DatabaseUrls, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    engine = create_system_engine(urls.worker, pool_size=1)
-    try:
-        async with system_transaction(engine) as db:
-            return await work(db)
-    finally:
-        await engine.dispose()
 
 
 async def _read_table(urls: DatabaseUrls, table: str) -> list[service.LegacyInvitation]:
@@ -72,7 +53,7 @@ def import_invitations(
     if (csv_file is None) == (table is None):
         console.print("[red]Give exactly one of --csv and --table.[/red]")
         raise typer.Exit(2)
-    urls = _prepare_urls(get_settings())
+    urls = prepare_database(get_settings(), console)
     try:
         rows = (
             service.read_invitations_csv(csv_file)
@@ -83,7 +64,7 @@ def import_invitations(
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(1) from None
     with console.status(f"Importing {len(rows)} invitations…"):
-        report = asyncio.run(_as_system(urls, lambda db: service.do_import_invitations(db, rows=rows)))
+        report = asyncio.run(as_system(urls, lambda db: service.do_import_invitations(db, rows=rows)))
     out.print(f"imported {report.imported}, already imported {report.already}, skipped {len(report.skipped)}")
     if report.skipped:
         skipped = Table(title="Skipped")
@@ -97,6 +78,6 @@ def import_invitations(
 @coparenting_app.command("expire-pairings")
 def expire_pairings() -> None:
     """Mark pending invitations past their time expired, telling their initiators."""
-    urls = _prepare_urls(get_settings())
-    count = asyncio.run(_as_system(urls, service.do_expire_pairings))
+    urls = prepare_database(get_settings(), console)
+    count = asyncio.run(as_system(urls, service.do_expire_pairings))
     out.print(f"expired {count}")

@@ -1,5 +1,5 @@
 """The pairing tables of the `coparenting` schema as SQLAlchemy Core sees them, mirroring
-migration 2026_11_30_0027 (its indexes, CHECKs, policies, the view
+migration 2026_11_30_0027 and 0043's columns (its indexes, CHECKs, policies, the view
 coparenting.user_pairing_status and the function coparenting.claim_pairing live there
 only; tests/kernel/test_catalogue.py compares the two)."""
 
@@ -34,6 +34,8 @@ pairing_sessions = Table(
     timestamp("canceled_at"),
     Column("shared_room_id", UUID(as_uuid=True), ForeignKey("messaging.conversations.id", ondelete="SET NULL")),
     timestamp("announced_at"),
+    timestamp("mediation_announced_at"),
+    timestamp("ended_announced_at"),
     Column("legacy_invitation_id", BigInteger),
     timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("updated_at", nullable=False, server_default=NOW),

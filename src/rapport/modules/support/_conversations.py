@@ -1,7 +1,7 @@
-"""The rooms' conversations, which are messaging's: the desk opens them and brings people
-into them as system work, through messaging's service for it (`do_open_room`,
-`do_admit`), which carries none of the rules about who may invite whom, since the desk,
-not a participant, decides who takes part."""
+"""The rooms' conversations, which are messaging's: the desk opens them, brings people
+into them and closes them as system work, through messaging's service for it
+(`do_open_room`, `do_admit`, `do_set_room_status`), which carries none of the rules
+about who may invite whom, since the desk, not a participant, decides who takes part."""
 
 from __future__ import annotations
 
@@ -47,3 +47,9 @@ async def enrol(db: AsyncConnection, *, conversation_id: UUID, user_id: UUID, ro
     """Bring someone into a room's conversation in a role (system work); messaging tells
     the room."""
     await messaging_service.do_admit(db, conversation_id=conversation_id, user_id=user_id, role=role)
+
+
+async def close_conversation(db: AsyncConnection, *, conversation_id: UUID) -> None:
+    """Close a room's conversation (system work): nobody sends in it any more, and its
+    history stays readable; messaging tells the room when it changed."""
+    await messaging_service.do_set_room_status(db, conversation_id=conversation_id, status="closed")

@@ -314,3 +314,35 @@ async def do_step(db: AsyncConnection, *, permit: StepPermit, notes: str | None 
     row = await _load(db, escalation_id=row.id)
     await _announce(db, row=row, step=_DONE[permit.step], actor_id=actor_id)
     return _out(row)
+
+
+# --- when the room closes ----------------------------------------------------------------
+
+
+async def cancel_open_escalations(
+    db: AsyncConnection, *, conversation_id: UUID, actor_id: UUID | None, notes: str
+) -> list[EscalationOut]:
+    """Cancel, with `notes`, the open escalations worked in a room that is closing (system
+    work): its own raised in place, and the one that opened it if it is an escalated room.
+    An escalated room it opened goes on with its own. Publishes `support.escalation.cancelled`
+    for each, oldest first."""
+    worked_here = func.coalesce(escalations.c.target_room_id, escalations.c.source_room_id) == conversation_id
+    open_ids = (
+        await db.execute(
+            select(escalations.c.id)
+            .where(worked_here, escalations.c.status.in_(OPEN_ESCALATION))
+            .order_by(escalations.c.id)
+            .with_for_update()
+        )
+    ).scalars()
+    cancelled: list[EscalationOut] = []
+    for escalation_id in list(open_ids):
+        await db.execute(
+            update(escalations)
+            .where(escalations.c.id == escalation_id)
+            .values(status="cancelled", cancelled_at=func.now(), resolution_notes=notes)
+        )
+        row = await _load(db, escalation_id=escalation_id)
+        await _announce(db, row=row, step=_DONE["cancel"], actor_id=actor_id)
+        cancelled.append(_out(row))
+    return cancelled

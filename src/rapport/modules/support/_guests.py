@@ -1,9 +1,11 @@
 """Guests: someone without an account joins one support room through a link its customer
 or an agent in it made. The link expires, admits a number of guests (one by default), and
-its token is shown once and kept only as its SHA-256; redeeming it makes a guest account
-(identity's, kind `guest`) with a session, named as the guest asked, and a participant of
-that room alone, in the role `guest`. A room closed to guests admits none, whatever links
-exist."""
+its token is shown once and kept only as its HMAC-SHA256 under a key derived from the
+server's secret, so that a copy of the table does not let anyone test guessed tokens;
+redeeming it makes a guest account (identity's, kind `guest`) with a session, named as the
+guest asked, and a participant of that room alone, in the role `guest`. A room closed to
+guests admits none, whatever links exist; when the room closes, its guests' sessions end
+and its links are revoked."""
 
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.identity import service as identity_service
 from rapport.kernel.actor import Actor, Client
-from rapport.kernel.crypto import random_token, sha256
+from rapport.kernel.crypto import Keyring, random_token
 from rapport.kernel.db import AnyRow
 from rapport.kernel.ids import uuid7
-from rapport.kernel.pagination import Page, PageRequest, keyset, make_page
+from rapport.kernel.pagination import MAX_LIMIT, Page, PageRequest, keyset, make_page
 from rapport.kernel.runtime import Runtime
 from rapport.modules.support import _conversations
 from rapport.modules.support._rooms import access_room, announce, customer_or_agent, load_room, room_out
@@ -41,12 +43,19 @@ from rapport.modules.support.schemas import (
 from rapport.social import service as social_service
 
 TOKEN_PREFIX = "rsg_"
+# The purpose the key of the tokens' HMAC is derived for (rapport.kernel.crypto.Keyring).
+TOKEN_KEY_PURPOSE = "support-guest-link"
 
 
 @dataclass(frozen=True)
 class LinkPermit:
     actor: Actor
     conversation_id: UUID
+
+
+def token_hash(keyring: Keyring, token: str) -> bytes:
+    """What is kept of a link's token: its HMAC-SHA256 under the server's key for links."""
+    return keyring.mac(TOKEN_KEY_PURPOSE, token)
 
 
 def _admits_guests(room: AnyRow) -> None:
@@ -69,7 +78,9 @@ async def authorise_guest_link(db: AsyncConnection, *, actor: Actor, conversatio
     return LinkPermit(actor=actor, conversation_id=conversation_id)
 
 
-async def do_create_guest_link(db: AsyncConnection, *, permit: LinkPermit, body: GuestLinkCreate) -> GuestLinkCreated:
+async def do_create_guest_link(
+    db: AsyncConnection, *, rt: Runtime, permit: LinkPermit, body: GuestLinkCreate
+) -> GuestLinkCreated:
     """Make a guest link (system work); its token is in the answer, this once.
 
     Raises:
@@ -83,7 +94,7 @@ async def do_create_guest_link(db: AsyncConnection, *, permit: LinkPermit, body:
             .values(
                 id=uuid7(),
                 conversation_id=permit.conversation_id,
-                token_hash=sha256(token),
+                token_hash=token_hash(rt.keyring, token),
                 created_by=permit.actor.user_id,
                 # The database's clock: the one redeeming compares with.
                 expires_at=func.now() + timedelta(seconds=body.expires_in_seconds),
@@ -147,17 +158,23 @@ async def do_redeem_guest_link(
         GuestLinkNotFound: no live link has this token (wrong, or revoked).
         GuestLinkExpired: its time has passed.
         GuestLinkUsed: it admitted as many guests as it may.
-        RoomClosed: the room is closed.
+        RoomClosed: the room is closed (which revoked the link).
         GuestsNotAllowed: the room admits no guests any more.
     """
     link = (
         await db.execute(
             select(guest_links, (guest_links.c.expires_at <= func.now()).label("expired"))
-            .where(guest_links.c.token_hash == sha256(body.token))
+            .where(guest_links.c.token_hash == token_hash(rt.keyring, body.token))
             .with_for_update(of=guest_links)
         )
     ).one_or_none()
-    if link is None or link.revoked_at is not None:
+    if link is None:
+        raise GuestLinkNotFound()
+    if link.revoked_at is not None:
+        # Closing the room revoked it: its holder is told the room closed, not that the
+        # token is wrong.
+        if (await load_room(db, conversation_id=link.conversation_id)).status == "closed":
+            raise RoomClosed()
         raise GuestLinkNotFound()
     if link.expired:
         raise GuestLinkExpired()
@@ -179,3 +196,31 @@ async def do_redeem_guest_link(
     await db.execute(update(guest_links).where(guest_links.c.id == link.id).values(uses=guest_links.c.uses + 1))
     await announce(db, room=room, type="support.guest.joined", actor_id=None, guest_id=guest_id)
     return GuestSession(tokens=tokens, room=room_out(room))
+
+
+async def end_guests(db: AsyncConnection, *, conversation_id: UUID) -> list[UUID]:
+    """The room closes to its guests (system work): its links still open are revoked, and
+    each guest's sessions and any API keys they made stop working at once (identity tells
+    their devices, whose sockets close). Returns the room's guests; ending again changes
+    nothing."""
+    await db.execute(
+        update(guest_links)
+        .where(guest_links.c.conversation_id == conversation_id, guest_links.c.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+    )
+    found = await db.execute(
+        select(guests.c.user_id).where(guests.c.conversation_id == conversation_id).order_by(guests.c.user_id)
+    )
+    ended = list(found.scalars())
+    for guest_id in ended:
+        await identity_service.revoke_sessions(db, user_id=guest_id, reason="revoked")
+        await _revoke_api_keys(db, guest=Actor(user_id=guest_id))
+    return ended
+
+
+async def _revoke_api_keys(db: AsyncConnection, *, guest: Actor) -> None:
+    # A revoked key leaves the list: each round starts again from the first page.
+    first = PageRequest(limit=MAX_LIMIT, after_id=None)
+    while keys := (await identity_service.list_api_keys(db, actor=guest, page=first)).items:
+        for key in keys:
+            await identity_service.do_revoke_api_key(db, actor=guest, api_key_id=key.id, client=Client())

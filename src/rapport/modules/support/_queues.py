@@ -3,8 +3,8 @@ escalations to it, most urgent first (priority, then how long each has waited), 
 the time the SLA of its priority (support.sla) makes it due and whether that has passed.
 A room being worked through an escalation shows as the escalation only.
 
-Agents of the level or higher read it, and supervisors every level's; row-level security
-decides which rows of it the reader sees. Pages follow (priority, waiting since, id)."""
+Agents of the level or higher (platform-wide) read it, and supervisors every level's;
+whoever may read it sees all of it. Pages follow (priority, waiting since, id)."""
 
 from __future__ import annotations
 
@@ -28,37 +28,13 @@ from rapport.modules.support.schemas import QueueItem, QueuePage, SlaOut, SlaUpd
 
 SLA_PERMISSION = "access:admin:manage"
 
+# The queue is read by the definer function support.queue_page (migration
+# 2026_11_30_0042), which checks its reader once instead of row-level security asking
+# for every room and escalation.
 _QUEUE = text(
     """
-    SELECT q.kind, q.id, q.room_id, q.priority, q.state, q.waiting_since, q.due_at, q.due_at < now() AS breached
-      FROM (
-        SELECT 'room' AS kind, r.conversation_id AS id, r.conversation_id AS room_id, r.priority,
-               'unanswered' AS state, r.opened_at AS waiting_since,
-               r.opened_at + s.first_response_minutes * interval '1 minute' AS due_at
-          FROM support.rooms r
-          JOIN support.sla s ON s.priority = r.priority
-         WHERE r.level = :level AND r.status = 'open' AND r.first_response_at IS NULL
-           AND NOT EXISTS (
-                SELECT 1 FROM support.escalations e
-                 WHERE e.source_room_id = r.conversation_id AND e.target_room_id IS NULL
-                   AND e.status IN ('created', 'assigned', 'in_progress'))
-           AND NOT EXISTS (
-                SELECT 1 FROM support.escalations e
-                 WHERE e.target_room_id = r.conversation_id AND e.status IN ('created', 'assigned', 'in_progress'))
-        UNION ALL
-        SELECT 'escalation', e.id, coalesce(e.target_room_id, e.source_room_id), e.priority,
-               e.status, e.created_at,
-               e.created_at + CASE WHEN e.status = 'created' THEN s.first_response_minutes
-                                   ELSE s.resolution_minutes END * interval '1 minute'
-          FROM support.escalations e
-          JOIN support.sla s ON s.priority = e.priority
-         WHERE e.to_level = :level AND e.status IN ('created', 'assigned', 'in_progress')
-      ) q
-     WHERE (NOT :breached_only OR q.due_at < now())
-       AND (:after_priority IS NULL
-            OR (q.priority, q.waiting_since, q.id) > (:after_priority, :after_since, :after_id))
-     ORDER BY q.priority, q.waiting_since, q.id
-     LIMIT :limit
+    SELECT kind, id, room_id, priority, state, waiting_since, due_at, breached
+      FROM support.queue_page(:level, :breached_only, :after_priority, :after_since, :after_id, :limit)
     """
 ).bindparams(
     bindparam("level", type_=Text()),

@@ -1,6 +1,6 @@
 """Support rooms: a customer opens one about an issue; agents of its level or higher join
 it; its customer or an agent in it changes who may come in (guests) and how urgent it is
-(agents); it closes.
+(agents); it closes (rapport.modules.support._closing says what closing ends).
 
 Each change is checked in the caller's own transaction (`authorise_*`: what they may see
 and hold), then made as system work (`do_*`, given the permit): the room's conversation
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, func, insert, literal_column, select, update
+from sqlalchemy import ColumnElement, Select, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -275,19 +275,3 @@ async def authorise_close_room(db: AsyncConnection, *, actor: Actor, conversatio
             db, actor=actor, permission=CLOSE_PERMISSION, conversation_id=conversation_id
         )
     return RoomPermit(actor=actor, conversation_id=conversation_id)
-
-
-async def do_close_room(db: AsyncConnection, *, permit: RoomPermit) -> RoomOut:
-    """Close the room (system work): it leaves the queues; its conversation and history
-    stay. Closing again changes nothing. Publishes `support.room.closed`."""
-    room = await load_room(db, conversation_id=permit.conversation_id, lock=True)
-    if room.status == "closed":
-        return room_out(room)
-    await db.execute(
-        update(rooms)
-        .where(rooms.c.conversation_id == room.conversation_id)
-        .values(status="closed", closed_at=func.now(), closed_by=permit.actor.user_id)
-    )
-    room = await load_room(db, conversation_id=room.conversation_id)
-    await announce(db, room=room, type="support.room.closed", actor_id=permit.actor.user_id)
-    return room_out(room)

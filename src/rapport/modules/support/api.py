@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from rapport.kernel.db import system_transaction
 from rapport.kernel.deps import NO_CONTENT, CallerDep, ClientDep, PageDep, RuntimeDep
@@ -80,7 +80,10 @@ async def update_room(room_id: RoomPath, body: s.RoomUpdate, caller: CallerDep) 
 @router.post("/support/rooms/{room_id}/close", response_model=s.RoomOut)
 async def close_room(room_id: RoomPath, caller: CallerDep) -> s.RoomOut:
     """Close the room (its customer, or an agent taking part in it with `chat:room:close`):
-    it leaves the queues; its conversation stays. Closing again changes nothing.
+    it leaves the queues; its conversation closes (nobody sends in it any more, and its
+    history stays readable); its guests' sessions end at once and its open guest links
+    are revoked; its open escalations are cancelled, with a note. A closed room stays
+    closed. Closing again changes nothing more.
 
     Errors: `support-room-not-found` (404); `support-room-participant-required` (403);
     `permission-required` (403).
@@ -107,14 +110,15 @@ async def join_room(room_id: RoomPath, caller: CallerDep) -> s.RoomOut:
 
 
 @router.get("/support/rooms/{room_id}/messages", response_model=s.ObservedPage)
-async def observe_messages(room_id: RoomPath, caller: CallerDep, page: PageDep) -> s.ObservedPage:
+async def observe_messages(room_id: RoomPath, caller: CallerDep, page: PageDep) -> Response:
     """A supervisor (`supervisor:chat:observe`) reads the room's messages, newest first,
     without taking part in it: nobody sees them among its participants.
 
     Errors: `support-room-not-found` (404); `permission-required` (403).
     """
     async with caller.transaction() as (db, actor):
-        return await service.list_observed_messages(db, actor=actor, conversation_id=room_id, page=page)
+        observed = await service.list_observed_messages(db, actor=actor, conversation_id=room_id, page=page)
+    return Response(observed, media_type="application/json")
 
 
 # --- guests ------------------------------------------------------------------------------------
@@ -134,7 +138,7 @@ async def create_guest_link(room_id: RoomPath, body: s.GuestLinkCreate, caller: 
     async with caller.transaction() as (db, actor):
         permit = await service.authorise_guest_link(db, actor=actor, conversation_id=room_id)
     async with system_transaction(caller.runtime.system_engine) as db:
-        return await service.do_create_guest_link(db, permit=permit, body=body)
+        return await service.do_create_guest_link(db, rt=caller.runtime, permit=permit, body=body)
 
 
 @router.get("/support/rooms/{room_id}/guest-links", response_model=Page[s.GuestLinkOut])

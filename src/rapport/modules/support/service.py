@@ -6,6 +6,7 @@ and hold decides), giving a permit, then `do_*` with that permit in a system tra
 (the rooms' conversations and participants are messaging's, which lets only the desk's
 system work make support rooms and bring people into them)."""
 
+from rapport.modules.support._closing import do_close_room as do_close_room
 from rapport.modules.support._escalations import EscalatePermit as EscalatePermit
 from rapport.modules.support._escalations import Step as Step
 from rapport.modules.support._escalations import StepPermit as StepPermit
@@ -23,6 +24,7 @@ from rapport.modules.support._guests import do_create_guest_link as do_create_gu
 from rapport.modules.support._guests import do_redeem_guest_link as do_redeem_guest_link
 from rapport.modules.support._guests import do_revoke_guest_link as do_revoke_guest_link
 from rapport.modules.support._guests import list_guest_links as list_guest_links
+from rapport.modules.support._guests import token_hash as token_hash
 from rapport.modules.support._levels import works_at as works_at
 from rapport.modules.support._observe import list_observed_messages as list_observed_messages
 from rapport.modules.support._queues import do_update_sla as do_update_sla
@@ -37,7 +39,6 @@ from rapport.modules.support._rooms import authorise_close_room as authorise_clo
 from rapport.modules.support._rooms import authorise_join_room as authorise_join_room
 from rapport.modules.support._rooms import authorise_open_room as authorise_open_room
 from rapport.modules.support._rooms import authorise_update_room as authorise_update_room
-from rapport.modules.support._rooms import do_close_room as do_close_room
 from rapport.modules.support._rooms import do_join_room as do_join_room
 from rapport.modules.support._rooms import do_open_room as do_open_room
 from rapport.modules.support._rooms import do_update_room as do_update_room

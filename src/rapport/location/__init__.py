@@ -1,0 +1,1 @@
+"""Location (seed 004): IP geolocation, location history, suspicious sign-ins, geofences."""
