@@ -173,9 +173,11 @@ def background_rounds(runtime: Runtime) -> list[tuple[str | None, Round]]:
         # and the daily run of the retention policies;
         (compliance_deletion.QUEUE, compliance_deletion.rounds(runtime)),
         (compliance_retention.QUEUE, compliance_retention.RetentionSchedule(runtime)),
-        # co-parenting: the topic organiser reads new messages, and the pairings' round;
+        # co-parenting: the topic organiser reads new messages; the pairings' round, and the
+        # round that learns again the communication profiles of people who wrote since;
         (coparenting_service.QUEUE, coparenting_service.TopicOrganiser(runtime.system_engine)),
         (coparenting_service.QUEUE, coparenting_service.pairing_rounds(runtime)),
+        (coparenting_service.QUEUE, coparenting_service.profile_rounds(runtime)),
         # bots: the dispatcher reads new messages and queues their deliveries; the round
         # ends the streamed answers bots left open past their time;
         (bots_service.QUEUE, bots_service.Dispatcher(runtime.system_engine)),
@@ -184,8 +186,11 @@ def background_rounds(runtime: Runtime) -> list[tuple[str | None, Round]]:
         # sends, sign-ups and sign-ins (both read the outbox);
         (None, support_service.ResponseWatcher(runtime.system_engine)),
         (None, analytics_service.ServerEventRecorder(runtime.system_engine)),
-        # matching's daily round of proposals, and analytics' hourly round of the rollup.
+        # matching's daily round of proposals and its refresher of the feature vectors of
+        # people whose community tags changed (it reads the outbox), and analytics' hourly
+        # round of the rollup.
         (matching_service.QUEUE, matching_service.daily_round(runtime)),
+        (matching_service.QUEUE, matching_service.FeatureRefresher(runtime.system_engine)),
         (analytics_reports.QUEUE, analytics_reports.rollup_round(runtime)),
     ]
 

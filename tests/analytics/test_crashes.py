@@ -1,6 +1,7 @@
 """Crash reports: the same fault reported from different builds, devices and memory
 layouts is one crash, counted, with how many people it hit; the message stays with the
-reporter. Administrators list crashes; anyone else is refused."""
+reporter, and only with their privacy_policy consent (without it the crash is counted
+with nothing of them). Administrators list crashes; anyone else is refused."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from uuid import UUID
 import pytest
 
 from rapport.analytics._crashes import normalise_stack
-from tests.analytics.ingest_support import CRASHES, rows
+from tests.analytics.ingest_support import CRASHES, consent, rows
 from tests.compliance.admin_support import make_admin
 from tests.support import problem_type
 
@@ -43,6 +44,8 @@ def test_normalising_takes_out_what_varies():
 
 
 async def test_reports_of_one_fault_are_one_crash(client, runtime, alice, bob):
+    await consent(client, alice)
+    await consent(client, bob)
     first = await client.post(
         CRASHES, json=report(STACK_A, app_version="3.1.0", message="for alice"), headers=alice.headers
     )
@@ -72,6 +75,8 @@ async def test_reports_of_one_fault_are_one_crash(client, runtime, alice, bob):
 
 
 async def test_administrators_list_crashes_and_others_are_refused(client, runtime, alice, bob, carol):
+    await consent(client, alice)
+    await consent(client, bob)
     crash_id = (await client.post(CRASHES, json=report(STACK_A), headers=alice.headers)).json()["crash_id"]
     await client.post(CRASHES, json=report(STACK_B), headers=bob.headers)
     await client.post(CRASHES, json=report(OTHER, exception_type="IllegalStateException"), headers=bob.headers)
@@ -92,6 +97,23 @@ async def test_administrators_list_crashes_and_others_are_refused(client, runtim
     assert (one["occurrences"], one["affected_users"]) == (2, 2)
     assert len(one["fingerprint"]) == 64
     assert "message" not in one
+
+
+async def test_without_consent_a_crash_is_counted_with_nothing_of_the_reporter(client, runtime, alice, bob):
+    await consent(client, alice)
+    await consent(client, bob)
+    await consent(client, bob, granted=False)
+    with_alice = await client.post(CRASHES, json=report(STACK_A, message="alice typed"), headers=alice.headers)
+    without_bob = await client.post(CRASHES, json=report(STACK_B, message="bob typed"), headers=bob.headers)
+    never_carol = await client.post(CRASHES, json=report(OTHER, exception_type="IllegalStateException", message="c"))
+
+    assert without_bob.status_code == 202, without_bob.text
+    assert without_bob.json() == {"crash_id": with_alice.json()["crash_id"], "occurrences": 2}
+    assert never_carol.status_code == 401
+    links = await rows(runtime, "SELECT user_id, last_message FROM analytics.crash_report_users")
+    assert [(r["user_id"], r["last_message"]) for r in links] == [(UUID(alice.user_id), "alice typed")]
+    [crash] = await rows(runtime, "SELECT * FROM analytics.crash_reports")
+    assert crash["occurrences"] == 2 and "bob typed" not in str(dict(crash))
 
 
 async def test_bad_reports_are_refused(client, alice):

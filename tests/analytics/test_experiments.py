@@ -17,6 +17,7 @@ from sqlalchemy import text
 from rapport.analytics.service_reports import assign_variant, wilson_interval
 from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
+from tests.analytics.ingest_support import consent
 from tests.analytics.reports_support import Event, add_events
 from tests.analytics.reports_support import system_rows as rows_of
 from tests.compliance.admin_support import admin_persona  # noqa: F401 (the admin fixture)
@@ -81,6 +82,7 @@ async def test_a_person_gets_their_variant_and_is_exposed_once(
 ) -> None:
     made = await client.post("/v1/admin/analytics/experiments", json=TEST, headers=admin.headers)
     assert made.status_code == 201, made.text
+    await consent(client, alice)
 
     first = await client.get("/v1/analytics/experiments/onboarding-v2", headers=alice.headers)
     second = await client.get("/v1/analytics/experiments/onboarding-v2", headers=alice.headers)
@@ -91,6 +93,29 @@ async def test_a_person_gets_their_variant_and_is_exposed_once(
     assert first.json()["running"] is True
     exposures = await rows_of(runtime, "SELECT user_id, variant FROM analytics.ab_test_exposures")
     assert [tuple(row) for row in exposures] == [(UUID(alice.user_id), first.json()["variant"])]
+
+
+async def test_without_consent_a_person_gets_their_variant_and_no_exposure_is_kept(
+    client: httpx.AsyncClient, runtime: Runtime, admin: Persona, alice: Persona, bob: Persona
+) -> None:
+    await client.post("/v1/admin/analytics/experiments", json=TEST, headers=admin.headers)
+    await consent(client, bob)
+    await consent(client, bob, granted=False)
+
+    unconsented = await client.get("/v1/analytics/experiments/onboarding-v2", headers=alice.headers)
+    withdrawn = await client.get("/v1/analytics/experiments/onboarding-v2", headers=bob.headers)
+
+    for person, answer in ((alice, unconsented), (bob, withdrawn)):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["variant"] == assign_variant("onboarding-v2", UUID(person.user_id), VARIANTS)
+        assert (answer.json()["running"], answer.json()["exposed_at"]) == (True, None)
+    assert await rows_of(runtime, "SELECT user_id FROM analytics.ab_test_exposures") == []
+
+    await consent(client, alice)
+    counted = await client.get("/v1/analytics/experiments/onboarding-v2", headers=alice.headers)
+    assert counted.json()["variant"] == unconsented.json()["variant"] and counted.json()["exposed_at"] is not None
+    exposed = await rows_of(runtime, "SELECT user_id FROM analytics.ab_test_exposures")
+    assert [row.user_id for row in exposed] == [UUID(alice.user_id)]
 
 
 async def test_an_unknown_test_is_not_found(client: httpx.AsyncClient, alice: Persona) -> None:
@@ -106,6 +131,7 @@ async def test_the_result_counts_conversions_after_exposure_with_its_interval(
     await client.post("/v1/admin/analytics/experiments", json=TEST, headers=admin.headers)
     seen = {}
     for person in (alice, bob, carol):
+        await consent(client, person)
         answer = await client.get("/v1/analytics/experiments/onboarding-v2", headers=person.headers)
         seen[person.name] = answer.json()["variant"]
     [exposed] = await rows_of(runtime, "SELECT max(exposed_at) AS at FROM analytics.ab_test_exposures")
@@ -141,6 +167,8 @@ async def test_a_stopped_test_shows_its_control_to_newcomers_and_records_nobody(
     client: httpx.AsyncClient, runtime: Runtime, admin: Persona, alice: Persona, bob: Persona
 ) -> None:
     await client.post("/v1/admin/analytics/experiments", json=TEST, headers=admin.headers)
+    await consent(client, alice)
+    await consent(client, bob)
     before = await client.get("/v1/analytics/experiments/onboarding-v2", headers=alice.headers)
 
     stopped = await client.post("/v1/admin/analytics/experiments/onboarding-v2/stop", headers=admin.headers)

@@ -28,16 +28,19 @@ import pytest
 from aiosmtpd.controller import Controller
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from rapport.app import create_app
 from rapport.compliance import api_account, api_exports
 from rapport.config import Settings
+from rapport.kernel.db import system_transaction
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.modules.coparenting import service as coparenting_service
 from rapport.modules.matching import service as matching_service
 from tests.encryption import support as encryption_support
 from tests.matching.test_stripe_webhooks import SECRET as STRIPE_WEBHOOK_SECRET
 from tests.matching.test_stripe_webhooks import subscribe
+from tests.media.tus_support import create as tus_create
 from tests.support import STARTUP_TIMEOUT_S, Mailbox, Persona, make_settings, populate
 
 EXPORTS = "/v1/me/exports"
@@ -200,6 +203,13 @@ SUPPORT_ISSUE = "My quorveltine invoice is wrong"
 ESCALATION_REASON = "Needs a vantriblous review"
 ANALYTICS_SCREEN = "Plonkwhistle page"
 CRASH_MESSAGE = "Lost the grumbleworth note"
+# Rows the system writes for her where no request of the fixture can: an unfinished
+# resumable upload (its name, and its first bytes staged on disk), an SMS notification,
+# a sign-in identity of an OpenID Connect provider, the last moment she was seen.
+UPLOAD_NAME = "Wimbleforth letter.txt"
+UPLOAD_BEGUN = "Dear snorkelwimble, about the"
+SMS_BODY = "Bob asked to be your contact on Rapport"
+OIDC_SUBJECT = "108734455510299kestrelmund"
 PARIS = (48.8566, 2.3522)
 
 
@@ -260,7 +270,10 @@ async def populate_person(
     the same bytes as one of hers, consents, a status, a device, an export, others'
     traces of her (bob's contact entry, mallory's block, their notifications), her
     co-parenting (`_coparent`), her community (`_community`), her matching (`_matching`) and
-    her support desk (`_support_desk`)."""
+    her support desk (`_support_desk`), her analytics, location and end-to-end
+    encryption, an unfinished resumable upload (`_unfinished_upload`), and what the system
+    writes about her without a request (`_system_records`: an SMS sent to her, a sign-in
+    identity, her last-seen moment)."""
     made = Populated()
     await populate(client, alice, bob, carol, mallory)
     h = alice.headers
@@ -438,6 +451,8 @@ async def populate_person(
     await _experiment(client, urls, alice)
     await _location(client, urls, alice)
     await _encryption(client, alice, bob)
+    await _unfinished_upload(client, alice)
+    await _system_records(app, alice)
 
     await jobs_done(app)
     # An export made (its archive stored), then everything the jobs wrote since.
@@ -452,6 +467,7 @@ async def populate_person(
         *(SUPPORT_ISSUE, ESCALATION_REASON),
         *(ANALYTICS_SCREEN, CRASH_MESSAGE),
         ENCRYPTED_DEVICE,
+        *(UPLOAD_NAME, UPLOAD_BEGUN, OIDC_SUBJECT),
     ]
     return made
 
@@ -679,6 +695,44 @@ async def _encryption(client: httpx.AsyncClient, alice: Persona, bob: Persona) -
     for sender, device, other in ((alice, mine, his), (bob, his, mine)):
         sent = await encryption_support.send_encrypted(client, sender, room, device, [other])
         assert sent.status_code == 201, sent.text
+
+
+async def _unfinished_upload(client: httpx.AsyncClient, alice: Persona) -> None:
+    """A resumable upload of hers, begun and not finished: its row, and its first bytes in
+    the staging folder (the erasure must remove both)."""
+    begun = UPLOAD_BEGUN.encode()
+    answer = await tus_create(client, alice, len(begun) * 4, body=begun, filename=UPLOAD_NAME)
+    assert answer.status_code == 201, answer.text
+    assert answer.headers["upload-offset"] == str(len(begun)), answer.headers
+
+
+# What the system writes as `rapport_worker`, each as its own writer does: the SMS
+# channel's record of a text sent to her number (for a notification of hers), the OpenID
+# Connect sign-in's link of a provider's subject to her account, the presence heartbeat's
+# last-seen moment (realtime.record_last_seen).
+_SMS_SENT = """
+INSERT INTO notifications.sms_notifications (id, user_id, notification_id, phone, body, provider,
+                                             provider_message_id, status, attempts, sent_at)
+SELECT kernel.uuid7_like(), n.user_id, n.id, :phone, :body, 'twilio', 'SM' || md5(n.id::text), 'sent', 1, now()
+  FROM notifications.notifications n
+ WHERE n.user_id = :user_id
+ ORDER BY n.created_at
+ LIMIT 1
+"""
+_IDENTITY_LINKED = """
+INSERT INTO auth.identities (id, user_id, provider, subject, email, last_login_at)
+VALUES (kernel.uuid7_like(), :user_id, 'google', :subject, :email, now())
+"""
+_LAST_SEEN = "SELECT realtime.record_last_seen(ARRAY[CAST(:user_id AS uuid)], ARRAY[now()])"
+
+
+async def _system_records(app: FastAPI, alice: Persona) -> None:
+    user_id = UUID(alice.user_id)
+    async with system_transaction(app.state.runtime.system_engine) as db:
+        sent = await db.execute(text(_SMS_SENT), {"user_id": user_id, "phone": PHONE, "body": SMS_BODY})
+        assert sent.rowcount == 1, "she has a notification to send by SMS"
+        await db.execute(text(_IDENTITY_LINKED), {"user_id": user_id, "subject": OIDC_SUBJECT, "email": alice.email})
+        await db.execute(text(_LAST_SEEN), {"user_id": user_id})
 
 
 async def _content(client: httpx.AsyncClient, persona: Persona, file_id: str) -> bytes:

@@ -176,10 +176,21 @@ async def test_a_row_inserted_between_two_others_is_named(
     hash is right and whose chain hash follows from the row before it: only the next row
     gives it away, as its chain hash still follows from the row before the forged one."""
     await activity(client, alice, bob)
-    rows = await chain(owner)
-    before = rows[2]
+    before = (await chain(owner))[2]
     place = before["chain_position"] + 1
+    forged = await _forge_between(owner, before, acting_user_id=UUID(alice.user_id))
+    report = await verify(runtime)
 
+    assert report.problem is not None
+    assert (report.problem.kind, report.problem.row_id, report.problem.chain_position) == ("inserted", forged, place)
+    assert f"row {forged} (position {place}) was inserted out of order" in report.problem.message
+
+
+async def _forge_between(owner: asyncpg.Connection, before: asyncpg.Record, *, acting_user_id: UUID) -> int:
+    """Insert a forged row right after `before` as the forger would: every later row moves
+    up a place, the forged row's content hash is right and its chain hash follows from
+    `before`, and the head counts one row more. Returns the forged row's id."""
+    place = before["chain_position"] + 1
     async with owner.transaction():
         await owner.execute("SET LOCAL TimeZone = 'UTC'")
         await owner.execute("ALTER TABLE audit.record_changes DISABLE TRIGGER tr_record_changes_chain")
@@ -189,14 +200,14 @@ async def test_a_row_inserted_between_two_others_is_named(
         await owner.execute(
             "UPDATE audit.record_changes SET chain_position = 1 - chain_position WHERE chain_position < 0"
         )
-        forged = await owner.fetchval(
+        forged: int = await owner.fetchval(
             """
             INSERT INTO audit.record_changes (schema_name, table_name, operation, new_data, acting_user_id,
                                               transaction_id, chain_position, content_hash, chain_hash)
             VALUES ('auth', 'users', 'UPDATE', '{"is_admin": true}', $1, 1, $2, sha256('x'), sha256('x'))
             RETURNING id
             """,
-            UUID(alice.user_id),
+            acting_user_id,
             place,
         )
         await owner.execute(
@@ -213,11 +224,7 @@ async def test_a_row_inserted_between_two_others_is_named(
             "UPDATE audit.chain_heads SET chain_position = chain_position + 1 WHERE table_name = 'audit.record_changes'"
         )
         await owner.execute("ALTER TABLE audit.record_changes ENABLE TRIGGER tr_record_changes_chain")
-    report = await verify(runtime)
-
-    assert report.problem is not None
-    assert (report.problem.kind, report.problem.row_id, report.problem.chain_position) == ("inserted", forged, place)
-    assert f"row {forged} (position {place}) was inserted out of order" in report.problem.message
+    return forged
 
 
 async def test_a_row_added_past_the_head_is_named(
@@ -401,3 +408,47 @@ async def test_the_command_says_intact_then_names_the_changed_row(
 
     assert broken.returncode == 1, broken.stderr
     assert f"BROKEN audit.record_changes: row {victim['id']} was changed" in broken.stdout
+
+
+async def test_the_command_names_a_removed_row(
+    client: httpx.AsyncClient,
+    alice: Persona,
+    bob: Persona,
+    owner: asyncpg.Connection,
+    admin_url: URL,
+    database: DatabaseUrls,
+    tmp_path: Path,
+) -> None:
+    await activity(client, alice, bob)
+    rows = await chain(owner)
+    before, victim, after = rows[1], rows[2], rows[3]
+
+    await owner.execute("DELETE FROM audit.record_changes WHERE id = $1", victim["id"])
+    broken = await asyncio.to_thread(_verify_command, admin_url, database, tmp_path)
+
+    assert broken.returncode == 1, broken.stderr
+    position = victim["chain_position"]
+    assert (
+        f"BROKEN audit.record_changes: rows at positions {position}..{position} were removed "
+        f"after row {before['id']}, before row {after['id']}"
+    ) in broken.stdout
+
+
+async def test_the_command_names_a_row_inserted_out_of_order(
+    client: httpx.AsyncClient,
+    alice: Persona,
+    bob: Persona,
+    owner: asyncpg.Connection,
+    admin_url: URL,
+    database: DatabaseUrls,
+    tmp_path: Path,
+) -> None:
+    await activity(client, alice, bob)
+    before = (await chain(owner))[2]
+
+    forged = await _forge_between(owner, before, acting_user_id=UUID(alice.user_id))
+    broken = await asyncio.to_thread(_verify_command, admin_url, database, tmp_path)
+
+    assert broken.returncode == 1, broken.stderr
+    place = before["chain_position"] + 1
+    assert f"BROKEN audit.record_changes: row {forged} (position {place}) was inserted out of order" in broken.stdout

@@ -16,16 +16,20 @@ import httpx
 import pytest
 from sqlalchemy.engine import URL
 
+from rapport.kernel import jobs
 from rapport.kernel.db import create_engine, system_transaction
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.kernel.runtime import Runtime
 from rapport.modules.coparenting import service
+from rapport.modules.coparenting._pairing import open_missing_room
+from rapport.modules.coparenting._pairing_jobs import JOINED, MEDIATION_AVAILABLE
 from tests.coparenting.pairing_support import STATUS, accept, as_system
 from tests.support import Persona, rapport_env
 
 pytestmark = pytest.mark.module_database
 
 ROOT = Path(__file__).resolve().parents[2]
+JobsDone = Callable[[], Awaitable[None]]
 HEADER = "id,inviter_id,inviter_email,invitee_email,token,status,created_at,expires_at,accepted_at\n"
 
 
@@ -78,6 +82,68 @@ async def test_a_csv_of_legacy_invitations_is_imported_once(
     assert (status["status"], status["partner_id"], status["user_role"]) == ("active", alice.user_id, "acceptor")
     steps = await as_system(runtime, "SELECT count(*) FROM coparenting.pairing_audit_log WHERE action = 'imported'")
     assert steps[0][0] == 3
+
+
+async def test_an_accepted_legacy_invitation_gets_its_shared_room_as_accepting_does_once(
+    client: httpx.AsyncClient, runtime: Runtime, jobs_done: JobsDone, tmp_path: Path, alice: Persona, bob: Persona
+) -> None:
+    rows = service.read_invitations_csv(_csv(tmp_path / "invitations.csv", alice, bob))
+
+    await _import(runtime, rows)
+    await jobs_done()
+    again = await _import(runtime, rows)
+    await jobs_done()
+    # The job run again (a retry after a lost acknowledgement): nothing more.
+    [(pairing_id, room)] = await as_system(
+        runtime, "SELECT id, shared_room_id FROM coparenting.pairing_sessions WHERE legacy_invitation_id = 2"
+    )
+    async with system_transaction(runtime.system_engine) as db:
+        await jobs.enqueue(db, open_missing_room, {"pairing_id": str(pairing_id)})
+    await jobs_done()
+
+    assert again.imported == 0 and room is not None
+    rooms = await as_system(
+        runtime, "SELECT id FROM messaging.conversations WHERE settings ? 'coparenting_pairing_id' ORDER BY id"
+    )
+    assert [row.id for row in rooms] == [room]
+    assert await service.do_open_missing_room(runtime, pairing_id=pairing_id) is None
+    for parent, partner in ((alice, bob), (bob, alice)):
+        status = (await client.get(STATUS, headers=parent.headers)).json()
+        assert (status["shared_room_id"], status["partner_id"]) == (str(room), partner.user_id)
+        people = await client.get(f"/v1/conversations/{room}/participants", headers=parent.headers)
+        assert {p["user_id"] for p in people.json()["items"]} == {alice.user_id, bob.user_id}
+        listed = await client.get(f"/v1/conversations/{room}/messages", headers=parent.headers)
+        items = sorted(listed.json()["items"], key=lambda m: m["seq"])
+        assert [(m["type"], m["content"], m["sender_id"]) for m in items] == [
+            ("system", JOINED, None),
+            ("ai", MEDIATION_AVAILABLE, None),
+        ]
+    conversation = (await client.get(f"/v1/conversations/{room}", headers=alice.headers)).json()
+    assert (conversation["type"], conversation["max_participants"]) == ("group", 2)
+    topics = await client.get(f"/v1/coparenting/rooms/{room}/topics", headers=alice.headers)
+    assert (topics.status_code, topics.json()["enabled_by"]) == (200, bob.user_id)
+
+
+async def test_an_imported_pairing_whose_parents_block_each_other_gets_no_room(
+    client: httpx.AsyncClient, runtime: Runtime, jobs_done: JobsDone, tmp_path: Path, alice: Persona, bob: Persona
+) -> None:
+    blocked = await client.put(f"/v1/blocks/{bob.user_id}", headers=alice.headers)
+    assert blocked.status_code == 200, blocked.text
+    rows = service.read_invitations_csv(_csv(tmp_path / "invitations.csv", alice, bob))
+
+    await _import(runtime, rows)
+    await jobs_done()
+
+    [(pairing_id, room)] = await as_system(
+        runtime, "SELECT id, shared_room_id FROM coparenting.pairing_sessions WHERE legacy_invitation_id = 2"
+    )
+    assert room is None
+    assert await service.do_open_missing_room(runtime, pairing_id=pairing_id) is None
+    rooms = await as_system(runtime, "SELECT id FROM messaging.conversations WHERE settings ? 'coparenting_pairing_id'")
+    assert rooms == []
+    # The job gave up at once: nothing left to retry, nothing dead.
+    left = await as_system(runtime, "SELECT status FROM kernel.jobs WHERE task = 'coparenting.open_missing_room'")
+    assert left == []
 
 
 async def test_a_pending_legacy_invitation_opens_with_its_old_token(

@@ -298,6 +298,25 @@ async def test_many_failed_attempts_pause_the_guesser(
     assert (await status_of(client, alice))["status"] == "pending"
 
 
+async def test_a_failed_acceptance_is_written_to_the_audit_log(
+    client: httpx.AsyncClient, runtime: Runtime, alice: Persona, mallory: Persona
+) -> None:
+    made = await invite(client, alice, "code")
+    wrong = next(f"LZ-{n:06d}" for n in range(2) if f"LZ-{n:06d}" != made["pairing_code"])
+
+    refused(await accept(client, mallory, code=wrong), 404, "pairing-invitation-not-found")
+    refused(await accept(client, mallory, token="lzp_not-a-token"), 404, "pairing-invitation-not-found")
+
+    steps = await as_system(
+        runtime,
+        "SELECT pairing_id, details FROM coparenting.pairing_audit_log"
+        " WHERE action = 'accept_failed' AND actor_id = :actor ORDER BY created_at, id",
+        actor=UUID(mallory.user_id),
+    )
+    # Naming no pairing, and neither the code nor the token tried.
+    assert [(row.pairing_id, row.details) for row in steps] == [(None, {"by": "code"}), (None, {"by": "token"})]
+
+
 # --- reading ---------------------------------------------------------------------------------------
 
 

@@ -3,7 +3,7 @@ and bob, two devices each, set up Signal sessions through Rapport's key director
 talk in an encrypted direct conversation and an encrypted group; every device reads what
 was addressed to it, its owner's own messages from their other device included; a device
 added later reads only what was sent after it existed; and afterwards no table holds any
-of the plaintext."""
+of the plaintext, nor of a draft the co-parenting analysis was asked to look at."""
 
 from __future__ import annotations
 
@@ -403,6 +403,9 @@ SAID = [
     "Zephyrine umbrella left at the station",
     "Brackenhollow is where we camp next weekend",
 ]
+# A hostile draft for the encrypted conversation: for a plain one the co-parenting analysis
+# would keep it with a suggested rewrite; for this one it must refuse and keep nothing.
+DRAFT = "Send the Thornquillet papers by Monday or else I'm calling my lawyer!!"
 
 
 async def test_no_table_holds_any_of_the_plaintext(
@@ -427,6 +430,14 @@ async def test_no_table_holds_any_of_the_plaintext(
     for device in (world.alice_phone, world.bob_laptop):
         await device.receive()
     await world.alice_phone.send(group, SAID[5])
+    consented = await client.post(
+        "/v1/me/consents", headers=world.alice.headers, json={"consent_type": "ai_features", "granted": True}
+    )
+    assert consented.status_code == 201, consented.text
+    analysed = await client.post(
+        "/v1/coparenting/analysis", headers=world.alice.headers, json={"text": DRAFT, "conversation_id": direct}
+    )
+    assert (analysed.status_code, problem_type(analysed)) == (409, "analysis-conversation-encrypted")
     await jobs_done()
 
     # The search finds what is stored: names in text, and the devices' public keys.
@@ -436,7 +447,8 @@ async def test_no_table_holds_any_of_the_plaintext(
 
     needles: list[str | bytes] = [
         *SAID,
-        *{word.strip(",:") for text in SAID for word in text.split() if len(word) >= 8},
+        DRAFT,
+        *{word.strip(",:") for text in [*SAID, DRAFT] for word in text.split() if len(word) >= 8},
     ]
     found = await found_in_database(database, needles)
     assert found == [], "\n".join(found)

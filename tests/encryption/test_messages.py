@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from rapport.kernel.db import system_transaction
 from rapport.kernel.runtime import Runtime
 from tests.encryption.support import ciphertext, open_encrypted, register, send_encrypted
 from tests.messaging.messages_support import events_of
@@ -254,8 +255,8 @@ async def test_delete_reactions_and_read_markers_work_as_anywhere(
 async def test_nothing_reads_or_flags_an_encrypted_message(
     client: httpx.AsyncClient, app_engine: AsyncEngine, alice: Persona, bob: Persona
 ) -> None:
-    """Search, blocked terms and link previews work on `content`, which is empty: an
-    encrypted message is indexed by nothing and flagged by nothing."""
+    """Search and the blocked terms work on `content`, which is empty: an encrypted
+    message is indexed by nothing and flagged by nothing."""
     sender, receiver = await register(client, alice), await register(client, bob)
     room = await open_encrypted(client, alice, bob)
     message = (await send_encrypted(client, alice, room, sender, [receiver])).json()
@@ -286,3 +287,50 @@ async def test_an_encrypted_message_is_not_forwarded_by_the_server(
         headers=bob.headers,
     )
     assert (response.status_code, problem_type(response)) == (409, "conversation-encrypted")
+
+
+async def test_a_blocked_term_flags_no_encrypted_message(
+    client: httpx.AsyncClient, runtime: Runtime, app_engine: AsyncEngine, alice: Persona, bob: Persona, carol: Persona
+) -> None:
+    """The blocked terms match `content`, which an encrypted message leaves empty: not its
+    ciphertext's text either, though a term here is a piece of it, at the send or an edit."""
+    sender, receiver = await register(client, alice), await register(client, bob)
+    room = await open_encrypted(client, alice, bob)
+    sealed = ciphertext(96)
+    async with system_transaction(runtime.system_engine) as db:
+        await db.execute(text("UPDATE auth.users SET is_admin = true WHERE id = :id"), {"id": carol.user_id})
+    for term in ("scam", sealed[8:40].lower()):
+        added = await client.post("/v1/admin/moderation/blocked-terms", json={"term": term}, headers=carol.headers)
+        assert added.status_code == 201, added.text
+    plain_room = await make_conversation(app_engine, alice, bob)
+    plain = await send(client, alice, plain_room, "what a scam")
+
+    envelopes = [{"device_id": receiver, "type": "prekey", "ciphertext": sealed}]
+    sent = await client.post(
+        f"/v1/conversations/{room}/encrypted-messages",
+        json={"sender_device_id": sender, "envelopes": envelopes},
+        headers=alice.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    message = sent.json()
+    edited = await client.put(
+        f"/v1/conversations/{room}/encrypted-messages/{message['id']}",
+        json={"sender_device_id": sender, "envelopes": [{**envelopes[0], "type": "message"}]},
+        headers=alice.headers,
+    )
+    assert edited.status_code == 200, edited.text
+
+    assert plain["moderation_flagged"] is True, "the terms are in force"
+    assert (message["moderation_flagged"], edited.json()["moderation_flagged"]) == (False, False)
+    queue = await client.get(f"/v1/conversations/{room}/moderation/flagged", headers=alice.headers)
+    assert queue.status_code == 200, queue.text
+    assert queue.json()["items"] == []
+    async with app_engine.connect() as db:
+        await db.execute(text("SELECT set_config('rapport.user_id', :u, false)"), {"u": alice.user_id})
+        flagged = (
+            await db.execute(
+                text("SELECT moderation_flagged FROM messaging.messages WHERE conversation_id = :c AND id = :m"),
+                {"c": UUID(room), "m": UUID(message["id"])},
+            )
+        ).scalar_one()
+    assert flagged is False

@@ -5,10 +5,13 @@ geofences entered and left."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import httpx
 import pyotp
 import pytest
 from sqlalchemy import text
@@ -65,6 +68,20 @@ async def test_a_location_is_measured_from_the_previous_one(client, alice):
     assert location["speed_kmh"] == pytest.approx(343.6, abs=1)
     assert location["is_moving"] is True
     assert location["location_type"] == "gps" and location["accuracy_m"] == 10
+
+
+@pytest.mark.parametrize(("location_type", "accuracy_m"), [("wifi", 40.0), ("cell_tower", 1500.0)])
+async def test_a_wifi_or_cell_tower_location_is_accepted(client, alice, location_type, accuracy_m):
+    gps = await _add(client, alice, _at(LONDON, ago=timedelta(hours=1), accuracy_m=10))
+
+    added = await _add(client, alice, _at(PARIS, location_type=location_type, accuracy_m=accuracy_m))
+
+    location = added["location"]
+    assert (location["location_type"], location["accuracy_m"]) == (location_type, accuracy_m)
+    assert location["previous_location_id"] == gps["location"]["id"]
+    assert location["distance_km"] == pytest.approx(343.557, abs=0.01)
+    [newest, _] = (await client.get("/v1/me/locations", headers=alice.headers)).json()["items"]
+    assert (newest["id"], newest["location_type"]) == (location["id"], location_type)
 
 
 async def test_locations_are_listed_newest_first_a_page_at_a_time(client, alice):
@@ -167,10 +184,13 @@ async def _suspicious_events(runtime, persona: Persona) -> list[Event]:
 async def test_impossible_travel_is_flagged_and_told(client, runtime, alice):
     await import_files(runtime)
     await _add(client, alice, _at(LONDON, ago=timedelta(hours=1), accuracy_m=50))
+    runtime.settings.location_suspicious_second_factor = False
+    try:
+        answer = await sign_in_from(runtime, alice, SYDNEY_IP)
+    finally:
+        runtime.settings.location_suspicious_second_factor = True
 
-    answer = await sign_in_from(runtime, alice, SYDNEY_IP)
-
-    # Without a second factor there is nothing to hold the sign-in for: it is told of.
+    # With the hold turned off the sign-in goes through: it is only told of.
     assert isinstance(answer, TokenPair)
     [flag] = (await client.get("/v1/me/locations/suspicious", headers=alice.headers)).json()["items"]
     assert (flag["reason"], flag["ip_address"], flag["city"], flag["sign_in_method"]) == (
@@ -254,11 +274,100 @@ async def test_a_flagged_sign_in_of_a_two_factor_account_is_held_for_it(client, 
 
     answer = await sign_in_from(runtime, alice, TOR_IP)
 
-    assert isinstance(answer, MfaChallenge)
+    # Held for the authenticator app, not sent a code: the account has a second factor.
+    assert isinstance(answer, MfaChallenge) and answer.factor == "totp"
     [flag] = (await client.get("/v1/me/locations/suspicious", headers=alice.headers)).json()["items"]
     assert flag["second_factor_required"] is True
     [published] = await _suspicious_events(runtime, alice)
     assert "held for your second factor" in published.payload["detail"]
+    [[codes]] = await as_system(
+        runtime, "SELECT count(*) FROM auth.otp_verifications WHERE user_id = :id", id=user_id(alice)
+    )
+    assert codes == 0
+
+
+@contextlib.asynccontextmanager
+async def _from(app, ip: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An API client whose requests come from `ip`."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(ip, 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as http:
+        yield http
+
+
+async def _log_in(http: httpx.AsyncClient, persona: Persona) -> dict[str, Any]:
+    answer = await http.post("/v1/auth/login", json={"email": persona.email, "password": persona.password})
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+async def test_a_flagged_sign_in_without_two_factor_needs_the_mailed_code(app, client, runtime, mailbox, alice):
+    await import_files(runtime)
+    await _add(client, alice, _at(LONDON, ago=timedelta(hours=1), accuracy_m=50))
+    async with _from(app, PARIS_IP) as paris:
+        direct = await _log_in(paris, alice)
+    assert "access_token" in direct  # London to Paris in an hour: plausible, no code
+    mailed = len(mailbox.codes_to(alice.email))
+
+    async with _from(app, SYDNEY_IP) as sydney:
+        held = await _log_in(sydney, alice)  # Paris to Sydney at once: impossible
+        assert (held["mfa_required"], held["factor"]) == (True, "email") and "access_token" not in held
+        code = await mailbox.code_for(alice.email, count=mailed + 1)
+        wrong = await sydney.post(
+            "/v1/auth/login/step-up", json={"mfa_token": held["mfa_token"], "code": f"{(int(code) + 1) % 10**6:06d}"}
+        )
+        right = await sydney.post("/v1/auth/login/step-up", json={"mfa_token": held["mfa_token"], "code": code})
+        again = await sydney.post("/v1/auth/login/step-up", json={"mfa_token": held["mfa_token"], "code": code})
+
+    assert (wrong.status_code, problem_type(wrong)) == (400, "invalid-code")
+    assert right.status_code == 200, right.text
+    me = await client.get("/v1/auth/me", headers={"Authorization": f"Bearer {right.json()['access_token']}"})
+    assert me.json()["id"] == alice.user_id
+    assert (again.status_code, problem_type(again)) == (401, "invalid-token")
+    [[attempts]] = await as_system(
+        runtime,
+        "SELECT attempts FROM auth.otp_verifications WHERE user_id = :id AND purpose = 'second_factor'",
+        id=user_id(alice),
+    )
+    assert attempts == 2  # the wrong guess and the right one
+    history = await as_system(
+        runtime,
+        "SELECT method, succeeded, failure_reason FROM auth.login_history WHERE user_id = :id AND ip_address = :ip"
+        " ORDER BY created_at, id",
+        id=user_id(alice),
+        ip=SYDNEY_IP,
+    )
+    assert [tuple(row) for row in history] == [
+        ("password+email_code", False, "invalid_step_up_code"),
+        ("password+email_code", True, None),
+    ]
+    [flag] = (await client.get("/v1/me/locations/suspicious", headers=alice.headers)).json()["items"]
+    assert flag["second_factor_required"] is True
+    [published] = await _suspicious_events(runtime, alice)
+    assert "held until the code we sent you is entered" in published.payload["detail"]
+
+
+async def test_a_held_sign_in_tells_nothing_before_the_password_is_right(app, runtime, alice):
+    await import_files(runtime)
+
+    async with _from(app, TOR_IP) as tor:
+        wrong = await tor.post("/v1/auth/login", json={"email": alice.email, "password": alice.password + "x"})
+        nobody = await tor.post("/v1/auth/login", json={"email": "nobody@example.com", "password": alice.password})
+
+    assert wrong.status_code == nobody.status_code == 401
+    assert problem_type(wrong) == problem_type(nobody) == "invalid-credentials"
+    [[codes]] = await as_system(runtime, "SELECT count(*) FROM auth.otp_verifications")
+    assert codes == 0
+
+
+async def test_a_step_up_challenge_is_not_completed_with_the_authenticator(app, runtime, alice):
+    await import_files(runtime)
+
+    async with _from(app, TOR_IP) as tor:
+        held = await _log_in(tor, alice)
+        totp = await tor.post("/v1/auth/login/totp", json={"mfa_token": held["mfa_token"], "code": "123456"})
+
+    assert held["factor"] == "email"
+    assert (totp.status_code, problem_type(totp)) == (401, "invalid-token")
 
 
 # -- geofences --------------------------------------------------------------------------

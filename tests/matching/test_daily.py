@@ -20,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import system_transaction
+from rapport.kernel.ids import uuid7
 from rapport.kernel.runtime import Runtime
 from rapport.modules.matching import service
 from rapport.modules.matching._daily import AGE_SPAN, WEIGHTS
@@ -371,6 +372,65 @@ async def test_the_day_needs_a_caller(client: httpx.AsyncClient) -> None:
 
 
 # --- distances --------------------------------------------------------------------------------
+
+
+async def plant_crowd(runtime: Runtime, *, count: int, at: tuple[float, float], gender: str) -> None:
+    """`count` people at one place, wanting only their own gender (accounts without sign-in)."""
+    async with system_transaction(runtime.system_engine) as db:
+        for n in range(count):
+            user_id = uuid7()
+            await db.execute(
+                text(
+                    "INSERT INTO auth.users (id, email, status, email_verified_at)"
+                    " VALUES (:id, :email, 'active', now())"
+                ),
+                {"id": user_id, "email": f"crowd-{user_id}@example.com"},
+            )
+            await db.execute(
+                text(
+                    "INSERT INTO matching.profiles (user_id, birth_date, gender, latitude, longitude, pref_genders,"
+                    " pref_distance_km) VALUES (:id, :born, :gender, :lat, :lon, ARRAY[:gender], 500)"
+                ),
+                {"id": user_id, "born": born(30 + n % 10), "gender": gender, "lat": at[0], "lon": at[1]},
+            )
+
+
+@pytest.mark.parametrize("alice_at", [(-17.7, 179.95), (-17.7, -179.95)])
+async def test_a_crowd_does_not_hide_someone_across_the_date_line(
+    client: httpx.AsyncClient,
+    runtime: Runtime,
+    alice: Persona,
+    bob: Persona,
+    monkeypatch: pytest.MonkeyPatch,
+    alice_at: tuple[float, float],
+) -> None:
+    """Alice and bob are 11 km apart, on either side of longitude 180; each has a crowd
+    nearer on the flat index than the other is (360 degrees away on it), more than the walk
+    looks at."""
+    bob_at = (alice_at[0], -alice_at[1])
+    monkeypatch.setattr("rapport.modules.matching._daily.WALK", 8)
+    await plant_profile(runtime, alice, gender="woman", at=alice_at, pref_genders=["man"])
+    await plant_profile(runtime, bob, gender="man", at=bob_at, pref_genders=["woman"])
+    for place in (alice_at, bob_at):
+        await plant_crowd(runtime, count=12, at=(place[0] + 0.5, place[1]), gender="nonbinary")
+
+    await propose(runtime)
+
+    assert partners(await daily(client, alice)) == {bob.user_id}
+    assert partners(await daily(client, bob)) == {alice.user_id}
+    assert distance_km(*alice_at, *bob_at) < 12
+
+
+async def test_far_from_the_date_line_the_walk_stays_on_its_side(
+    client: httpx.AsyncClient, runtime: Runtime, couple: tuple[Persona, Persona], carol: Persona
+) -> None:
+    """Carol, across the world from Paris and wanting anyone anywhere, is proposed to no one
+    in Paris: their 50 km does not reach her."""
+    alice, _ = couple
+    await plant_profile(runtime, carol, gender="man", at=(48.8566, -177.6478), pref_distance_km=20000)
+    await propose(runtime)
+    assert carol.user_id not in partners(await daily(client, alice))
+    assert await daily(client, carol) == []
 
 
 @pytest.mark.parametrize(

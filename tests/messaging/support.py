@@ -36,7 +36,7 @@ async def make_conversation(
     values.update(columns)
     names = ", ".join(values)
     params = ", ".join(f":{key}" for key in values)
-    async with user_transaction(engine, creator.user_id) as db:
+    async with user_transaction(engine, UUID(creator.user_id)) as db:
         await db.execute(text(f"INSERT INTO messaging.conversations ({names}) VALUES ({params})"), values)
         await db.execute(text("SELECT messaging.add_participant(:c, :u)"), {"c": conversation_id, "u": creator.user_id})
         for member in members:

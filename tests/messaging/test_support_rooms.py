@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from rapport.access import service as access_service
 from rapport.kernel.db import system_transaction, user_transaction
 from rapport.messaging import service as messaging_service
 from rapport.messaging.errors import ConversationFull, ConversationNotFound, PersonNotFound
@@ -39,6 +40,9 @@ async def test_the_desk_opens_a_support_room_with_its_people(client, runtime, al
     assert shown.status_code == 200, shown.text
     assert shown.json()["type"] == "support" and shown.json()["member_count"] == 2
     assert shown.json()["membership"]["role"] == "member"
+    # An agent posts in a support room with chat:message:send (a support role holds it).
+    async with system_transaction(runtime.system_engine) as db:
+        await access_service.grant_role_system(db, UUID(alice.user_id), "support-t1")
     await send(client, alice, room, "How can I help?")
     assert [m["content"] for m in await history(client, carol, room)] == ["How can I help?"]
     assert await types_of(runtime, room) == [

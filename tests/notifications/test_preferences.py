@@ -52,7 +52,9 @@ async def test_someone_who_chose_nothing_has_the_defaults(client, alice):
     assert effective["security"] == {"in_app": True, "push": True, "email": True, "sms": False}
     assert effective["reaction"] == OFF_BY_DEFAULT
     assert effective["system"] == OFF_BY_DEFAULT
-    assert set(effective) == {"message", "mention", "reaction", "call", "contact_request", "security", "system"}
+    assert effective["match"] == {"in_app": True, "push": True, "email": False, "sms": False}
+    kinds = {"message", "mention", "reaction", "call", "contact_request", "security", "system", "match"}
+    assert set(effective) == kinds
 
 
 async def test_putting_preferences_saves_them_all(client, alice):

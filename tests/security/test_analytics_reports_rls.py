@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rapport.kernel.db import user_transaction
 from rapport.kernel.runtime import Runtime
+from tests.analytics.ingest_support import consent
 from tests.analytics.reports_support import Event, add_events, rollup
 from tests.analytics.reports_support import system_rows as rows_of
 from tests.compliance.admin_support import admin_persona  # noqa: F401 (the admin fixture)
@@ -102,6 +103,7 @@ async def reports(
     )
     assert funnel.status_code == 201 and test.status_code == 201, (funnel.text, test.text)
     for person in (alice, bob):
+        await consent(client, person)  # an exposure is kept only with it
         exposed = await client.get("/v1/analytics/experiments/onboarding", headers=person.headers)
         assert exposed.status_code == 200, exposed.text
     now = datetime.now(UTC)

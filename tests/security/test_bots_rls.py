@@ -141,6 +141,21 @@ async def test_sql_as_the_server_shows_a_bot_and_its_deliveries_to_its_owner_alo
     assert await attempt(app_engine, as_bot, "SELECT count(*) FROM bots.robot_interactions") == 0
 
 
+async def test_sql_as_the_bot_reads_only_its_conversations(app_engine, world):
+    as_bot = Persona(name="bot", email="", password="", user_id=world.bot.id)
+    for query in (
+        "SELECT count(*) FROM messaging.conversations WHERE id = :c",
+        "SELECT count(*) FROM messaging.participants WHERE conversation_id = :c",
+        "SELECT count(*) FROM messaging.messages WHERE conversation_id = :c",
+    ):
+        assert await attempt(app_engine, as_bot, query, c=world.room) > 0, query
+        assert await attempt(app_engine, as_bot, query, c=world.elsewhere) == 0, query
+    rooms = "SELECT array_agg(DISTINCT conversation_id) FROM messaging.messages"
+    assert await attempt(app_engine, as_bot, rooms) == [world.room]
+    # Bob, who is in both, sees the other conversation's message the bot does not.
+    assert await attempt(app_engine, world.bob, "SELECT count(*) FROM messaging.messages") == 2
+
+
 async def test_sql_as_the_server_writes_nothing_of_bots(app_engine, world):
     bot = world.bot.id
     for who in (world.alice, world.mallory):

@@ -112,6 +112,21 @@ async def test_an_escalation_goes_up(client: httpx.AsyncClient, desk: Desk, to_l
     assert (body["level"], body["to_level"]) == ("T1", to_level)
 
 
+@pytest.mark.parametrize("to_level", ["T1", "T2"])
+async def test_an_escalation_never_goes_down(
+    client: httpx.AsyncClient, runtime: Runtime, desk: Desk, to_level: str
+) -> None:
+    room_id = await worked_room(client, desk)
+    ok(await escalate(client, desk.tess, room_id, to_level="T2", mode="same_room"), 201)
+    ok(await join(client, desk.theo, room_id))
+
+    body = refused(await escalate(client, desk.theo, room_id, to_level=to_level), 409, "support-escalation-not-upward")
+
+    assert (body["level"], body["to_level"]) == ("T2", to_level)
+    assert ok(await client.get(f"{ROOMS}/{room_id}", headers=desk.alice.headers))["level"] == "T2"
+    assert len(await as_system(runtime, "SELECT id FROM support.escalations WHERE source_room_id = :r", r=room_id)) == 1
+
+
 async def test_escalating_needs_the_permission(client: httpx.AsyncClient, runtime: Runtime, desk: Desk) -> None:
     room_id = await worked_room(client, desk)
 

@@ -31,6 +31,11 @@ _HOLDS = text(
     " WHERE h.user_id = :user_id)"
 ).bindparams(bindparam("user_id", type_=PG_UUID(as_uuid=True)), bindparam("conversation", type_=PG_UUID(as_uuid=True)))
 _IS_PLATFORM_ADMIN = text("SELECT access.is_platform_admin()")
+# access.is_platform_admin's test, for an account named by system work.
+_IS_ADMIN_ACCOUNT = text(
+    "SELECT EXISTS (SELECT 1 FROM auth.users u"
+    " WHERE u.id = :user_id AND u.is_admin AND u.status = 'active' AND u.deleted_at IS NULL)"
+).bindparams(bindparam("user_id", type_=PG_UUID(as_uuid=True)))
 
 
 async def has_permission(
@@ -83,6 +88,13 @@ async def holds_permission(
 async def is_platform_admin(db: AsyncConnection) -> bool:
     """Whether the transaction's user is an active platform administrator."""
     return bool((await db.execute(_IS_PLATFORM_ADMIN)).scalar_one())
+
+
+async def is_platform_admin_account(db_system: AsyncConnection, user_id: UUID) -> bool:
+    """Whether the account is an active platform administrator, as is_platform_admin
+    answers for the transaction's user. For system work acting on someone's behalf (which
+    has no user of its own), such as making a platform bot they asked for."""
+    return bool((await db_system.execute(_IS_ADMIN_ACCOUNT, {"user_id": user_id})).scalar_one())
 
 
 async def get_my_permissions(db: AsyncConnection, *, actor: Actor) -> s.MyPermissionsOut:

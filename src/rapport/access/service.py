@@ -1,9 +1,10 @@
 """The access domain's public service: what routers and other parts of Rapport call.
 
-Other domains ask `has_permission` / `require_permission` in the actor's transaction
-(their policies call the SQL function access.has_permission), and, as system work,
-`holders_of` / `holds_permission` (who works a queue) and `grant_role_system` /
-`revoke_role_system` (the demo and tests); the command line changes grants at an
+Other domains ask `has_permission` / `require_permission` / `is_platform_admin` in the
+actor's transaction (their policies call the SQL functions of the same names), and, as
+system work, `holders_of` / `holds_permission` (who works a queue),
+`is_platform_admin_account` (whether the account system work acts for administers the
+platform) and `grant_role_system` / `revoke_role_system` (the demo and tests); the command line changes grants at an
 operator's command, audited (`do_grant_role_operator` / `do_revoke_role_operator`), and
 reads them all (`list_all_roles`, `list_all_grants`)."""
 
@@ -12,6 +13,8 @@ from rapport.access._check import get_my_permissions as get_my_permissions
 from rapport.access._check import has_permission as has_permission
 from rapport.access._check import holders_of as holders_of
 from rapport.access._check import holds_permission as holds_permission
+from rapport.access._check import is_platform_admin as is_platform_admin
+from rapport.access._check import is_platform_admin_account as is_platform_admin_account
 from rapport.access._check import require_permission as require_permission
 from rapport.access._grants import GRANT_CREATED as GRANT_CREATED
 from rapport.access._grants import GRANT_REVOKED as GRANT_REVOKED

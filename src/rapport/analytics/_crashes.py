@@ -10,7 +10,14 @@ type and that text.
 
 The crash's row holds no one's text: the message the client sent (which may quote what
 the person typed) is kept with the reporter's link (analytics.crash_report_users), which
-goes with them when their account is erased."""
+goes with them when their account is erased.
+
+Consent: the reporter's link and message are kept only while their `privacy_policy`
+consent is given, the rule of client events (rapport.analytics._ingest). Without it the
+crash is still counted, with nothing of the person: its row is the fault of the software
+(the normalised stack keeps no quoted values, numbers or addresses, and names no one),
+which the service needs to know of to keep working for everyone, them included; what
+identifies the person, or may quote them, is dropped."""
 
 from __future__ import annotations
 
@@ -83,6 +90,7 @@ _RECORD = text(
         SELECT crash.id, :user_id, :message, coalesce(CAST(:at AS timestamptz), now()),
                coalesce(CAST(:at AS timestamptz), now())
           FROM crash
+         WHERE CAST(:user_id AS uuid) IS NOT NULL
         ON CONFLICT (crash_id, user_id) DO UPDATE
            SET occurrences = u.occurrences + 1,
                last_message = coalesce(excluded.last_message, u.last_message),
@@ -113,8 +121,9 @@ _ONE = text(
 _SEEN_OF = text("SELECT last_seen FROM analytics.crash_reports WHERE id = :crash_id")
 
 
-async def record_crash(db: AsyncConnection, *, user_id: UUID, crash: CrashIn) -> CrashAccepted:
-    """Count a report under its crash (made on its first report), and link the reporter (system work)."""
+async def record_crash(db: AsyncConnection, *, user_id: UUID | None, crash: CrashIn) -> CrashAccepted:
+    """Count a report under its crash (made on its first report), and link the reporter
+    unless None (system work): the message goes with the link, or nowhere."""
     normalised = normalise_stack(crash.stack_trace)
     row = (
         await db.execute(
@@ -128,7 +137,7 @@ async def record_crash(db: AsyncConnection, *, user_id: UUID, crash: CrashIn) ->
                 "os_version": crash.os_version,
                 "at": crash.occurred_at,
                 "user_id": user_id,
-                "message": crash.message,
+                "message": crash.message if user_id is not None else None,
             },
         )
     ).one()

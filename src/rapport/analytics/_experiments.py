@@ -35,6 +35,7 @@ from rapport.analytics.schemas_reports import (
     MyVariantOut,
     VariantResultOut,
 )
+from rapport.compliance import service as compliance_service
 from rapport.kernel.actor import Actor
 from rapport.kernel.ids import uuid7
 
@@ -61,6 +62,7 @@ _STOP = text(
 )
 _COUNTS = text("SELECT variant, exposures, conversions FROM analytics.experiment_counts(:id)")
 _EXPOSE = text("SELECT variant, running, exposed_at FROM analytics.expose(:key)")
+_NOW = text("SELECT now()")
 
 
 def assign_variant(key: str, user_id: UUID, variants: Sequence[tuple[str, int]]) -> str:
@@ -172,10 +174,28 @@ async def expose(db: AsyncConnection, actor: Actor, *, key: str) -> MyVariantOut
     """The acting person's variant of a test, their first exposure recorded while it runs
     (analytics.expose, a definer function: a person reads no test otherwise).
 
+    An exposure is kept under the consent rule of client events (rapport.analytics._ingest):
+    only while the person's `privacy_policy` consent is given. Without it they are still
+    answered their variant (a hash of the test and their id: nothing is read of them and
+    nothing kept), the same one they will be counted under once they consent, but the
+    exposure the function records is undone (`exposed_at` is null): a person who has not
+    consented is in no test's figures. One exposed before withdrawing keeps their variant.
+
     Raises:
         ExperimentNotFound: no test has this key.
     """
-    row = (await db.execute(_EXPOSE, {"key": key})).one_or_none()
+    consented = await compliance_service.has_consent(db, user_id=actor.user_id, consent_type="privacy_policy")
+    if consented:
+        row = (await db.execute(_EXPOSE, {"key": key})).one_or_none()
+    else:
+        async with db.begin_nested() as unexposed:
+            row = (await db.execute(_EXPOSE, {"key": key})).one_or_none()
+            await unexposed.rollback()
     if row is None:
         raise ExperimentNotFound()
-    return MyVariantOut(key=key, variant=row.variant, running=row.running, exposed_at=row.exposed_at)
+    exposed_at = row.exposed_at
+    if not consented and exposed_at is not None:
+        # An exposure stamped with this transaction's time was the one just undone.
+        now = (await db.execute(_NOW)).scalar_one()
+        exposed_at = None if exposed_at == now else exposed_at
+    return MyVariantOut(key=key, variant=row.variant, running=row.running, exposed_at=exposed_at)

@@ -47,8 +47,9 @@ async def send_events(body: s.EventBatch, request: Request, caller: CallerDep) -
 async def report_crash(body: s.CrashIn, caller: CallerDep) -> s.CrashAccepted:
     """Report a crash. Reports of one fault (the same platform, exception type and stack once
     addresses, line numbers and values are taken out) are counted under one crash; the
-    message is kept with the reporter only. Each report spends a unit of the caller's
-    analytics budget.
+    message is kept with the reporter only, and only while the caller's `privacy_policy`
+    consent is given: without it the crash is counted with nothing of the caller (no link,
+    no message). Each report spends a unit of the caller's analytics budget.
 
     Errors: `validation-error` (422); `analytics-too-many-events` (429).
     """

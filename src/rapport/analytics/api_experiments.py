@@ -19,7 +19,8 @@ async def get_my_variant(
     caller: CallerDep,
 ) -> s.MyVariantOut:
     """Your variant of an A/B test, the same every time you ask; your first answer while
-    it runs counts as your exposure. A stopped test answers its control (the first
-    variant) to those it never showed another."""
+    it runs counts as your exposure, while your `privacy_policy` consent is given (without
+    it you get your variant, but no exposure is kept: `exposed_at` is null). A stopped test
+    answers its control (the first variant) to those it never showed another."""
     async with caller.transaction() as (db, actor):
         return await service.expose(db, actor, key=key)

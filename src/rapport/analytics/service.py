@@ -20,6 +20,7 @@ from rapport.analytics.schemas import (
     EventsAccepted,
     UsageSessionOut,
 )
+from rapport.compliance import service as compliance_service
 from rapport.config import Settings
 from rapport.kernel.actor import Actor
 from rapport.kernel.pagination import Page, PageRequest
@@ -49,18 +50,22 @@ async def ingest_events(runtime: Runtime, actor: Actor, *, batch: EventBatch) ->
     return EventsAccepted(accepted=await _ingest.ingest(runtime, actor, batch=batch))
 
 
-async def authorise_crash_report(db: AsyncConnection, *, settings: Settings, actor: Actor) -> UUID:
-    """In the caller's transaction: spend a unit of their analytics budget; who reports.
+async def authorise_crash_report(db: AsyncConnection, *, settings: Settings, actor: Actor) -> UUID | None:
+    """In the caller's transaction: spend a unit of their analytics budget; who reports,
+    or None when their `privacy_policy` consent is not given (the crash is counted without
+    them: rapport.analytics._crashes).
 
     Raises:
         TooManyEvents: the budget is spent.
     """
     await _ingest.take_one(db, settings=settings, actor=actor)
+    if not await compliance_service.has_consent(db, user_id=actor.user_id, consent_type="privacy_policy"):
+        return None
     return actor.user_id
 
 
-async def do_record_crash(db: AsyncConnection, *, reporter: UUID, crash: CrashIn) -> CrashAccepted:
-    """As system work: count the report under its crash and link the reporter."""
+async def do_record_crash(db: AsyncConnection, *, reporter: UUID | None, crash: CrashIn) -> CrashAccepted:
+    """As system work: count the report under its crash and link the reporter, if any."""
     return await _crashes.record_crash(db, user_id=reporter, crash=crash)
 
 

@@ -66,11 +66,6 @@ def _check_webhook(settings: Settings, url: str) -> None:
         )
 
 
-async def _is_admin(db: AsyncConnection, actor: Actor) -> bool:
-    person = await identity_service.get_user(db, actor=actor)
-    return person.is_admin and person.status == "active"
-
-
 async def check_may_make_bot(db: AsyncConnection, *, actor: Actor, body: BotCreate, settings: Settings) -> None:
     """In the person's own transaction, before do_create_bot.
 
@@ -80,7 +75,7 @@ async def check_may_make_bot(db: AsyncConnection, *, actor: Actor, body: BotCrea
         WebhookUrlRefused: a webhook this server does not deliver to.
     """
     await access_service.require_permission(db, actor=actor, permission=MANAGE_PERMISSION)
-    if body.platform and not await _is_admin(db, actor):
+    if body.platform and not await access_service.is_platform_admin(db):
         raise PlatformAdminRequired("Only the platform's administrators make platform bots.")
     _check_webhook(settings, body.webhook_url)
 
@@ -96,7 +91,7 @@ async def do_create_bot(
         PermissionRequired, PlatformAdminRequired: checked again here.
     """
     # In system work the permission is a grant's (an administrator's is implicit).
-    if not await _is_admin(db, actor):
+    if not await access_service.is_platform_admin_account(db, actor.user_id):
         if body.platform:
             raise PlatformAdminRequired()
         if not await access_service.holds_permission(db, actor.user_id, MANAGE_PERMISSION):
@@ -151,7 +146,9 @@ async def _managed(db: AsyncConnection, *, actor: Actor, bot_id: UUID) -> AnyRow
         BotNotFound: no such bot, or the actor does not manage it.
     """
     row = (await db.execute(select(*_SHOWN).where(bots.c.id == bot_id).with_for_update())).one_or_none()
-    if row is None or (row.owner_id != actor.user_id and not await _is_admin(db, actor)):
+    if row is None or (
+        row.owner_id != actor.user_id and not await access_service.is_platform_admin_account(db, actor.user_id)
+    ):
         raise BotNotFound()
     return row
 

@@ -3,7 +3,8 @@
 One system transaction per account, in this order:
 
 1. The stored bytes of their files, their files' versions and thumbnails, where no one
-   else's file uses the same bytes (blobs are shared by hash), and of their exports. The
+   else's file uses the same bytes (blobs are shared by hash), and of their exports; their
+   resumable uploads with the bytes staged for them (rapport.media's tus uploads). The
    blobs are locked first, so that no upload claims them meanwhile; their bytes go before
    the transaction changes any audited row (each audit table's chain is locked from its
    first new row to the commit: no one waits on the storage).
@@ -242,6 +243,7 @@ async def erase_account(
     in_media = set((await db.execute(_SHARED_WITH_MEDIA, {"hashes": [row.sha256 for row in exports]})).scalars())
     for key in [*(row.storage_key for row in blobs), *(e.storage_key for e in exports if e.sha256 not in in_media)]:
         await store.storage.delete(key)
+    await media_service.remove_uploads_of(db, store, owner_id=user_id)
 
     for statement in (_NOTIFICATIONS, _LINKED_CONTACTS, _BLOCKS_OF_THEM, _SUPPORT_ISSUES, _SUPPORT_ESCALATIONS):
         await db.execute(statement, {"user_id": user_id})

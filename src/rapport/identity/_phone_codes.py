@@ -101,7 +101,8 @@ _ISSUE_CHANGE = text(
     """
 )
 
-# A second factor: the code goes to the account's verified number.
+# A second factor: the code goes to the account's verified number (TOTP's SMS fallback),
+# or, for a sign-in held without TOTP (identity._step_up), to its verified address.
 _ISSUE_SECOND_FACTOR = text(
     """
     WITH retired AS (
@@ -110,7 +111,7 @@ _ISSUE_SECOND_FACTOR = text(
     )
     INSERT INTO auth.otp_verifications
            (id, user_id, purpose, identifier, identifier_type, code_hash, max_attempts, expires_at)
-    VALUES (:id, :user_id, 'second_factor', :phone, 'phone', :code_hash, :max_attempts,
+    VALUES (:id, :user_id, 'second_factor', :identifier, :identifier_type, :code_hash, :max_attempts,
             now() + make_interval(mins => :ttl))
     """
 )
@@ -308,15 +309,20 @@ async def issue_change(db: AsyncConnection, *, rt: Runtime, user_id: UUID, phone
     return code if issued is not None else None
 
 
-async def issue_second_factor(db: AsyncConnection, *, rt: Runtime, user_id: UUID, phone: str) -> str:
+async def issue_second_factor(
+    db: AsyncConnection, *, rt: Runtime, user_id: UUID, to: str, identifier_type: Literal["phone", "email"] = "phone"
+) -> str:
+    """A new second-factor code for the account, sent to `to` (a number, or an address);
+    its earlier ones stop working."""
     code = numeric_code()
     await db.execute(
         _ISSUE_SECOND_FACTOR,
         {
             "id": uuid7(),
             "user_id": user_id,
-            "phone": phone,
-            "code_hash": code_hash(rt, phone=phone, purpose="second_factor", code=code),
+            "identifier": to,
+            "identifier_type": identifier_type,
+            "code_hash": code_hash(rt, phone=to, purpose="second_factor", code=code),
             "max_attempts": rt.settings.otp_max_attempts,
             "ttl": rt.settings.otp_ttl_minutes,
         },
@@ -380,9 +386,9 @@ async def spend_change(
 
 
 async def spend_second_factor(
-    db: AsyncConnection, *, rt: Runtime, user_id: UUID, phone: str, code: str, client: Client
+    db: AsyncConnection, *, rt: Runtime, user_id: UUID, to: str, code: str, client: Client
 ) -> bool:
-    """Whether `code` is the account's live second-factor code (spent if so). Wrong codes
+    """Whether `code` is the account's live second-factor code sent to `to` (spent if so). Wrong codes
     spend the account's budget of second-factor guesses, the one TOTP codes spend, and
     the client's.
 
@@ -401,7 +407,7 @@ async def spend_second_factor(
             {
                 "user_id": user_id,
                 "purpose": "second_factor",
-                "code_hash": code_hash(rt, phone=phone, purpose="second_factor", code=code),
+                "code_hash": code_hash(rt, phone=to, purpose="second_factor", code=code),
             },
         )
     ).first()
@@ -418,7 +424,8 @@ async def retire_codes_for_number(db: AsyncConnection, *, phone: str, user_id: U
 
 
 def code_hash(rt: Runtime, *, phone: str, purpose: CodePurpose, code: str) -> bytes:
-    # Bound to the number and purpose, as e-mailed codes are to the address and purpose.
+    # Bound to the number and purpose, as e-mailed codes are to the address and purpose (a
+    # step-up code by e-mail passes its address here: identity._step_up).
     return rt.keyring.mac("otp", f"{phone}:{purpose}:{code}")
 
 

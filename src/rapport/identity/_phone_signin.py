@@ -126,7 +126,7 @@ async def do_request_sms_second_factor(
     _, user, phone = await _sms_challenge(db, rt=rt, mfa_token=mfa_token)
     if not await admit_sms(db, rt=rt, phone=phone, client=client):
         return SmsResult(None)
-    code = await issue_second_factor(db, rt=rt, user_id=user.id, phone=phone)
+    code = await issue_second_factor(db, rt=rt, user_id=user.id, to=phone)
     minutes = rt.settings.otp_ttl_minutes
     return SmsResult(
         Sms(phone, f"Rapport: your sign-in security code is {code}. It expires in {minutes} minutes. Never share it.")
@@ -149,7 +149,7 @@ async def do_sms_second_factor_login(
     """
     challenge, user, phone = await _sms_challenge(db, rt=rt, mfa_token=mfa_token)
     method = f"{challenge.method}+sms"
-    if not await spend_second_factor(db, rt=rt, user_id=user.id, phone=phone, code=code, client=client):
+    if not await spend_second_factor(db, rt=rt, user_id=user.id, to=phone, code=code, client=client):
         await record_login(db, user_id=user.id, method=method, client=client, failure_reason="invalid_sms_code")
         raise InvalidCode(CODE_REFUSED)
     claimed = await db.execute(_SPEND_TOKEN, {"id": challenge.token_id, "expires_at": challenge.expires_at})

@@ -1,7 +1,8 @@
 """Signing in: password, then the second factor when the account has one.
 
-Every path ends in `complete_sign_in`, which either opens a session or, for accounts
-with TOTP, hands back a short-lived challenge token for the second step.
+Every path ends in `complete_sign_in`, which either opens a session or hands back a
+short-lived challenge token for the second step: for accounts with TOTP, always; for
+others, when a check held the sign-in (identity._step_up: a code by e-mail or SMS).
 """
 
 from __future__ import annotations
@@ -17,12 +18,15 @@ from rapport.identity import _limits as limits
 from rapport.identity import _throttle as throttle
 from rapport.identity import tokens
 from rapport.identity._accounts import restore_if_deleted, sign_in_refused
+from rapport.identity._phone_codes import CODE_REFUSED, spend_second_factor
 from rapport.identity._records import record_login, record_security_event
 from rapport.identity._sessions import create_session
+from rapport.identity._step_up import hold_for_code, step_up_channel
 from rapport.identity._totp import SecondFactor, totp_enabled, verify_second_factor
 from rapport.identity.errors import (
     AccountDisabled,
     EmailNotVerified,
+    InvalidCode,
     InvalidCredentials,
     InvalidTotpCode,
     LoginThrottled,
@@ -52,6 +56,7 @@ _SPEND_TOKEN = text(
     """
 )
 _CHALLENGE_USED = "This sign-in challenge was already used. Sign in again."
+_STEP_UP_ONLY = "This sign-in is completed with the code just sent, at POST /v1/auth/login/step-up."
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,8 @@ async def do_totp_login(
         InvalidTotpCode: the code is wrong.
     """
     challenge = tokens.verify_mfa_token(rt.keyring, mfa_token)
+    if challenge.step_up is not None:
+        raise InvalidToken(_STEP_UP_ONLY)
     spent = await db.execute(select(spent_tokens.c.id).where(spent_tokens.c.id == challenge.token_id))
     if spent.first() is not None:
         raise InvalidToken(_CHALLENGE_USED)
@@ -176,18 +183,57 @@ async def do_totp_login(
     return await _open_session(db, rt=rt, user_id=user.id, method=method, client=client, device=device)
 
 
+async def do_step_up_login(
+    db: AsyncConnection, *, rt: Runtime, mfa_token: str, code: str, client: Client, device: Device
+) -> TokenPair:
+    """The second step of a sign-in held without TOTP (identity._step_up): the code sent
+    by e-mail or SMS for a challenge token, which works for one sign-in only.
+
+    Raises:
+        InvalidToken: the challenge token is invalid, expired, already used, or one for
+            the authenticator app.
+        AccountDisabled: the account is suspended, banned or deleted.
+        TooManyAttempts: too many wrong codes for this account or from this client.
+        InvalidCode: the code is wrong, expired or spent (counted).
+    """
+    challenge = tokens.verify_mfa_token(rt.keyring, mfa_token)
+    if challenge.step_up is None:
+        raise InvalidToken("This sign-in is completed with the authenticator app, at POST /v1/auth/login/totp.")
+    spent = await db.execute(select(spent_tokens.c.id).where(spent_tokens.c.id == challenge.token_id))
+    if spent.first() is not None:
+        raise InvalidToken(_CHALLENGE_USED)
+    user = await _active_user(db, challenge.user_id)
+    method = f"{challenge.method}+{challenge.step_up}_code"
+    # The code is bound to where it was sent: a changed address or number spends the
+    # guess and matches nothing.
+    to = user.email if challenge.step_up == "email" else user.phone_number
+    if not await spend_second_factor(db, rt=rt, user_id=user.id, to=str(to), code=code, client=client):
+        await record_login(db, user_id=user.id, method=method, client=client, failure_reason="invalid_step_up_code")
+        raise InvalidCode(CODE_REFUSED)
+    claimed = await db.execute(_SPEND_TOKEN, {"id": challenge.token_id, "expires_at": challenge.expires_at})
+    if claimed.first() is None:
+        raise InvalidToken(_CHALLENGE_USED)
+    return await _open_session(db, rt=rt, user_id=user.id, method=method, client=client, device=device)
+
+
 async def complete_sign_in(
     db: AsyncConnection, *, rt: Runtime, user_id: UUID, method: str, client: Client, device: Device
 ) -> TokenPair | MfaChallenge:
     """First factor passed: challenge for the second one, or open the session.
 
     The domains above identity check the sign-in first (rapport.kernel.sign_ins); a check
-    may hold it for the second factor (location: a suspicious sign-in). An account with
-    TOTP is asked on every sign-in today; the verdict holds on its own, so that no later
-    exemption (a remembered device, say) lets a suspicious sign-in skip it."""
+    may hold it for a second proof (location: a suspicious sign-in). An account with TOTP
+    is asked for it on every sign-in today; the verdict holds on its own, so that no later
+    exemption (a remembered device, say) lets a suspicious sign-in skip it. An account
+    without TOTP is sent a one-time code when held (identity._step_up)."""
     has_totp = await totp_enabled(db, user_id=user_id)
-    attempt = sign_ins.SignInAttempt(user_id=user_id, method=method, client=client, has_second_factor=has_totp)
+    channel = None if has_totp else await step_up_channel(db, user_id=user_id, method=method)
+    attempt = sign_ins.SignInAttempt(
+        user_id=user_id, method=method, client=client, has_second_factor=has_totp, can_step_up=channel is not None
+    )
     verdict = await sign_ins.check_sign_in(db, rt=rt, attempt=attempt)
+    if verdict.second_factor and channel is not None:
+        return await hold_for_code(db, rt=rt, user_id=user_id, method=method, channel=channel)
     if has_totp or verdict.second_factor:
         return MfaChallenge(
             mfa_token=tokens.issue_mfa_token(rt.keyring, user_id=user_id, method=method),

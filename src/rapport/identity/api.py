@@ -60,7 +60,9 @@ async def resend_verification(body: s.EmailRequest, runtime: RuntimeDep, client:
 @router.post("/login", response_model=s.TokenPair | s.MfaChallenge)
 async def login(body: s.LoginRequest, runtime: RuntimeDep, client: ClientDep) -> s.TokenPair | s.MfaChallenge:
     """Sign in with e-mail and password. Accounts with two-factor get an `mfa_token`
-    to complete at `POST /v1/auth/login/totp`; others get their tokens at once."""
+    to complete at `POST /v1/auth/login/totp`; others get their tokens at once, unless
+    the sign-in looks unusual (a challenge with `factor` `email`: see
+    `POST /v1/auth/login/step-up`)."""
     async with system_transaction(runtime.system_engine) as db:
         return await service.do_password_login(
             db, rt=runtime, email=body.email, password=body.password, client=client, device=body
@@ -79,6 +81,17 @@ async def login_totp(body: s.TotpLoginRequest, runtime: RuntimeDep, client: Clie
             recovery_code=body.recovery_code,
             client=client,
             device=body,
+        )
+
+
+@router.post("/login/step-up", response_model=s.TokenPair)
+async def login_step_up(body: s.StepUpLoginRequest, runtime: RuntimeDep, client: ClientDep) -> s.TokenPair:
+    """Complete a sign-in held as unusual (a challenge with `factor` `email` or `sms`, for
+    an account without two-factor) with the one-time code sent to the account's address
+    or number. Wrong codes count against the account and the client."""
+    async with system_transaction(runtime.system_engine) as db:
+        return await service.do_step_up_login(
+            db, rt=runtime, mfa_token=body.mfa_token, code=body.code, client=client, device=body
         )
 
 

@@ -137,6 +137,20 @@ class MfaChallenge(BaseModel):
     mfa_required: Literal[True] = True
     mfa_token: str
     expires_in: int
+    factor: Literal["totp", "email", "sms"] = Field(
+        default="totp",
+        description="How to complete the sign-in: `totp` with the authenticator app (or a recovery code) at "
+        "`POST /v1/auth/login/totp`; `email` or `sms` with the one-time code just sent to the account's "
+        "address or number, at `POST /v1/auth/login/step-up` (a sign-in held as unusual, of an account "
+        "without two-factor).",
+    )
+
+
+class StepUpLoginRequest(Device):
+    """The one-time code sent for a sign-in held as unusual."""
+
+    mfa_token: Annotated[str, StringConstraints(max_length=2048)]
+    code: OneTimeCode
 
 
 class Accepted(BaseModel):

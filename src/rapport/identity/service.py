@@ -50,7 +50,7 @@ from rapport.identity._phones import (
 )
 from rapport.identity._records import record_security_event
 from rapport.identity._sessions import do_logout, do_refresh, do_revoke_session, list_sessions, revoke_sessions
-from rapport.identity._signin import do_password_login, do_totp_login
+from rapport.identity._signin import do_password_login, do_step_up_login, do_totp_login
 from rapport.identity._sms import Sms, SmsGateway, SmsSender, enqueue_sms, use_sms_gateway
 from rapport.identity._totp import (
     do_confirm_totp,
@@ -107,6 +107,7 @@ __all__ = [
     "do_set_sms_fallback",
     "do_sms_login",
     "do_sms_second_factor_login",
+    "do_step_up_login",
     "do_totp_login",
     "do_verify_email",
     "do_verify_phone",

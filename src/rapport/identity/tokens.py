@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
 import jwt
@@ -13,6 +13,9 @@ from rapport.kernel.crypto import Keyring
 from rapport.kernel.errors import InvalidToken
 
 ISSUER = "rapport"
+# How a sign-in held without a second factor is proven: a code by e-mail or by SMS.
+StepUp = Literal["email", "sms"]
+_STEP_UPS: tuple[StepUp, ...] = ("email", "sms")
 ALGORITHM = "HS256"
 MFA_TOKEN_TTL_SECONDS = 300
 
@@ -40,9 +43,11 @@ def issue_access_token(keyring: Keyring, *, user_id: UUID, session_id: UUID, ttl
     return jwt.encode(claims, _key(keyring), algorithm=ALGORITHM)
 
 
-def issue_mfa_token(keyring: Keyring, *, user_id: UUID, method: str) -> str:
+def issue_mfa_token(keyring: Keyring, *, user_id: UUID, method: str, step_up: StepUp | None = None) -> str:
+    """A challenge for the second step of a sign-in: the account's TOTP, or with `step_up`
+    the one-time code sent by that channel (identity._step_up)."""
     now = int(time.time())
-    claims = {
+    claims: dict[str, Any] = {
         "iss": ISSUER,
         "typ": "mfa",
         "sub": str(user_id),
@@ -52,6 +57,8 @@ def issue_mfa_token(keyring: Keyring, *, user_id: UUID, method: str) -> str:
         "iat": now,
         "exp": now + MFA_TOKEN_TTL_SECONDS,
     }
+    if step_up is not None:
+        claims["stp"] = step_up
     return jwt.encode(claims, _key(keyring), algorithm=ALGORITHM)
 
 
@@ -115,6 +122,8 @@ class MfaClaims:
     method: str
     token_id: UUID
     expires_at: int
+    # None: completed with TOTP (or its fallbacks); otherwise the channel of the step-up code.
+    step_up: StepUp | None = None
 
 
 def verify_mfa_token(keyring: Keyring, token: str) -> MfaClaims:
@@ -124,12 +133,16 @@ def verify_mfa_token(keyring: Keyring, token: str) -> MfaClaims:
         InvalidToken: malformed, forged, expired, or not a two-factor challenge.
     """
     claims = _decode(keyring, token, "mfa")
+    step_up = next((channel for channel in _STEP_UPS if channel == claims.get("stp")), None)
+    if step_up is None and "stp" in claims:
+        raise InvalidToken("The token is not valid.")
     try:
         return MfaClaims(
             user_id=UUID(claims["sub"]),
             method=str(claims.get("amr", "password")),
             token_id=UUID(claims["jti"]),
             expires_at=int(claims["exp"]),
+            step_up=step_up,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidToken("The token is not valid.") from exc

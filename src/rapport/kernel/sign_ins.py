@@ -4,8 +4,9 @@ check when it is imported, and identity asks them all once the first factor has 
 in the sign-in's own system transaction.
 
 A check may record what it likes in that transaction (a location, a flag, a security
-event, an outbox event) and answer whether the sign-in must be held for the account's
-second factor."""
+event, an outbox event) and answer whether the sign-in must be held for a second proof:
+the account's second factor (TOTP) when it has one, otherwise a one-time code sent to
+the account's verified address (or its verified number when it has no address)."""
 
 from __future__ import annotations
 
@@ -28,12 +29,20 @@ class SignInAttempt:
     client: Client
     # Whether the account has a second factor it can be asked for.
     has_second_factor: bool
+    # Whether an account without one can be sent a one-time code to prove the sign-in
+    # (a step-up): it has a verified address, or a verified number and no address.
+    can_step_up: bool = False
+
+    @property
+    def can_be_held(self) -> bool:
+        """Whether a verdict asking for a second proof can be honoured."""
+        return self.has_second_factor or self.can_step_up
 
 
 @dataclass(frozen=True)
 class SignInVerdict:
-    """What a check asks of the sign-in: `second_factor` counts only for an account that
-    has one (`SignInAttempt.has_second_factor`); an account without one cannot be asked."""
+    """What a check asks of the sign-in: `second_factor` holds it for a second proof, and
+    counts only for an account that can give one (`SignInAttempt.can_be_held`)."""
 
     second_factor: bool = False
 
@@ -50,10 +59,10 @@ def add_sign_in_check(check: SignInCheck) -> None:
 
 
 async def check_sign_in(db: AsyncConnection, *, rt: Runtime, attempt: SignInAttempt) -> SignInVerdict:
-    """Every check's verdict on a sign-in, combined: a second factor when any asks for one
-    and the account has one."""
+    """Every check's verdict on a sign-in, combined: a second proof when any asks for one
+    and the account can give one."""
     second_factor = False
     for check in _checks:
         verdict = await check(db, rt, attempt)
-        second_factor = second_factor or (verdict.second_factor and attempt.has_second_factor)
+        second_factor = second_factor or (verdict.second_factor and attempt.can_be_held)
     return SignInVerdict(second_factor=second_factor)

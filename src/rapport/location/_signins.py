@@ -15,12 +15,13 @@ Each flag is a security event of the account's (`suspicious_sign_in`, warning; c
 for a Tor exit); the person is told once per sign-in through the outbox
 (`account.suspicious_sign_in`, which the notifications pipeline makes a security
 notification of). With RAPPORT_LOCATION_SUSPICIOUS_SECOND_FACTOR (the default) a flagged
-sign-in of an account that has a second factor is held for it."""
+sign-in is held for a second proof: the account's TOTP when it has one, otherwise a
+one-time code identity sends to its verified address (or number): identity._step_up."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -110,7 +111,7 @@ async def check_sign_in(db: AsyncConnection, rt: Runtime, attempt: SignInAttempt
     if not flags:
         return SignInVerdict()
 
-    second_factor = settings.location_suspicious_second_factor and attempt.has_second_factor
+    second_factor = settings.location_suspicious_second_factor and attempt.can_be_held
     first_id = None
     for reason, details in flags:
         flag_id = uuid7()
@@ -150,23 +151,31 @@ async def check_sign_in(db: AsyncConnection, rt: Runtime, attempt: SignInAttempt
             "reasons": [reason for reason, _ in flags],
             "ip": attempt.client.ip,
             "headline": "Unusual sign-in to your account",
-            "detail": _wording(found, [reason for reason, _ in flags], second_factor=second_factor),
+            "detail": _wording(
+                found,
+                [reason for reason, _ in flags],
+                held=("second_factor" if attempt.has_second_factor else "code") if second_factor else None,
+            ),
         },
         actor_id=None,
     )
     return SignInVerdict(second_factor=second_factor)
 
 
-def _wording(found: IpLocation, reasons: list[Reason], *, second_factor: bool) -> str:
+def _wording(found: IpLocation, reasons: list[Reason], *, held: Literal["second_factor", "code"] | None) -> str:
     where = ", ".join(part for part in (found.city, found.country_name or found.country_code) if part) or "an address"
     why = []
     if "impossible_travel" in reasons:
         why.append("too far from where you last were for the time since")
     if "risky_address" in reasons:
         why.append("through an anonymising network" if found.is_tor or found.is_proxy else "from a high-risk address")
-    held = " It was held for your second factor." if second_factor else ""
+    until = {
+        "second_factor": " It was held for your second factor.",
+        "code": " It was held until the code we sent you is entered.",
+        None: "",
+    }[held]
     return (
-        f"Someone signed in from {where}, {' and '.join(why)}.{held} "
+        f"Someone signed in from {where}, {' and '.join(why)}.{until} "
         "If this was not you, change your password and sign out your other sessions."
     )
 

@@ -17,6 +17,7 @@ from rapport.media._files import Transaction, access_file, check_servable, list_
 from rapport.media._photos import list_profile_photos
 from rapport.media._processing import thumbnail_of
 from rapport.media._store import MediaStore
+from rapport.media._tus import remove_uploads_of
 from rapport.media._upload import Receive, Staged, stage_multipart
 from rapport.media.errors import ClientGone, FileNotFound
 from rapport.media.models import Kind, Purpose, ThumbnailSize
@@ -51,6 +52,7 @@ __all__ = [
     "open_download",
     "prepare",
     "primed",
+    "remove_uploads_of",
     "save_upload",
     "stage_multipart",
     "stage_upload",

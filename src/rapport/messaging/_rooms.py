@@ -18,6 +18,7 @@ from uuid import UUID
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from rapport.kernel.errors import ValidationFailed
 from rapport.kernel.ids import uuid7
 from rapport.kernel.outbox import Scope, publish
 from rapport.messaging._refusals import execute
@@ -170,6 +171,45 @@ async def do_set_room_status(db: AsyncConnection, *, conversation_id: UUID, stat
         scope=Scope.conversation(conversation_id),
         type="conversation.changed",
         payload={"conversation_id": str(conversation_id), "fields": ["status"]},
+        actor_id=None,
+    )
+    return True
+
+
+async def do_set_room_limit(db: AsyncConnection, *, conversation_id: UUID, max_participants: int | None) -> bool:
+    """Set how many may take part in a support or escalated room (system work: the desk
+    decides; None lifts the limit). Publishes conversation.changed, as the route does, when
+    it changed; returns whether it did.
+
+    Raises:
+        ConversationNotFound: no such support or escalated room (or deleted).
+        ValidationFailed: fewer than already take part.
+    """
+    room = (
+        await db.execute(
+            select(conversations.c.member_count, conversations.c.max_participants)
+            .where(
+                conversations.c.id == conversation_id,
+                conversations.c.type.in_(ROOM_TYPES),
+                conversations.c.deleted_at.is_(None),
+            )
+            .with_for_update()
+        )
+    ).one_or_none()
+    if room is None:
+        raise ConversationNotFound()
+    if max_participants is not None and max_participants < room.member_count:
+        raise ValidationFailed(f"max_participants: {room.member_count} people already take part.")
+    if room.max_participants == max_participants:
+        return False
+    await db.execute(
+        update(conversations).where(conversations.c.id == conversation_id).values(max_participants=max_participants)
+    )
+    await publish(
+        db,
+        scope=Scope.conversation(conversation_id),
+        type="conversation.changed",
+        payload={"conversation_id": str(conversation_id), "fields": ["max_participants"]},
         actor_id=None,
     )
     return True

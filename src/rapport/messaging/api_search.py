@@ -51,6 +51,10 @@ async def search_messages(
     it as `until` searches them. Each result is the message as history shows it, with its
     `rank` and a `snippet` (escaped HTML, matches in `<mark>`).
 
+    Messages of end-to-end encrypted conversations are never found: Rapport holds only
+    their ciphertext, so it has no words of theirs to search; a client searches them on
+    the device that decrypted them.
+
     Errors: `invalid-message-search` (422) for a query with no word to find (only spaces or
     punctuation, or only `-excluded` words); `validation-error` (422) for an empty query,
     one over 200 characters, `since` after `until` or an unknown `type`; `invalid-cursor`

@@ -57,6 +57,13 @@ class CannotSend(Forbidden):
     title = "You cannot send messages in this conversation"
 
 
+class BotTypeReserved(Forbidden):
+    """`bot` messages are sent by bot accounts alone: a person's would pass for a bot's answer."""
+
+    slug = "message-type-reserved"
+    title = "Only a bot sends messages of type bot"
+
+
 class NotAllowed(Forbidden):
     slug = "not-allowed-in-conversation"
     title = "Your role in this conversation does not allow this"
@@ -238,6 +245,7 @@ _REFUSALS: dict[str, type[RapportError]] = {
     "user-not-found": PersonNotFound,
     "invite-not-found": InviteNotFound,
     "cannot-send": CannotSend,
+    "bot-type-reserved": BotTypeReserved,
     "not-allowed": NotAllowed,
     "bot-add-not-allowed": BotAddNotAllowed,
     "conversation-not-active": ConversationNotActive,
@@ -267,6 +275,9 @@ _REFUSALS: dict[str, type[RapportError]] = {
 }
 
 
+_PERMISSION_REQUIRED = "permission-required:"
+
+
 def _driver_error(error: BaseException) -> BaseException:
     """asyncpg's own exception, under SQLAlchemy's wrappers if there are any."""
     if isinstance(error, DBAPIError):
@@ -282,7 +293,11 @@ def refusal_of(error: BaseException) -> RapportError | None:
     sqlstate = getattr(driver, "sqlstate", None)
     if not isinstance(sqlstate, str) or not (sqlstate.startswith("RM") or sqlstate == "RA401"):
         return None
-    kind = _REFUSALS.get(str(getattr(driver, "message", "")))
+    message = str(getattr(driver, "message", ""))
+    # A support room's posting permission (migration 2026_12_01_0050), named in the refusal.
+    if message.startswith(_PERMISSION_REQUIRED):
+        return PermissionRequired(message.removeprefix(_PERMISSION_REQUIRED))
+    kind = _REFUSALS.get(message)
     if kind is None:
         return None
     if kind is InvalidToken:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 from rapport.kernel.schemas import JsonUuid, Line100, Strict, Text
 from rapport.messaging.models import (
@@ -46,6 +46,32 @@ def _small_metadata(value: dict[str, Any]) -> dict[str, Any]:
 
 
 ContentMetadata = Annotated[dict[str, Any], AfterValidator(_small_metadata)]
+
+ChartKind = Literal["line", "bar", "area", "pie", "scatter"]
+
+
+class ChartXY(Strict):
+    x: float | Annotated[str, Text(100)] = Field(description="A number, or a label (a category, a date).")
+    y: float
+
+
+# A point is a value, or an {x, y} pair.
+ChartPoint = float | ChartXY
+
+
+class ChartSeries(Strict):
+    name: Annotated[str, Text(200)]
+    points: list[ChartPoint] = Field(min_length=1, max_length=1000)
+
+
+class Chart(Strict):
+    """What a `graph` message's content_metadata holds: the chart its clients draw."""
+
+    kind: ChartKind
+    series: list[ChartSeries] = Field(min_length=1, max_length=20)
+    title: Annotated[str, Text(200)] | None = None
+    x_label: Annotated[str, Text(100)] | None = None
+    y_label: Annotated[str, Text(100)] | None = None
 
 
 class SendMessage(Strict):
@@ -84,6 +110,13 @@ class SendMessage(Strict):
             raise ValueError("each file is attached once")
         if self.type in ("system", "ai"):
             raise ValueError(f"{self.type} messages are Rapport's own")
+        if self.type == "graph":
+            try:
+                Chart.model_validate(self.content_metadata)
+            except ValidationError as error:
+                raise ValueError(
+                    f"a graph message's content_metadata is a chart ({error.errors()[0]['msg']})"
+                ) from None
         return self
 
 
@@ -130,7 +163,7 @@ class MessageOut(BaseModel):
     content_encrypted: bool = Field(
         default=False,
         description="End-to-end encrypted: `content` is empty; each device reads its ciphertext from "
-        "`GET /v1/devices/{device_id}/envelopes`.",
+        "`GET /v1/encryption/devices/{device_id}/envelopes`.",
     )
     client_message_id: str | None = Field(description="Shown to its sender only.")
     reply_to_id: UUID | None

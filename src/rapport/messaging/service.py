@@ -71,7 +71,14 @@ from rapport.messaging._participants import (
 from rapport.messaging._pins import do_pin, list_pins
 from rapport.messaging._reactions import do_react
 from rapport.messaging._receipts import do_mark_delivered, list_receipts
-from rapport.messaging._rooms import RoomType, do_admit, do_dismiss, do_open_room, do_set_room_status
+from rapport.messaging._rooms import (
+    RoomType,
+    do_admit,
+    do_dismiss,
+    do_open_room,
+    do_set_room_limit,
+    do_set_room_status,
+)
 from rapport.messaging._search import DEFAULT_LIMIT as SEARCH_DEFAULT_LIMIT
 from rapport.messaging._search import MAX_LIMIT as SEARCH_MAX_LIMIT
 from rapport.messaging._search import MAX_QUERY_LENGTH as SEARCH_MAX_QUERY_LENGTH
@@ -149,6 +156,7 @@ __all__ = [
     "do_report_message",
     "do_resolve_report",
     "do_revoke_invite",
+    "do_set_room_limit",
     "do_set_room_status",
     "do_start_call",
     "do_stream",

@@ -39,11 +39,12 @@ TYPE_CATEGORY: dict[NotificationType, Category] = {
     "contact_request": "social",
     "security": "security",
     "system": "system",
+    "match": "social",
 }
 
 # Pushed unless the person says otherwise: what someone waits for (reactions and system
 # notices wait in the app).
-_PUSHED_BY_DEFAULT: frozenset[str] = frozenset({"message", "mention", "call", "contact_request", "security"})
+_PUSHED_BY_DEFAULT: frozenset[str] = frozenset({"message", "mention", "call", "contact_request", "security", "match"})
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,15 @@ The outbox events that notify:
   identity), and `account.suspicious_sign_in` (published by location, worded by it):
   the account holder, connected or not, whoever acted (it is often themself): security
   notifications tell of what they did too, so that they notice what they did not.
+- `match.proposed` (a person's, published by matching's daily job: the day and how many
+  new people): that person, connected or not, as a `match` notification (priority
+  normal), one per day however many runs topped it up.
+- `match.mutual` (each of the two people's, published by matching when the second like
+  makes a match mutual): that person, as a `match` notification (priority high) naming
+  the other and leading to their conversation, unless a block stands between them.
+  `match.liked` notifies no one: matching publishes it to the person who liked, on their
+  own devices, and the person liked is never sent an event of it (a paid tier reads who
+  liked them from GET /v1/matching/likes/received).
 
 Each is then weighed against the recipient's preferences (`_preferences.channels_for`,
 the most specific choice winning) and settings (`decide`): the row is made when any
@@ -56,6 +65,8 @@ NEW_DEVICE = "account.new_device"
 PASSWORD_CHANGED = "account.password_changed"
 REMINDER_DUE = "reminder.due"
 SUSPICIOUS_SIGN_IN = "account.suspicious_sign_in"
+MATCH_PROPOSED = "match.proposed"
+MATCH_MUTUAL = "match.mutual"
 EVENT_TYPES = (
     MESSAGE_CREATED,
     CONTACT_REQUEST_RECEIVED,
@@ -63,6 +74,8 @@ EVENT_TYPES = (
     PASSWORD_CHANGED,
     REMINDER_DUE,
     SUSPICIOUS_SIGN_IN,
+    MATCH_PROPOSED,
+    MATCH_MUTUAL,
 )
 
 # Of a list of people, those connected now (a device present anywhere).
@@ -155,6 +168,10 @@ async def intents_for(
         return [_reminder_intent(event)]
     if event.type == SUSPICIOUS_SIGN_IN and event.scope_kind == "user":
         return [_suspicious_sign_in_intent(event)]
+    if event.type == MATCH_PROPOSED and event.scope_kind == "user":
+        return _match_proposed_intents(event)
+    if event.type == MATCH_MUTUAL and event.scope_kind == "user":
+        return await _match_mutual_intents(db, event)
     return []
 
 
@@ -340,6 +357,69 @@ def _reminder_intent(event: Event) -> Intent:
             "detail": str(payload.get("detail") or ""),
         },
     )
+
+
+def _notice(headline: str, detail: str) -> dict[str, str]:
+    return {
+        "actor_name": "",
+        "conversation_name": "",
+        "preview": "",
+        "emoji": "",
+        "headline": headline,
+        "detail": detail,
+    }
+
+
+def _match_proposed_intents(event: Event) -> list[Intent]:
+    payload = event.payload
+    count = payload.get("count")
+    day = str(payload.get("for_date") or "")
+    if not isinstance(count, int) or count < 1 or not day:
+        return []
+    people = "1 new person" if count == 1 else f"{count} new people"
+    return [
+        Intent(
+            user_id=event.scope_id,
+            type="match",
+            category="social",
+            priority="normal",
+            source_position=event.position,
+            # One notification a day: a run that tops the day up bundles into it.
+            group_key=f"match.proposed:{day}",
+            url="/matching/daily",
+            context=_notice("Your matches for today", f"{people} to meet today."),
+        )
+    ]
+
+
+async def _match_mutual_intents(db: AsyncConnection, event: Event) -> list[Intent]:
+    payload = event.payload
+    other = _uuid(payload.get("user_id"))
+    recipient = event.scope_id
+    if other is None or other == recipient:
+        return []
+    if await blocked_among(db, actor_id=other, user_ids=[recipient]):
+        return []
+    conversation_id = _uuid(payload.get("conversation_id"))
+    match_id = _uuid(payload.get("match_id"))
+    name = await display_name(db, other)
+    return [
+        Intent(
+            user_id=recipient,
+            type="match",
+            category="social",
+            priority="high",
+            source_position=event.position,
+            actor_id=other,
+            conversation_id=conversation_id,
+            related_kind="match" if match_id else None,
+            related_id=match_id,
+            # Never bundled: each mutual match is its own news.
+            group_key=None,
+            url=f"/conversations/{conversation_id}" if conversation_id else "/matching/daily",
+            context={**_notice("It's a match", f"You and {name} like each other: say hello."), "actor_name": name},
+        )
+    ]
 
 
 def _uuid(value: Any) -> UUID | None:

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp, user_column, uuid_column
 
 # The values the CHECK constraints allow.
-NotificationType = Literal["message", "mention", "reaction", "call", "contact_request", "security", "system"]
+NotificationType = Literal["message", "mention", "reaction", "call", "contact_request", "security", "system", "match"]
 Category = Literal["social", "system", "marketing", "security"]
 Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal["in_app", "push", "email", "sms"]

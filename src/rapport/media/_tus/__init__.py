@@ -27,6 +27,7 @@ from rapport.media._tus._uploads import (
     do_append_upload,
     do_create_upload,
     do_terminate_upload,
+    remove_uploads_of,
 )
 from rapport.media._tus.errors import (
     OFFSET_OCTET_STREAM,
@@ -64,5 +65,6 @@ __all__ = [
     "is_offset_octet_stream",
     "parse_tus_creation",
     "parse_upload_offset",
+    "remove_uploads_of",
     "tus_capabilities",
 ]

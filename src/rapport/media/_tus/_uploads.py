@@ -364,6 +364,20 @@ async def do_terminate_upload(transaction: Transaction, store: MediaStore, *, up
     staged_path(store.staging, ended).unlink(missing_ok=True)
 
 
+async def remove_uploads_of(db: AsyncConnection, store: MediaStore, *, owner_id: UUID) -> int:
+    """Remove every resumable upload of one person, finished or not, with its staged bytes
+    (their account's erasure: a row going with the account would leave its bytes behind);
+    how many went. System work: `db` is a system transaction. A file an upload made stays
+    for its own erasure."""
+    ended = list(
+        (await db.execute(delete(uploads).where(uploads.c.owner_id == owner_id).returning(uploads.c.id))).scalars()
+    )
+    for upload_id in ended:
+        staged_path(store.staging, upload_id).unlink(missing_ok=True)
+        put_path(store.staging, upload_id).unlink(missing_ok=True)
+    return len(ended)
+
+
 async def collect_expired_uploads(db: AsyncConnection, *, staging: Path, batch: int = COLLECT_BATCH) -> int:
     """Remove uploads whose time ran out (complete ones too: their file lives on) with
     their staged bytes, and staged files no upload names any more (an upload whose

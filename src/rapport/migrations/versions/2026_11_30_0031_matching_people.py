@@ -124,8 +124,9 @@ COMMENT ON COLUMN matching.profiles.interests IS 'Free words (at most 30, each 1
 COMMENT ON COLUMN matching.profiles.latitude IS 'Degrees, with longitude or not at all. Never shown to anyone else.';
 COMMENT ON COLUMN matching.profiles.pref_genders IS 'The genders the person wants to meet; empty: any.';
 COMMENT ON COLUMN matching.profiles.is_active IS 'Whether the person takes part in matching now.';
--- Serves the bounding-box prefilter of the distance preference (latitude range first, then
--- longitude): rapport.modules.matching's daily proposals and matching.profile_card.
+-- Served a bounding-box prefilter of the distance preference (latitude range first, then
+-- longitude) for the daily proposals; dropped by 2026_11_30_0034, whose nearest-first GiST
+-- index ix_profiles_place the daily job walks instead.
 CREATE INDEX ix_profiles_latitude_longitude ON matching.profiles (latitude, longitude)
     WHERE latitude IS NOT NULL;
 CREATE TRIGGER tr_profiles_adult BEFORE INSERT OR UPDATE OF birth_date ON matching.profiles

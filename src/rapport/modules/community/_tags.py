@@ -15,11 +15,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
+from rapport.kernel.outbox import Scope, publish
 from rapport.modules.community import models as m
 from rapport.modules.community import schemas_stories as s
 from rapport.modules.community.errors import InvalidTag
 
 TAGS_PAGE = 100
+TAGS_CHANGED_EVENT = "community.tags_changed"
 
 
 def normalise_tag(value: str) -> str:
@@ -66,12 +68,24 @@ async def get_my_tags(db: AsyncConnection, *, actor: Actor) -> s.TagsOut:
 
 
 async def do_set_my_tags(db: AsyncConnection, *, actor: Actor, tags: list[str]) -> s.TagsOut:
-    """Replace the actor's tags with these (normalised, distinct); new names join the vocabulary."""
+    """Replace the actor's tags with these (normalised, distinct); new names join the
+    vocabulary. When they change, the actor's own scope receives `community.tags_changed`
+    (the tags now): what matching hears to remake their feature vector."""
     ut = m.user_tags
+    before = await get_my_tags(db, actor=actor)
     await db.execute(delete(ut).where(ut.c.user_id == actor.user_id, ut.c.tag.not_in(tags)))
     if tags:
         await ensure_tags(db, actor=actor, names=tags)
         await db.execute(
             insert(ut).values([{"user_id": actor.user_id, "tag": tag} for tag in tags]).on_conflict_do_nothing()
         )
-    return await get_my_tags(db, actor=actor)
+    after = await get_my_tags(db, actor=actor)
+    if after.tags != before.tags:
+        await publish(
+            db,
+            scope=Scope.user(actor.user_id),
+            type=TAGS_CHANGED_EVENT,
+            payload={"tags": after.tags},
+            actor_id=actor.user_id,
+        )
+    return after

@@ -13,6 +13,7 @@ import statistics
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from uuid import UUID
 
 from sqlalchemy import text
@@ -59,6 +60,20 @@ _FORMAL = re.compile(
 _HEDGES = re.compile(r"\b(?:maybe|perhaps|i think|i guess|could|would|might|if possible|if you can)\b", re.IGNORECASE)
 # A long word, for vocabulary complexity: seven letters or more.
 _LONG_WORD = 7
+# How long before a profile's last learning a message still counts as new to it: one sent
+# while the profile was being learned (after its messages were read, before it was
+# written) is then learned from at the next round, at the cost of one learning more.
+LEARNING_OVERLAP = timedelta(minutes=5)
+_DUE = text(
+    """
+    SELECT p.user_id FROM coparenting.communication_profiles p
+     WHERE EXISTS (SELECT 1 FROM messaging.messages m
+                    WHERE m.sender_id = p.user_id AND m.created_at > p.updated_at - CAST(:overlap AS interval)
+                      AND m.type = 'text' AND m.deleted_at IS NULL AND m.content <> '')
+     ORDER BY p.updated_at, p.user_id
+     LIMIT :limit
+    """
+)
 
 
 @dataclass(frozen=True)
@@ -161,6 +176,17 @@ async def learn_profile(runtime: Runtime, *, user_id: UUID) -> bool:
         # The account was erased since the job was queued.
         return False
     return True
+
+
+async def due_for_learning(
+    db: AsyncConnection, *, overlap: timedelta = LEARNING_OVERLAP, limit: int = 1000
+) -> list[UUID]:
+    """The people whose profile was learned and who have sent messages since (system work),
+    least recently learned first, at most `limit`; a message up to `overlap` older than the
+    last learning counts as new (LEARNING_OVERLAP). A profile nobody asked for is never
+    learned."""
+    rows = await db.execute(_DUE, {"overlap": overlap, "limit": limit})
+    return [row.user_id for row in rows]
 
 
 async def get_profile(db: AsyncConnection, *, actor: Actor) -> s.CommunicationProfileOut:

@@ -4,9 +4,11 @@ The seed says its `invitations` table was replaced by `pairing_sessions` and mus
 migrated. A row becomes an e-mail invitation from its inviter to its invitee, its token
 kept as the SHA-256 Rapport keeps of any token (so a legacy link that is still pending
 still opens it); an accepted one becomes an active pairing with the account that has the
-invitee's address. Importing is idempotent: each legacy id is imported once
-(`legacy_invitation_id`), and a row that cannot be imported is reported with the reason,
-never half-imported.
+invitee's address, whose shared room is then opened as accepting opens it (by the job
+`coparenting.open_missing_room`, acting as the invitee: the room, its topics, its system
+message and its mediation notice). Importing is idempotent: each legacy id is imported once
+(`legacy_invitation_id`), an active pairing gets one room however often it is imported, and
+a row that cannot be imported is reported with the reason, never half-imported.
 
 Inviters are Rapport accounts, named by `inviter_email` or by `inviter_id` as a Rapport
 user id (a legacy integer id means nothing here: give the address instead).
@@ -23,17 +25,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.identity import service as identity_service
+from rapport.kernel import jobs
 from rapport.kernel.crypto import sha256
 from rapport.kernel.errors import constraint_of
 from rapport.kernel.ids import uuid7
 from rapport.kernel.schemas import normalise_email
-from rapport.modules.coparenting._pairing import log_step
+from rapport.modules.coparenting._pairing import log_step, open_missing_room
 from rapport.modules.coparenting.models_pairing import PairingStatus, pairing_sessions
 
 # How long a legacy invitation with no expiry of its own lives from its creation.
@@ -214,10 +217,23 @@ async def _values(db: AsyncConnection, row: LegacyInvitation, now: datetime) -> 
     }
 
 
+async def _room_wanted(db: AsyncConnection, legacy_id: int) -> UUID | None:
+    """The pairing a legacy row became, when it is active without its shared room."""
+    query = select(pairing_sessions.c.id).where(
+        pairing_sessions.c.legacy_invitation_id == legacy_id,
+        pairing_sessions.c.status == "active",
+        pairing_sessions.c.shared_room_id.is_(None),
+    )
+    found: UUID | None = (await db.execute(query)).scalar_one_or_none()
+    return found
+
+
 async def do_import_invitations(db: AsyncConnection, *, rows: Iterable[LegacyInvitation]) -> ImportReport:
     """Make pairing sessions of legacy invitations (system work), each once: a row already
     imported is counted, not imported again; a row that cannot be is reported with the
-    reason. Each imported row has its `imported` step in the pairing audit log."""
+    reason. Each imported row has its `imported` step in the pairing audit log. For each
+    active pairing still without its shared room (imported now or before), the job that
+    opens it is queued (it opens none where a room is already recorded)."""
     report = ImportReport()
     now = datetime.now(UTC)
     for row in rows:
@@ -243,13 +259,16 @@ async def do_import_invitations(db: AsyncConnection, *, rows: Iterable[LegacyInv
             continue
         if made is None:
             report.already += 1
-            continue
-        await log_step(
-            db,
-            action="imported",
-            pairing_id=made,
-            actor_id=None,
-            details={"legacy_invitation_id": row.id, "status": values["status"]},
-        )
-        report.imported += 1
+        else:
+            await log_step(
+                db,
+                action="imported",
+                pairing_id=made,
+                actor_id=None,
+                details={"legacy_invitation_id": row.id, "status": values["status"]},
+            )
+            report.imported += 1
+        roomless = await _room_wanted(db, row.id) if values["status"] == "active" else None
+        if roomless is not None:
+            await jobs.enqueue(db, open_missing_room, {"pairing_id": str(roomless)})
     return report

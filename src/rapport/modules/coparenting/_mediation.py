@@ -34,6 +34,7 @@ from rapport.modules.coparenting import _llm
 from rapport.modules.coparenting import schemas_mediation as s
 from rapport.modules.coparenting._analysis import LocalAnalysis, Trigger, analyse
 from rapport.modules.coparenting.errors import (
+    ConversationEncrypted,
     OutcomeRecorded,
     RewriteNotFound,
     TooManyTriggers,
@@ -202,9 +203,18 @@ async def do_delete_trigger(db: AsyncConnection, *, actor: Actor, trigger_id: UU
 
 
 async def _prepare(db: AsyncConnection, *, actor: Actor, conversation_id: UUID | None) -> tuple[list[Trigger], bool]:
-    """The actor's triggers, and whether they agreed to AI features (the model may be asked)."""
+    """The actor's triggers, and whether they agreed to AI features (the model may be asked).
+
+    Raises:
+        ConversationNotFound: conversation_id names one they take no part in.
+        ConversationEncrypted: it names an end-to-end encrypted one.
+    """
     if conversation_id is not None:
-        await messaging_service.access_conversation(db, actor=actor, conversation_id=conversation_id)
+        conversation = await messaging_service.access_conversation(db, actor=actor, conversation_id=conversation_id)
+        # Its drafts are never read, sent to a model or kept here: the promise that Rapport
+        # holds no plaintext of an encrypted conversation covers what is about to be sent.
+        if conversation.is_encrypted:
+            raise ConversationEncrypted()
     rows = (
         await db.execute(
             select(
@@ -242,6 +252,8 @@ async def analyse_draft(runtime: Runtime, transaction: ActingTransaction, *, bod
 
     Raises:
         ConversationNotFound: conversation_id names one they take no part in.
+        ConversationEncrypted: conversation_id names an end-to-end encrypted one; nothing
+            is analysed, sent or kept.
     """
     async with transaction() as (db, actor):
         triggers, consented = await _prepare(db, actor=actor, conversation_id=body.conversation_id)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
+import structlog
 from sqlalchemy import bindparam, exists, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import BYTEA
 from sqlalchemy.exc import IntegrityError
@@ -23,8 +24,8 @@ from rapport.identity import service as identity_service
 from rapport.kernel import jobs
 from rapport.kernel.actor import Actor
 from rapport.kernel.crypto import numeric_code, random_token, sha256
-from rapport.kernel.db import AnyRow, system_transaction
-from rapport.kernel.errors import constraint_of
+from rapport.kernel.db import AnyRow, system_transaction, user_transaction
+from rapport.kernel.errors import RapportError, constraint_of
 from rapport.kernel.ids import uuid7
 from rapport.kernel.mail import Mail, enqueue_mail
 from rapport.kernel.outbox import Scope, publish
@@ -59,6 +60,8 @@ MAX_FAILED_ATTEMPTS = 10
 ATTEMPT_WINDOW = timedelta(minutes=15)
 # Tries at a code no pending invitation holds, before giving up (the space is 10^6).
 _CODE_TRIES = 8
+
+log = structlog.get_logger(__name__)
 
 _CLAIM = text("SELECT pairing_id, outcome FROM coparenting.claim_pairing(:token_hash, :code)").bindparams(
     bindparam("token_hash", type_=BYTEA)
@@ -303,6 +306,24 @@ async def do_accept_pairing(db: AsyncConnection, *, actor: Actor, body: PairingA
     if claimed.outcome == "already_paired":
         raise AlreadyPaired()
     row = await access_pairing(db, actor=actor, pairing_id=claimed.pairing_id)
+    await open_shared_room(db, actor=actor, row=row)
+    row = await access_pairing(db, actor=actor, pairing_id=row.id)
+    await announce(db, type="pairing.accepted", row=row, actor_id=actor.user_id)
+    return _out(row, actor)
+
+
+async def open_shared_room(db: AsyncConnection, *, actor: Actor, row: AnyRow) -> UUID:
+    """Open the shared room of an active pairing, as its acceptor (`actor`): a two-person
+    group the acceptor opens with the initiator in it, recorded as the pairing's
+    `shared_room_id`, its topics organised (coparenting.topic_rooms), and a job queued to
+    post its system message saying the acceptor joined and its `ai` notice that mediation
+    is available. Accepting opens it, and so does the import of an accepted legacy
+    invitation. Returns the room's id.
+
+    Raises:
+        messaging's UserNotFound: the initiator cannot be added to a room with the actor
+            (either blocks the other, or their profile is hidden from the actor).
+    """
     room, _ = await messaging_service.do_create_conversation(
         db,
         actor=actor,
@@ -316,10 +337,46 @@ async def do_accept_pairing(db: AsyncConnection, *, actor: Actor, body: PairingA
     )
     await db.execute(update(pairing_sessions).where(pairing_sessions.c.id == row.id).values(shared_room_id=room.id))
     await _topics.do_enable_topics(db, actor=actor, conversation_id=room.id)
-    row = await access_pairing(db, actor=actor, pairing_id=row.id)
-    await announce(db, type="pairing.accepted", row=row, actor_id=actor.user_id)
     await jobs.enqueue(db, announce_joined, {"pairing_id": str(row.id)})
-    return _out(row, actor)
+    return room.id
+
+
+async def do_open_missing_room(runtime: Runtime, *, pairing_id: UUID) -> UUID | None:
+    """Open the shared room of an active pairing that has none (an imported one), acting
+    as its acceptor, exactly as accepting does (open_shared_room); a pairing that has its
+    room, or is no longer active, is left as it is, so running this again opens no second
+    room. Returns the room opened now, or None. A room the rules refuse (one parent
+    blocks the other, or the acceptor's account is gone) is not opened: it is logged,
+    and the pairing stays without one."""
+    async with system_transaction(runtime.system_engine) as db:
+        acceptor = (
+            await db.execute(
+                select(pairing_sessions.c.parent_b_id).where(
+                    pairing_sessions.c.id == pairing_id,
+                    pairing_sessions.c.status == "active",
+                    pairing_sessions.c.shared_room_id.is_(None),
+                )
+            )
+        ).scalar_one_or_none()
+    if acceptor is None:
+        return None
+    actor = Actor(user_id=acceptor)
+    try:
+        async with user_transaction(runtime.engine, acceptor) as db:
+            row = await access_pairing(db, actor=actor, pairing_id=pairing_id, lock=True)
+            if row.status != "active" or row.shared_room_id is not None:
+                return None
+            return await open_shared_room(db, actor=actor, row=row)
+    except RapportError as error:
+        log.warning("coparenting.room_not_opened", pairing_id=str(pairing_id), reason=error.slug)
+        return None
+
+
+@jobs.tasks.task("coparenting.open_missing_room", queue=QUEUE, max_attempts=5, timeout_seconds=60)
+async def open_missing_room(ctx: jobs.JobContext, payload: jobs.JsonObject) -> None:
+    """Open the shared room of an active pairing that has none: the import of accepted
+    legacy invitations queues it, one per pairing."""
+    await do_open_missing_room(ctx.runtime, pairing_id=UUID(payload["pairing_id"]))
 
 
 async def do_cancel_pairing(db: AsyncConnection, *, actor: Actor, pairing_id: UUID) -> PairingOut:

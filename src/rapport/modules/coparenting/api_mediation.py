@@ -31,7 +31,11 @@ async def post_analysis(body: s.AnalysisIn, caller: CallerDep) -> s.AnalysisOut:
     With a language model configured and your `ai_features` consent given, the draft (and
     only the draft) is also sent to it, and its judgement and rewrite are used; when it
     fails or is slow, the local analysis answers (`engine` says which). Nothing of this is
-    shown to the other parent, and nothing is posted in the conversation."""
+    shown to the other parent, and nothing is posted in the conversation.
+
+    A draft for an end-to-end encrypted conversation is refused (409
+    `analysis-conversation-encrypted`): Rapport never reads, sends to a model or keeps any
+    text of such a conversation, so its drafts are analysed on the device."""
     return await service.analyse_draft(caller.runtime, caller.transaction, body=body)
 
 

@@ -48,8 +48,9 @@ def import_invitations(
 ) -> None:
     """Import seed 000's legacy `invitations` rows (a CSV file with a header, or a table)
     into pairing sessions. Columns: id, inviter_id (a Rapport user id) or inviter_email,
-    invitee_email, token, status, created_at, expires_at, accepted_at. Running it again
-    imports nothing twice."""
+    invitee_email, token, status, created_at, expires_at, accepted_at. An accepted one's
+    shared room is opened by a job, once a worker runs the `coparenting` queue. Running it
+    again imports nothing twice and opens no second room."""
     if (csv_file is None) == (table is None):
         console.print("[red]Give exactly one of --csv and --table.[/red]")
         raise typer.Exit(2)

@@ -78,6 +78,14 @@ class RewriteNotFound(_NotFound):
     title = "No such rewrite suggestion"
 
 
+class ConversationEncrypted(_Conflict):
+    """A draft for an end-to-end encrypted conversation: Rapport holds none of its text, so
+    it neither analyses such a draft nor sends it to a language model; the device does."""
+
+    slug = "analysis-conversation-encrypted"
+    title = "The conversation is end-to-end encrypted: its drafts are analysed on your device, not by Rapport"
+
+
 class OutcomeRecorded(_Conflict):
     slug = "outcome-already-recorded"
     title = "What you did with this suggestion is already recorded"

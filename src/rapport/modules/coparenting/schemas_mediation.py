@@ -102,7 +102,11 @@ class TriggerPage(BaseModel):
 class AnalysisIn(Strict):
     text: Draft = Field(description="The draft, as it would be sent.")
     conversation_id: JsonUuid | None = Field(
-        None, description="The conversation it is for (one you take part in), kept with a suggested rewrite."
+        None,
+        description=(
+            "The conversation it is for (one you take part in), kept with a suggested rewrite;"
+            " not an end-to-end encrypted one (409 analysis-conversation-encrypted)."
+        ),
     )
 
 

@@ -35,6 +35,7 @@ from rapport.modules.coparenting._pairing import do_accept_pairing as do_accept_
 from rapport.modules.coparenting._pairing import do_cancel_pairing as do_cancel_pairing
 from rapport.modules.coparenting._pairing import do_create_pairing as do_create_pairing
 from rapport.modules.coparenting._pairing import do_expire_pairings as do_expire_pairings
+from rapport.modules.coparenting._pairing import do_open_missing_room as do_open_missing_room
 from rapport.modules.coparenting._pairing import get_pairing as get_pairing
 from rapport.modules.coparenting._pairing import get_pairing_status as get_pairing_status
 from rapport.modules.coparenting._pairing import has_any_pairing as has_any_pairing
@@ -59,7 +60,9 @@ from rapport.modules.coparenting._topics import list_suggestions as list_suggest
 from rapport.modules.coparenting._topics import organise_all as organise_all
 from rapport.modules.coparenting._topics import organise_topics as organise_topics
 from rapport.modules.coparenting.tasks import QUEUE as QUEUE
+from rapport.modules.coparenting.tasks import do_queue_relearning as do_queue_relearning
 from rapport.modules.coparenting.tasks import do_request_learning as do_request_learning
+from rapport.modules.coparenting.tasks import profile_rounds as profile_rounds
 
 # The consent a person gives before a draft of theirs may go to the language model.
 MEDIATION_LLM_CONSENT = "ai_features"

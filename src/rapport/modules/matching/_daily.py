@@ -9,8 +9,9 @@ proposed, whatever became of it (liked, passed, mutual). A person without a loca
 is proposed to no one: a distance preference cannot be honoured without one.
 
 Of the people who pass, the POOL nearest are scored (nearest first along the GiST index
-ix_profiles_place, looking at the WALK nearest people at most): a day's few proposals
-are chosen among them, and the job's cost is bounded per person whatever the density of
+ix_profiles_place, looking at the WALK nearest people at most; where a person's distance
+reaches the date line, a second walk from across it, merged by true distance): a day's
+few proposals are chosen among them, and the job's cost is bounded per person whatever the density of
 the city (docs/decisions/0026). People proposed on earlier days drop out of the pool,
 so the days go further afield.
 
@@ -68,6 +69,8 @@ POOL = 30
 # The nearest people looked at per person to fill the pool, at most: what bounds the
 # walk where fewer than POOL people within reach pass the rules.
 WALK = 2000
+# The mean radius matching.distance_km measures with (migration 2026_11_30_0031).
+EARTH_RADIUS_KM = 6371.0088
 # People per batch (one transaction each).
 BATCH_SIZE = 500
 # Batches ranking their candidates at once: the ranking is the job's work, in
@@ -94,11 +97,45 @@ _LATEST_ASSESSMENT = """
       FROM matching.assessments s WHERE s.user_id = {person} ORDER BY s.created_at DESC, s.id DESC LIMIT 1
 """
 
-# Each person's pool: of their WALK nearest people (ix_profiles_place, nearest first, the
-# columns read from the index itself), the first POOL who pass every preference both
-# ways and were never proposed to them. The checks are cheap comparisons first: the age
-# ranges as ranges of birth dates, the genders, then the exact distance and the earlier
-# proposals. Blocks, rare, are checked on the pool, and the exact ages again with them.
+# The nearest people to a point along ix_profiles_place (nearest first, the columns read
+# from the index itself), by the flat distance of the point operator, in degrees.
+_WALK = """
+    SELECT o.user_id, o.latitude, o.longitude, o.gender, o.birth_date, o.pref_genders, o.pref_age_min,
+           o.pref_age_max, o.pref_distance_km
+      FROM matching.profiles o
+     WHERE o.latitude IS NOT NULL AND o.is_active AND {gate}
+     ORDER BY point(o.longitude, o.latitude) <-> point({longitude}, me.latitude)
+     LIMIT :walk
+"""
+
+# Who of the people walked passes every preference both ways and was never proposed to
+# them. The checks are cheap comparisons first: the age ranges as ranges of birth dates,
+# the genders, then the exact distance and the earlier proposals.
+_PASSES = """
+    CROSS JOIN LATERAL (
+        SELECT matching.distance_km(me.latitude, me.longitude, n.latitude, n.longitude) AS km
+    ) dk
+    WHERE n.user_id <> me.user_id
+      AND n.birth_date <= me.born_by AND n.birth_date > me.born_after
+      AND me.age BETWEEN n.pref_age_min AND n.pref_age_max
+      AND (cardinality(me.pref_genders) = 0 OR n.gender = ANY(me.pref_genders))
+      AND (cardinality(n.pref_genders) = 0 OR me.gender = ANY(n.pref_genders))
+      AND dk.km <= least(me.pref_distance_km, n.pref_distance_km)
+      AND NOT EXISTS (SELECT 1 FROM matching.matches m
+                       WHERE m.user_id = me.user_id AND m.matched_user_id = n.user_id)
+      AND NOT EXISTS (SELECT 1 FROM matching.matches m
+                       WHERE m.user_id = n.user_id AND m.matched_user_id = me.user_id)
+"""
+
+# Each person's pool: the first POOL of their WALK nearest people who pass (_PASSES).
+# Blocks, rare, are checked on the pool, and the exact ages again with them.
+#
+# The index orders by flat distance in degrees, so someone just across the date line
+# (longitude +-180) is 360 degrees away on it and, in a crowd, never reached. A person whose
+# distance preference reaches the line (`near_line`: the widest longitude their distance
+# spans at their latitude, or a pole in reach) also walks from their point shifted by 360
+# degrees, which is nearest to the people across it; the two walks are merged by true
+# distance. Everyone else keeps the single walk, which stops as soon as the pool is full.
 _CANDIDATES = text(
     f"""
     WITH me AS (
@@ -106,10 +143,19 @@ _CANDIDATES = text(
                p.pref_age_max, p.pref_distance_km, matching.age_on(p.birth_date, :day) AS age,
                (CAST(:day AS date) - make_interval(years => p.pref_age_min))::date AS born_by,
                (CAST(:day AS date) - make_interval(years => p.pref_age_max + 1))::date AS born_after,
-               a.anxiety, a.avoidance, f.features
+               a.anxiety, a.avoidance, f.features, reach.near_line
           FROM matching.profiles p
           LEFT JOIN LATERAL ({_LATEST_ASSESSMENT.format(person="p.user_id")}) a ON true
           LEFT JOIN matching.user_features f ON f.user_id = p.user_id
+         CROSS JOIN LATERAL (
+            SELECT least(p.pref_distance_km / CAST(:earth_radius_km AS float8), pi() / 2) AS angle,
+                   cos(radians(p.latitude)) AS c
+         ) arc
+         CROSS JOIN LATERAL (
+            SELECT sin(arc.angle) >= arc.c
+                   OR abs(p.longitude) + degrees(asin(least(1.0, sin(arc.angle) / greatest(arc.c, 1e-12)))) >= 180
+                   AS near_line
+         ) reach
          WHERE p.user_id = ANY(:people) AND p.is_active AND p.latitude IS NOT NULL
     )
     SELECT me.user_id, c.matched_user_id, c.attachment, c.interests, c.vals, c.demographics, c.score
@@ -119,29 +165,24 @@ _CANDIDATES = text(
                :w_attachment * parts.attachment + :w_interests * parts.interests + :w_values * parts.vals
                + :w_demographics * parts.demographics AS score
           FROM (
-            SELECT n.user_id, n.pref_distance_km, dk.km
-              FROM (
-                SELECT o.user_id, o.latitude, o.longitude, o.gender, o.birth_date, o.pref_genders, o.pref_age_min,
-                       o.pref_age_max, o.pref_distance_km
-                  FROM matching.profiles o
-                 WHERE o.latitude IS NOT NULL AND o.is_active
-                 ORDER BY point(o.longitude, o.latitude) <-> point(me.longitude, me.latitude)
-                 LIMIT :walk
-              ) n
-             CROSS JOIN LATERAL (
-                SELECT matching.distance_km(me.latitude, me.longitude, n.latitude, n.longitude) AS km
-             ) dk
-             WHERE n.user_id <> me.user_id
-               AND n.birth_date <= me.born_by AND n.birth_date > me.born_after
-               AND me.age BETWEEN n.pref_age_min AND n.pref_age_max
-               AND (cardinality(me.pref_genders) = 0 OR n.gender = ANY(me.pref_genders))
-               AND (cardinality(n.pref_genders) = 0 OR me.gender = ANY(n.pref_genders))
-               AND dk.km <= least(me.pref_distance_km, n.pref_distance_km)
-               AND NOT EXISTS (SELECT 1 FROM matching.matches m
-                                WHERE m.user_id = me.user_id AND m.matched_user_id = n.user_id)
-               AND NOT EXISTS (SELECT 1 FROM matching.matches m
-                                WHERE m.user_id = n.user_id AND m.matched_user_id = me.user_id)
-             LIMIT :pool
+            SELECT * FROM (
+                SELECT n.user_id, n.pref_distance_km, dk.km
+                  FROM ({_WALK.format(gate="NOT me.near_line", longitude="me.longitude")}) n
+                {_PASSES}
+                 LIMIT :pool
+            ) one_walk
+            UNION ALL
+            SELECT * FROM (
+                SELECT n.user_id, n.pref_distance_km, dk.km
+                  FROM (
+                    ({_WALK.format(gate="me.near_line", longitude="me.longitude")})
+                    UNION
+                    ({_WALK.format(gate="me.near_line", longitude="me.longitude - 360 * sign(me.longitude)")})
+                  ) n
+                {_PASSES}
+                 ORDER BY dk.km, n.user_id
+                 LIMIT :pool
+            ) two_walks
           ) d
           JOIN matching.profiles o ON o.user_id = d.user_id
          CROSS JOIN LATERAL (SELECT matching.age_on(o.birth_date, :day) AS age) oage
@@ -235,6 +276,7 @@ async def propose_batch(db: AsyncConnection, *, people: list[UUID], for_date: da
                 "candidates": max(limit * 3, CANDIDATES_PER_PERSON),
                 "pool": max(limit * 3, POOL),
                 "walk": WALK,
+                "earth_radius_km": EARTH_RADIUS_KM,
                 **weights,
             },
         )

@@ -1,17 +1,23 @@
 """A person's feature vector (seed 001 user_features): 32 numbers saying what they are
 like, compared across people by rapport.modules.matching._similarity.
 
-Layout, version 1:
-- 0-25: interests, each word hashed (SHA-256, stable across processes and releases)
-  into one of 26 buckets; the block scaled to unit length;
+Layout, version 2:
+- 0-25: what the person is into: their dating profile's interests and their community
+  tags (community.user_tags, read here by name: the two modules share no code), one set,
+  each word hashed (SHA-256, stable across processes and releases) into one of 26
+  buckets; the block scaled to unit length;
 - 26-27: the current assessment's anxiety and avoidance, centred on the midpoint
   ((score - 4) / 3, so -1 to 1);
 - 28-31: its style, one-hot (secure, anxious, avoidant, fearful).
 
-The interests weigh 0.8 and the assessment 0.6 (when both are there) and the whole is
-scaled to unit length, so the inner product of two vectors is their cosine similarity;
-a person with neither interests nor an assessment has no vector. A new layout raises
-FEATURE_VERSION; do_rebuild_features remakes the vectors an older one made."""
+Version 1 hashed the interests alone. The interests and tags weigh 0.8 and the assessment
+0.6 (when both are there) and the whole is scaled to unit length, so the inner product of
+two vectors is their cosine similarity; a person with none of them has no vector. A
+vector is made again when its person changes their profile, takes the assessment, or
+changes their tags (the `community.tags_changed` event, heard by
+rapport.modules.matching._tag_changes). A new layout raises FEATURE_VERSION;
+do_rebuild_features remakes the vectors an older one made, before each daily round
+(rapport.modules.matching.tasks)."""
 
 from __future__ import annotations
 
@@ -21,15 +27,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 from uuid import UUID
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel.actor import Actor
+from rapport.kernel.db import SystemEngine, system_transaction
 from rapport.modules.matching import models_people as m
 
 DIMENSION = 32
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 INTEREST_BUCKETS = 26
 STYLES = ("secure", "anxious", "avoidant", "fearful")
 INTERESTS_WEIGHT = 0.8
@@ -50,13 +57,15 @@ def interest_bucket(interest: str) -> int:
 def build_features(
     interests: Sequence[str],
     *,
+    tags: Sequence[str] = (),
     anxiety: Decimal | float | None = None,
     avoidance: Decimal | float | None = None,
     style: str | None = None,
 ) -> list[float] | None:
-    """The vector of a person's interests and current assessment (None when they have neither)."""
+    """The vector of a person's interests, tags and current assessment (None when they have
+    none of them). A word both an interest and a tag counts once."""
     counts = [0.0] * INTEREST_BUCKETS
-    for interest in dict.fromkeys(i.casefold() for i in interests):
+    for interest in dict.fromkeys(i.casefold() for i in (*interests, *tags)):
         counts[interest_bucket(interest)] += 1.0
     has_interests = any(counts)
     assessment = [0.0] * (DIMENSION - INTEREST_BUCKETS)
@@ -73,13 +82,18 @@ def build_features(
     return _unit(interest_part + assessment_part)
 
 
+# A person's community tags (community.user_tags' primary key): theirs to read, or system work's.
+_TAGS = text("SELECT tag FROM community.user_tags WHERE user_id = :user_id ORDER BY tag")
+
+
 async def do_refresh_features(db: AsyncConnection, *, user_id: UUID) -> list[float] | None:
-    """Make a person's vector again from their profile's interests and their current
-    assessment (their own transaction, or system work), or remove it when they have
-    neither. Returns the vector."""
+    """Make a person's vector again from their profile's interests, their community tags
+    and their current assessment (their own transaction, or system work), or remove it
+    when they have none of them. Returns the vector."""
     interests = (
         await db.execute(select(m.profiles.c.interests).where(m.profiles.c.user_id == user_id))
     ).scalar_one_or_none()
+    tags = list((await db.execute(_TAGS, {"user_id": user_id})).scalars())
     latest = (
         await db.execute(
             select(m.assessments.c.anxiety_score, m.assessments.c.avoidance_score, m.assessments.c.style)
@@ -90,6 +104,7 @@ async def do_refresh_features(db: AsyncConnection, *, user_id: UUID) -> list[flo
     ).one_or_none()
     features = build_features(
         interests or [],
+        tags=tags,
         anxiety=latest.anxiety_score if latest else None,
         avoidance=latest.avoidance_score if latest else None,
         style=latest.style if latest else None,
@@ -137,3 +152,15 @@ async def do_rebuild_features(db: AsyncConnection, *, batch: int = 1000) -> int:
     for user_id in stale:
         await do_refresh_features(db, user_id=user_id)
     return len(stale)
+
+
+async def rebuild_stale_features(engine: SystemEngine, *, batch: int = 1000) -> int:
+    """System work: remake every vector an older layout made, a batch per transaction;
+    returns how many."""
+    total = 0
+    while True:
+        async with system_transaction(engine) as db:
+            done = await do_rebuild_features(db, batch=batch)
+        total += done
+        if done < batch:
+            return total

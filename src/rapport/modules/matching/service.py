@@ -19,6 +19,7 @@ from rapport.modules.matching._features import build_features as build_features
 from rapport.modules.matching._features import do_rebuild_features as do_rebuild_features
 from rapport.modules.matching._features import do_refresh_features as do_refresh_features
 from rapport.modules.matching._features import get_features as get_features
+from rapport.modules.matching._features import rebuild_stale_features as rebuild_stale_features
 from rapport.modules.matching._likes import access_match as access_match
 from rapport.modules.matching._likes import do_like as do_like
 from rapport.modules.matching._likes import do_pass as do_pass
@@ -46,6 +47,9 @@ from rapport.modules.matching._subscriptions import get_tier as get_tier
 from rapport.modules.matching._subscriptions import likes_allowed_today as likes_allowed_today
 from rapport.modules.matching._subscriptions import likes_left_today as likes_left_today
 from rapport.modules.matching._subscriptions import list_received_likes as list_received_likes
+from rapport.modules.matching._tag_changes import TAGS_CHANGED_EVENT as TAGS_CHANGED_EVENT
+from rapport.modules.matching._tag_changes import FeatureRefresher as FeatureRefresher
+from rapport.modules.matching._tag_changes import refresh_heard_features as refresh_heard_features
 from rapport.modules.matching.errors import DailyLikesSpent as DailyLikesSpent
 from rapport.modules.matching.errors import MatchDecided as MatchDecided
 from rapport.modules.matching.errors import MatchNotFound as MatchNotFound

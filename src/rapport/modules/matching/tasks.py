@@ -1,8 +1,9 @@
 """The matching module's jobs (kernel.jobs, docs/decisions/0010), on the queue `matching`,
 and what a process that runs them runs beside them: the daily round.
 
-- `matching.propose_daily`: proposes the day's matches to everyone who takes part
-  (rapport.modules.matching._daily); queued by the round once a day.
+- `matching.propose_daily`: remakes the feature vectors an older layout made
+  (rapport.modules.matching._features), then proposes the day's matches to everyone who
+  takes part (rapport.modules.matching._daily); queued by the round once a day.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from rapport.kernel import jobs
 from rapport.kernel.runtime import Runtime
-from rapport.modules.matching import _daily
+from rapport.modules.matching import _daily, _features
 
 log = structlog.get_logger(__name__)
 
@@ -29,7 +30,10 @@ CHECK_EVERY_SECONDS = 60 * 60.0
 @jobs.tasks.task("matching.propose_daily", queue=QUEUE, max_attempts=3, timeout_seconds=6 * 60 * 60.0)
 async def propose_daily(ctx: jobs.JobContext, payload: jobs.JsonObject) -> None:
     """Propose the matches of the payload's `for_date` (safe to run again: it only tops
-    people up to the day's limit)."""
+    people up to the day's limit), with every vector made by the current layout first."""
+    rebuilt = await _features.rebuild_stale_features(ctx.runtime.system_engine)
+    if rebuilt:
+        log.info("matching.rebuilt_features", people=rebuilt, version=_features.FEATURE_VERSION)
     report = await _daily.propose_daily(ctx.runtime.system_engine, for_date=date.fromisoformat(payload["for_date"]))
     log.info("matching.proposed_daily", for_date=str(report.for_date), people=report.people, pairs=report.pairs)
 

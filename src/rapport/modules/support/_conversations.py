@@ -26,8 +26,10 @@ async def open_conversation(
     description: str,
     parent_id: UUID | None,
     members: list[tuple[UUID, Role]],
+    max_participants: int | None = None,
 ) -> ConversationSummary:
-    """Make a room's conversation with its first people in it (system work)."""
+    """Make a room's conversation with its first people in it (system work), holding at
+    most `max_participants` people when given."""
     conversation_id = await messaging_service.do_open_room(
         db,
         type=type,
@@ -36,6 +38,7 @@ async def open_conversation(
         name=name[:200],
         description=description,
         parent_id=parent_id,
+        max_participants=max_participants,
     )
     made = await messaging_service.get_conversation(
         db, actor=Actor(user_id=creator_id), conversation_id=conversation_id
@@ -53,3 +56,9 @@ async def close_conversation(db: AsyncConnection, *, conversation_id: UUID) -> N
     """Close a room's conversation (system work): nobody sends in it any more, and its
     history stays readable; messaging tells the room when it changed."""
     await messaging_service.do_set_room_status(db, conversation_id=conversation_id, status="closed")
+
+
+async def set_limit(db: AsyncConnection, *, conversation_id: UUID, max_participants: int | None) -> None:
+    """Set how many may take part in a room's conversation (system work); messaging refuses
+    a limit below how many take part, and enforces it on whoever comes in."""
+    await messaging_service.do_set_room_limit(db, conversation_id=conversation_id, max_participants=max_participants)

@@ -1,6 +1,8 @@
-"""Supervisors (supervisor:chat:observe) read any support room's messages without taking
-part in it: nobody sees them among the participants. The reading is the definer function
-support.observe_messages, which checks the permission itself and answers nobody else."""
+"""Supervisors (supervisor:chat:observe, with chat:message:read) read any support room's
+messages without taking part in it: nobody sees them among the participants. Observing
+alone shows the room and the queues; reading its messages needs chat:message:read too.
+The reading is the definer function support.observe_messages, which checks the
+observing permission itself and answers nobody else."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from rapport.kernel.pagination import PageRequest, encode_cursor
 from rapport.modules.support._levels import OBSERVE
 from rapport.modules.support._rooms import access_room
 
+READ = "chat:message:read"
+
 # The messages come as PostgreSQL wrote their JSON and leave as they came: no parsing
 # into Python and serialising again, which cost more than reading them.
 _OBSERVE = text(
@@ -31,10 +35,12 @@ async def list_observed_messages(db: AsyncConnection, *, actor: Actor, conversat
 
     Raises:
         RoomNotFound: not a room the actor sees.
-        PermissionRequired: the actor is no supervisor of it.
+        PermissionRequired: the actor is no supervisor of it, or does not hold
+            chat:message:read there.
     """
     await access_room(db, actor=actor, conversation_id=conversation_id)
     await access_service.require_permission(db, actor=actor, permission=OBSERVE, conversation_id=conversation_id)
+    await access_service.require_permission(db, actor=actor, permission=READ, conversation_id=conversation_id)
     rows = (await db.execute(_OBSERVE, {"room": conversation_id, "before": page.after_id, "size": page.limit})).all()
     more = len(rows) > page.limit
     following = orjson.dumps(encode_cursor(rows[page.limit - 1].id) if more else None).decode()

@@ -30,6 +30,7 @@ from rapport.modules.support.models import room_agents, rooms, sla
 from rapport.modules.support.schemas import RoomCreate, RoomCreated, RoomOut, RoomUpdate
 
 CLOSE_PERMISSION = "chat:room:close"
+JOIN_PERMISSION = "chat:room:join"
 ROOM_NAME = "Support"
 
 _MINUTE: ColumnElement[Any] = literal_column("interval '1 minute'")
@@ -146,6 +147,7 @@ async def do_open_room(db: AsyncConnection, *, permit: CustomerPermit, body: Roo
         description=body.issue_description,
         parent_id=None,
         members=[(customer, "member")],
+        max_participants=body.max_participants,
     )
     await db.execute(
         insert(rooms).values(
@@ -155,6 +157,7 @@ async def do_open_room(db: AsyncConnection, *, permit: CustomerPermit, body: Roo
             issue_description=body.issue_description,
             priority=body.priority,
             guests_allowed=body.guests_allowed,
+            max_participants=body.max_participants,
         )
     )
     room = await load_room(db, conversation_id=conversation.id)
@@ -169,10 +172,14 @@ async def authorise_join_room(db: AsyncConnection, *, actor: Actor, conversation
     """Raises:
     RoomNotFound: not a room the actor sees.
     LevelRequired: the actor works no queue of the room's level or above.
+    PermissionRequired: an agent of the level without chat:room:join there.
     RoomClosed: it is closed.
     """
     room = await access_room(db, actor=actor, conversation_id=conversation_id)
     await require_level(db, level=room.level, conversation_id=conversation_id)
+    await access_service.require_permission(
+        db, actor=actor, permission=JOIN_PERMISSION, conversation_id=conversation_id
+    )
     if room.status == "closed":
         raise RoomClosed()
     return RoomPermit(actor=actor, conversation_id=conversation_id)
@@ -245,10 +252,12 @@ async def authorise_update_room(
 
 
 async def do_update_room(db: AsyncConnection, *, permit: RoomPermit, changes: RoomUpdate) -> RoomOut:
-    """Change what was sent (system work). Publishes `support.room.changed`.
+    """Change what was sent (system work); a limit on who takes part is its conversation's
+    too. Publishes `support.room.changed`.
 
     Raises:
         RoomClosed: it closed meanwhile.
+        ValidationFailed: a limit below how many take part now.
     """
     room = await load_room(db, conversation_id=permit.conversation_id, lock=True)
     if room.status == "closed":
@@ -256,6 +265,10 @@ async def do_update_room(db: AsyncConnection, *, permit: RoomPermit, changes: Ro
     values = changes.changes()
     if not values:
         return room_out(room)
+    if "max_participants" in values:
+        await _conversations.set_limit(
+            db, conversation_id=room.conversation_id, max_participants=values["max_participants"]
+        )
     await db.execute(update(rooms).where(rooms.c.conversation_id == room.conversation_id).values(**values))
     room = await load_room(db, conversation_id=room.conversation_id)
     await announce(db, room=room, type="support.room.changed", actor_id=permit.actor.user_id, fields=sorted(values))

@@ -1,5 +1,5 @@
-"""Routes of the support desk, under /v1/support: rooms, guests, agents joining,
-escalations, queues and SLAs, and supervisors reading rooms.
+"""Routes of the support desk, under /v1/support: rooms, guests, agents joining, bots
+brought in, escalations, queues and SLAs, and supervisors reading rooms.
 
 A change is authorised in the caller's own transaction, then made as system work in a
 second one (rapport.modules.support.service says why); a refusal in the second leaves
@@ -65,11 +65,12 @@ async def get_room(room_id: RoomPath, caller: CallerDep) -> s.RoomOut:
 
 @router.patch("/support/rooms/{room_id}", response_model=s.RoomOut)
 async def update_room(room_id: RoomPath, body: s.RoomUpdate, caller: CallerDep) -> s.RoomOut:
-    """Open or shut the room to guests (its customer, or an agent taking part in it); set
-    its priority (an agent taking part in it).
+    """Open or shut the room to guests and set how many may take part, `max_participants`
+    (its customer, or an agent taking part in it); set its priority (an agent taking part
+    in it).
 
     Errors: `support-room-not-found` (404); `support-room-participant-required` (403);
-    `support-room-closed` (409).
+    `support-room-closed` (409); `validation-error` (422: a limit below how many take part).
     """
     async with caller.transaction() as (db, actor):
         permit = await service.authorise_update_room(db, actor=actor, conversation_id=room_id, changes=body)
@@ -100,8 +101,9 @@ async def join_room(room_id: RoomPath, caller: CallerDep) -> s.RoomOut:
     conversation, whose first message there is the room's first response. Joining again
     changes nothing.
 
-    Errors: `support-room-not-found` (404); `support-level-required` (403);
-    `support-room-closed` (409).
+    Errors: `support-room-not-found` (404); `support-level-required`,
+    `permission-required` (403, without `chat:room:join`); `support-room-closed`,
+    `conversation-full` (409).
     """
     async with caller.transaction() as (db, actor):
         permit = await service.authorise_join_room(db, actor=actor, conversation_id=room_id)
@@ -109,9 +111,24 @@ async def join_room(room_id: RoomPath, caller: CallerDep) -> s.RoomOut:
         return await service.do_join_room(db, permit=permit)
 
 
+@router.post("/support/rooms/{room_id}/bots", response_model=s.RoomOut)
+async def add_bot(room_id: RoomPath, body: s.RoomBotAdd, caller: CallerDep) -> s.RoomOut:
+    """Bring a bot the caller manages into the room (its customer, or an agent taking part
+    in it, holding `chat:robot:invoke` there): it takes part in the room's conversation
+    and hears its messages as it subscribed to. Adding it again changes nothing.
+
+    Errors: `support-room-not-found`, `bot-not-found` (404); `support-room-participant-required`,
+    `permission-required` (403); `support-room-closed`, `conversation-full` (409).
+    """
+    async with caller.transaction() as (db, actor):
+        permit = await service.authorise_add_bot(db, actor=actor, conversation_id=room_id, bot_id=body.bot_id)
+    async with system_transaction(caller.runtime.system_engine) as db:
+        return await service.do_add_bot(db, permit=permit)
+
+
 @router.get("/support/rooms/{room_id}/messages", response_model=s.ObservedPage)
 async def observe_messages(room_id: RoomPath, caller: CallerDep, page: PageDep) -> Response:
-    """A supervisor (`supervisor:chat:observe`) reads the room's messages, newest first,
+    """A supervisor (`supervisor:chat:observe` and `chat:message:read`) reads the room's messages, newest first,
     without taking part in it: nobody sees them among its participants.
 
     Errors: `support-room-not-found` (404); `permission-required` (403).

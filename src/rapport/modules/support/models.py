@@ -68,6 +68,7 @@ rooms = Table(
     Column("level", Text, nullable=False, server_default="T1"),
     Column("priority", SmallInteger, nullable=False, server_default="3"),
     Column("guests_allowed", Boolean, nullable=False, server_default=true()),
+    Column("max_participants", Integer),
     Column("status", Text, nullable=False, server_default="open"),
     room_column("escalated_from", nullable=True, ondelete="SET NULL"),
     timestamp("opened_at", nullable=False, server_default=NOW),

@@ -20,6 +20,10 @@ IssueDescription = Annotated[str, Text(4000, multiline=True)]
 IssueId = Annotated[str, Text(200)]
 Reason = Annotated[str, Text(4000, multiline=True)]
 Minutes = Annotated[int, Field(ge=1, le=525_600, description="Minutes, up to a year.")]
+# ck_rooms_max_participants and messaging's own limit say the same.
+MaxParticipants = Annotated[
+    int, Field(ge=2, le=100_000, description="How many people may take part, the customer and agents included.")
+]
 
 # A guest link lives a day by default, a week at most.
 DEFAULT_LINK_SECONDS = 24 * 3600
@@ -34,14 +38,21 @@ class RoomCreate(Strict):
     issue_id: IssueId | None = Field(default=None, description="The issue's reference in another system, if any.")
     priority: Priority = 3
     guests_allowed: bool = Field(default=True, description="Whether guest links to the room may be made and used.")
+    max_participants: MaxParticipants | None = Field(default=None, description="No limit when left out.")
 
 
 class RoomUpdate(PatchBody):
-    """The customer or an agent taking part in it opens or shuts the room to guests; an
+    """The customer or an agent taking part in it opens or shuts the room to guests and
+    sets how many may take part (null: no limit; not below how many take part now); an
     agent also sets its priority."""
 
     guests_allowed: NotNull[bool] = None
     priority: NotNull[Priority] = None
+    max_participants: MaxParticipants | None = None
+
+
+class RoomBotAdd(Strict):
+    bot_id: JsonUuid = Field(description="A bot the caller manages.")
 
 
 class RoomOut(BaseModel):
@@ -52,6 +63,7 @@ class RoomOut(BaseModel):
     level: Level
     priority: int
     guests_allowed: bool
+    max_participants: int | None = Field(description="How many may take part; null: no limit.")
     status: RoomStatus
     escalated_from: UUID | None = Field(description="For an escalated room, the room it was escalated from.")
     opened_at: datetime

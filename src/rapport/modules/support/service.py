@@ -32,6 +32,9 @@ from rapport.modules.support._queues import list_queue as list_queue
 from rapport.modules.support._queues import list_sla as list_sla
 from rapport.modules.support._responses import ResponseWatcher as ResponseWatcher
 from rapport.modules.support._responses import watch_all as watch_all
+from rapport.modules.support._room_bots import BotPermit as BotPermit
+from rapport.modules.support._room_bots import authorise_add_bot as authorise_add_bot
+from rapport.modules.support._room_bots import do_add_bot as do_add_bot
 from rapport.modules.support._rooms import CustomerPermit as CustomerPermit
 from rapport.modules.support._rooms import RoomPermit as RoomPermit
 from rapport.modules.support._rooms import access_room as access_room

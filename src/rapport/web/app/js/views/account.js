@@ -12,6 +12,7 @@
 //   Two-factor (off): button "Turn on two-factor" → text "Secret", link "Open in an authenticator app",
 //             field "Code from your app", button "Confirm" → list "Recovery codes", button "Done"
 //   Two-factor (on): field "Authentication or recovery code", button "Turn off two-factor"
+//   link "Analytics dashboard" (platform administrators only: /admin/analytics)
 //   button "Sign out"
 
 import { api } from "../api.js";
@@ -348,6 +349,10 @@ export async function render(main) {
     pushSection(),
     part(sessions, "Sessions", sessionsSection),
     part(me, "Two-factor authentication", twoFactorSection),
+    // The dashboard is a page of its own, with its own sign-in; the API refuses anyone else.
+    me.status === "fulfilled" && me.value.is_admin
+      ? h("p", {}, h("a", { href: "/admin/analytics" }, "Analytics dashboard"))
+      : "",
     h("p", {}, out),
   );
 }

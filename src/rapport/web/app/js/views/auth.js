@@ -5,6 +5,8 @@
 //   #/login     h1 "Sign in"; fields "Email", "Password"; button "Sign in";
 //               second step (two-factor): h2 "Two-factor check"; field "Authentication code";
 //               button "Use a recovery code instead" → field "Recovery code"; button "Continue";
+//               second step (an unusual sign-in of an account without two-factor): h2 "Confirm it is you";
+//               field "Sign-in code"; button "Continue"
 //               links "Create an account", "Verify your e-mail"
 //   #/register  h1 "Create an account"; fields "Name", "Email", "Password"; button "Create account";
 //               link "Sign in"
@@ -96,7 +98,8 @@ function loginView(main) {
       const answer = await api.post("/v1/auth/login", { ...values, ...device() }, { auth: false });
       if (answer.mfa_required) {
         form.hidden = true;
-        secondStep(step, answer.mfa_token);
+        if (answer.factor === "email" || answer.factor === "sms") codeStep(step, answer);
+        else secondStep(step, answer.mfa_token);
         return;
       }
       session.save(answer);
@@ -165,6 +168,31 @@ function secondStep(container, mfaToken) {
     h("p", {}, "This account has two-factor authentication on."),
     form,
     h("p", {}, toggle),
+  );
+  codeField.querySelector("input").focus();
+}
+
+// A sign-in the server held as unusual (far from the last one, or from a risky address),
+// of an account without two-factor: it sent a one-time code by e-mail or SMS.
+function codeStep(container, challenge) {
+  const where = challenge.factor === "sms" ? "by SMS to your phone" : "to your e-mail address";
+  const codeField = field("Sign-in code", {
+    name: "code",
+    inputmode: "numeric",
+    autocomplete: "one-time-code",
+    maxlength: 6,
+    required: true,
+    hint: `The six digits we just sent ${where}.`,
+  });
+  const form = h("form", {}, codeField, h("button", { class: "primary" }, "Continue"));
+  onSubmit(form, async (values) => {
+    const body = { mfa_token: challenge.mfa_token, code: values.code, ...device() };
+    session.save(await api.post("/v1/auth/login/step-up", body, { auth: false }));
+  });
+  container.replaceChildren(
+    h("h2", { tabindex: "-1" }, "Confirm it is you"),
+    h("p", {}, `This sign-in looks unusual, so we sent a code ${where}.`),
+    form,
   );
   codeField.querySelector("input").focus();
 }

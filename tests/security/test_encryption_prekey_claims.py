@@ -1,5 +1,7 @@
 """One-time prekeys are handed out once, also when many fetch at the same moment: twenty
-fetches of a device with five keys give five distinct keys and fifteen nulls."""
+fetches of a device with five keys give five distinct keys and fifteen nulls, through the
+API and through encryption.claim_key_bundles in transactions that all overlap. A key
+handed out twice would let two senders start sessions on the same secret."""
 
 from __future__ import annotations
 
