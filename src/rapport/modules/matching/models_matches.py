@@ -2,13 +2,13 @@
 migration 2026_11_30_0032 (its indexes, CHECKs, policies, the guard trigger and the
 functions matching.decide_match, matching.interest_overlap and
 matching.feature_similarity live there only; tests/kernel/test_catalogue.py compares the
-two)."""
+two), and the readers' cursor of migration 2026_12_01_0051."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import Column, Date, ForeignKey, Numeric, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Date, ForeignKey, Numeric, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp, user_column, uuid_column
@@ -31,5 +31,16 @@ matches = Table(
     timestamp("created_at", nullable=False, server_default=NOW),
     timestamp("updated_at", nullable=False, server_default=NOW),
     UniqueConstraint("user_id", "matched_user_id"),
+    schema="matching",
+)
+
+# Where matching's readers of the outbox have read to (the tag-change reader): system
+# work's alone.
+cursor = Table(
+    "cursor",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("position", BigInteger, nullable=False),
+    timestamp("updated_at", nullable=False, server_default=NOW),
     schema="matching",
 )
