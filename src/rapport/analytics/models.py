@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp, user_column, uuid_column
+from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, reader_cursor_table, timestamp, user_column, uuid_column
 
 # The values the CHECK constraints allow.
 Category = Literal[
@@ -146,11 +146,4 @@ crash_report_users = Table(
 )
 
 # The server-event recorder's durable cursor in the outbox.
-cursor = Table(
-    "cursor",
-    metadata,
-    Column("name", Text, primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    timestamp("updated_at", nullable=False, server_default=NOW),
-    schema="analytics",
-)
+cursor = reader_cursor_table("cursor", schema="analytics")

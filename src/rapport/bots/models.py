@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from rapport.kernel.models import NOW, metadata, timestamp, user_column, uuid_column
+from rapport.kernel.models import NOW, metadata, reader_cursor_table, timestamp, user_column, uuid_column
 
 bots = Table(
     "bots",
@@ -75,11 +75,4 @@ robot_interactions = Table(
     schema="bots",
 )
 
-cursor = Table(
-    "cursor",
-    metadata,
-    Column("name", Text, primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    timestamp("updated_at", nullable=False, server_default=NOW),
-    schema="bots",
-)
+cursor = reader_cursor_table("cursor", schema="bots")

@@ -80,6 +80,20 @@ def chain_columns() -> list[Column[Any]]:
     ]
 
 
+def reader_cursor_table(name: str, *, schema: str) -> Table:
+    """A domain's table of durable places in the outbox, one row per reader
+    (rapport.kernel.outbox.CursorReader): each reader keeps its own in its own schema,
+    system work's alone."""
+    return Table(
+        name,
+        metadata,
+        Column("name", Text, primary_key=True),
+        Column("position", BigInteger, nullable=False),
+        timestamp("updated_at", nullable=False, server_default=NOW),
+        schema=schema,
+    )
+
+
 # Written only by the trigger function audit.record_change() (migration 2026_11_21_0001).
 record_changes = Table(
     "record_changes",

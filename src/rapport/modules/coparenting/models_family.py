@@ -3,10 +3,18 @@ contacts' details (a child's, a co-parent's), shared tasks, and the topic organi
 rooms, suggestions and cursor. Migration 2026_11_30_0029 creates them with their
 policies and triggers; these mirror their columns (tests/kernel/test_catalogue.py)."""
 
-from sqlalchemy import REAL, BigInteger, Boolean, Column, Date, ForeignKey, Table, Text, text
+from sqlalchemy import REAL, Boolean, Column, Date, ForeignKey, Table, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
-from rapport.kernel.models import EMPTY_TEXT_ARRAY, NOW, metadata, timestamp, user_column, uuid_column
+from rapport.kernel.models import (
+    EMPTY_TEXT_ARRAY,
+    NOW,
+    metadata,
+    reader_cursor_table,
+    timestamp,
+    user_column,
+    uuid_column,
+)
 
 _EMPTY_ARRAY = text("'[]'::jsonb")
 
@@ -127,11 +135,4 @@ topic_suggestions = Table(
     schema="coparenting",
 )
 
-topic_cursor = Table(
-    "topic_cursor",
-    metadata,
-    Column("name", Text, primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    timestamp("updated_at", nullable=False, server_default=NOW),
-    schema="coparenting",
-)
+topic_cursor = reader_cursor_table("topic_cursor", schema="coparenting")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from sqlalchemy import BigInteger, Column, Date, ForeignKey, Numeric, Table, Text, UniqueConstraint
+from sqlalchemy import Column, Date, ForeignKey, Numeric, Table, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, timestamp, user_column, uuid_column
+from rapport.kernel.models import EMPTY_OBJECT, NOW, metadata, reader_cursor_table, timestamp, user_column, uuid_column
 
 # The values the CHECK constraint allows.
 MatchStatus = Literal["proposed", "liked", "passed", "mutual"]
@@ -36,11 +36,4 @@ matches = Table(
 
 # Where matching's readers of the outbox have read to (the tag-change reader): system
 # work's alone.
-cursor = Table(
-    "cursor",
-    metadata,
-    Column("name", Text, primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    timestamp("updated_at", nullable=False, server_default=NOW),
-    schema="matching",
-)
+cursor = reader_cursor_table("cursor", schema="matching")

@@ -9,7 +9,6 @@ import uuid
 from typing import Literal
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     ForeignKey,
@@ -23,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID
 
-from rapport.kernel.models import NOW, metadata, timestamp, user_column, uuid_column
+from rapport.kernel.models import NOW, metadata, reader_cursor_table, timestamp, user_column, uuid_column
 
 # The values the CHECK constraints allow.
 Level = Literal["T1", "T2", "T3", "manager"]
@@ -146,11 +145,4 @@ escalations = Table(
 )
 
 # The first-response watcher's place in the outbox: system work's alone.
-cursor = Table(
-    "cursor",
-    metadata,
-    Column("name", Text, primary_key=True),
-    Column("position", BigInteger, nullable=False),
-    timestamp("updated_at", nullable=False, server_default=NOW),
-    schema="support",
-)
+cursor = reader_cursor_table("cursor", schema="support")
