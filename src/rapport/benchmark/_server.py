@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,13 +44,18 @@ def started_server(*, database_url: str | None, database_name: str, workers: int
     env["RAPPORT_DATABASE_NAME"] = database_name
     env["RAPPORT_WORKERS"] = str(workers)
     command = [sys.executable, "-m", "rapport", "serve", "--host", "127.0.0.1", "--port", str(port), "--no-demo"]
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # The server's log goes to a file: a pipe nobody reads fills after 64 KiB, and then
+    # the server blocks on its next log line, holding whatever transaction it has open.
+    log = tempfile.NamedTemporaryFile(prefix="rapport-bench-serve-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
         while True:
             if process.poll() is not None:
-                detail = process.stderr.read().decode(errors="replace")[-2000:] if process.stderr else ""
+                log.flush()
+                with open(log.name, encoding="utf-8", errors="replace") as written:
+                    detail = written.read()[-2000:]
                 raise RuntimeError(f"rapport serve stopped at start: {detail}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
@@ -65,8 +71,7 @@ def started_server(*, database_url: str | None, database_name: str, workers: int
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
-        if process.stderr:
-            process.stderr.close()
+        log.close()
 
 
 def session_of(token: str) -> str:
