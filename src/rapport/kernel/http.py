@@ -10,12 +10,14 @@ from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any, Literal
 
+import asyncpg
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import Counter, Histogram
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -122,34 +124,73 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, watched_send)
-        except Exception:
+        except Exception as error:
             request_id = scope.get("rapport.request_id")
-            log.exception("request.failed", path=scope.get("path"), request_id=request_id)
+            unavailable = _database_unavailable(error)
+            if unavailable:
+                log.warning("request.database_unavailable", path=scope.get("path"), request_id=request_id,
+                            reason=unavailable)  # fmt: skip
+            else:
+                log.exception("request.failed", path=scope.get("path"), request_id=request_id)
             if started and not finished:
                 # Half an answer is out: only closing the connection tells the client.
                 raise
             if not started:
-                await _send_internal_error(send, request_id)
+                await _send_internal_error(send, request_id, unavailable=unavailable)
             # Finished (a task after the answer failed): the client has what it asked for.
 
 
-async def _send_internal_error(send: Send, request_id: str | None) -> None:
-    body = orjson.dumps(
-        {
-            "type": problem_type("internal-error"),
-            "title": "Internal server error",
-            "status": 500,
-            "detail": "Something went wrong on our side. The request id identifies it in the logs.",
-            "request_id": request_id,
-        }
-    )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 500,
-            "headers": [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(body)).encode())],
-        }
-    )
+# Why the database would not take a connection: not a fault of the request, nor a bug,
+# but a moment to wait (the server full, starting or stopping, the pool exhausted).
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.TooManyConnectionsError,
+    asyncpg.CannotConnectNowError,
+    ConnectionRefusedError,
+    PoolTimeout,
+)
+
+
+def _database_unavailable(error: BaseException) -> str | None:
+    """What kept the database from answering, when that is why `error` happened: found
+    along its causes, since SQLAlchemy wraps the driver's exception."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _UNAVAILABLE):
+            return type(current).__name__
+        current = current.__cause__ or current.__context__
+    return None
+
+
+async def _send_internal_error(send: Send, request_id: str | None, *, unavailable: str | None = None) -> None:
+    headers = [(b"content-type", PROBLEM_JSON.encode())]
+    if unavailable:
+        status, problem = (
+            503,
+            {
+                "type": problem_type("service-unavailable"),
+                "title": "A service Rapport depends on is unavailable",
+                "status": 503,
+                "detail": "The database cannot take the request now; try again in a moment.",
+                "request_id": request_id,
+            },
+        )
+        headers.append((b"retry-after", b"1"))
+    else:
+        status, problem = (
+            500,
+            {
+                "type": problem_type("internal-error"),
+                "title": "Internal server error",
+                "status": 500,
+                "detail": "Something went wrong on our side. The request id identifies it in the logs.",
+                "request_id": request_id,
+            },
+        )
+    body = orjson.dumps(problem)
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
