@@ -37,19 +37,26 @@ POLL_S = 2.0
 RECHECK_S = 0.05
 
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+# The cursor, the barrier and the read are one statement, after the lock is granted (so
+# its snapshot sees the cursor as the last holder of the lock left it): `after` is the
+# cursor (null before the reader's first start), `last` the last position committed.
 _READ = """
-    WITH ended AS (
+    WITH cursor AS (
+        SELECT (SELECT position FROM {table} WHERE name = :name) AS after
+    ), ended AS (
         SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint << :bits AS below
     ), barrier AS (
-        SELECT coalesce((SELECT max(position) FROM kernel.events WHERE position < ended.below), 0) + 1 AS safe
+        SELECT coalesce((SELECT max(position) FROM kernel.events WHERE position < ended.below), 0) + 1 AS safe,
+               (SELECT coalesce(max(position), 0) FROM kernel.events) AS last
           FROM ended
     )
-    SELECT barrier.safe, e.position, e.scope_kind, e.scope_id, e.type, e.payload, e.actor_id, e.created_at
-      FROM barrier
+    SELECT cursor.after, barrier.safe, barrier.last, e.position, e.scope_kind, e.scope_id, e.type, e.payload,
+           e.actor_id, e.created_at
+      FROM cursor CROSS JOIN barrier
       LEFT JOIN LATERAL (
           SELECT *
             FROM kernel.events
-           WHERE position > :after AND position < barrier.safe AND type = ANY(CAST(:types AS text[]))
+           WHERE position > cursor.after AND position < barrier.safe AND type = ANY(CAST(:types AS text[]))
            ORDER BY position
            LIMIT :limit
       ) e ON true
@@ -77,49 +84,52 @@ class CursorReader:
     async def read_batch(self, engine: SystemEngine, *, limit: int | None = None) -> tuple[int, int | None]:
         """One batch: how many things `handle` did, and the position reached (None when
         another process holds the lock and did the batch)."""
-        limit = limit or self.batch
+        done, position, _ = await self._batch(engine, limit or self.batch)
+        return done, position
+
+    async def _batch(self, engine: SystemEngine, limit: int) -> tuple[int, int | None, int | None]:
+        """As `read_batch`, with the last position committed in the batch's snapshot (None
+        when the lock was elsewhere). An idle round is two statements and writes nothing."""
         async with system_transaction(engine) as db:
             if not (await db.execute(_TRY_LOCK, {"key": self.lock_key})).scalar_one():
-                return 0, None
-            # A first start reads the outbox from its beginning.
-            await db.execute(
-                text(
-                    f"INSERT INTO {self.cursor_table} (name, position) VALUES (:name, 0) ON CONFLICT (name) DO NOTHING"
-                ),
-                {"name": self.cursor},
-            )
-            after = int(
-                (
-                    await db.execute(
-                        text(f"SELECT position FROM {self.cursor_table} WHERE name = :name"), {"name": self.cursor}
-                    )
-                ).scalar_one()
-            )
-            params = {"bits": ORDINAL_BITS, "after": after, "limit": limit, "types": list(self.types)}
-            batch = batch_of((await db.execute(text(_READ), params)).all(), after=after, limit=limit)
+                return 0, None, None
+            params = {"name": self.cursor, "bits": ORDINAL_BITS, "limit": limit, "types": list(self.types)}
+            read = text(_READ.format(table=self.cursor_table))
+            rows = (await db.execute(read, params)).all()
+            if rows[0].after is None:
+                # A first start reads the outbox from its beginning.
+                start = f"INSERT INTO {self.cursor_table} (name, position) VALUES (:name, 0) ON CONFLICT DO NOTHING"
+                await db.execute(text(start), {"name": self.cursor})
+                rows = (await db.execute(read, params)).all()
+            after = int(rows[0].after)
+            batch = batch_of(rows, after=after, limit=limit)
             done = await self.handle(db, batch.events)
-            await db.execute(
-                text(
-                    f"UPDATE {self.cursor_table} SET position = :position, updated_at = now()"
-                    " WHERE name = :name AND position <> :position"
-                ),
-                {"name": self.cursor, "position": batch.position},
-            )
-        return done, batch.position
+            if batch.position != after:
+                await db.execute(
+                    text(f"UPDATE {self.cursor_table} SET position = :position, updated_at = now() WHERE name = :name"),
+                    {"name": self.cursor, "position": batch.position},
+                )
+        return done, batch.position, int(rows[0].last)
 
     async def read_all(self, engine: SystemEngine) -> int:
         """Batches until the reader has read past every event committed when it was called
         (a transaction still running below them holds it back a moment); how many things
         `handle` did."""
-        async with system_transaction(engine) as db:
-            target = int((await db.execute(_LAST_COMMITTED)).scalar_one())
+        target: int | None = None
         total = 0
         while True:
-            done, position = await self.read_batch(engine)
+            done, position, last = await self._batch(engine, self.batch)
             total += done
+            if target is None:
+                target = last if last is not None else await self._last_committed(engine)
             if position is not None and position >= target:
                 return total
             await asyncio.sleep(RECHECK_S)
+
+    @staticmethod
+    async def _last_committed(engine: SystemEngine) -> int:
+        async with system_transaction(engine) as db:
+            return int((await db.execute(_LAST_COMMITTED)).scalar_one())
 
 
 class ReaderLoop:
