@@ -4,8 +4,9 @@ each test gets its own database cloned from it (or, in a module marked
 `module_database`, the module's one emptied: see tests/module_scope.py), and a real SMTP
 server (aiosmtpd) receives the mail.
 
-The personas (alice, bob, carol, mallory) are verified accounts signed in through the
-API; the plain helpers the tests share live in tests/support.py."""
+The personas (alice, bob, carol, mallory) are verified accounts with an open session
+(tests.support.open_persona; tests of signing in sign in through the API); the plain
+helpers the tests share live in tests/support.py."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from tests.support import (
     create_verified_user,
     free_port,
     make_settings,
+    open_persona,
     sign_in,
 )
 
@@ -57,6 +59,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "module_database: the module's tests share one database, emptied before each test, and one running app",
+    )
+    config.addinivalue_line(
+        "markers",
+        "personas_sign_in: the personas sign in through the API (a sign-in's history, throttles and events), "
+        "for tests of what a sign-in leaves",
     )
 
 
@@ -234,8 +241,17 @@ def jobs_done(app: FastAPI) -> Callable[[], Awaitable[None]]:
 
 
 @pytest.fixture
-def make_persona(client: httpx.AsyncClient, runtime: Runtime) -> Callable[[str], Awaitable[Persona]]:
+def make_persona(
+    request: pytest.FixtureRequest, client: httpx.AsyncClient, runtime: Runtime
+) -> Callable[[str], Awaitable[Persona]]:
+    """Personas with an open session; signed in through `client` where the test is marked
+    `personas_sign_in`. (`client` either way: a test with personas talks to the app through
+    it, and its teardown waits for the work the test's requests left.)"""
+    through_the_api = request.node.get_closest_marker("personas_sign_in") is not None
+
     async def make(name: str) -> Persona:
+        if not through_the_api:
+            return await open_persona(runtime, name)
         persona = Persona(name=name, email=f"{name}@example.com", password=PASSWORD)
         await create_verified_user(runtime, persona.email)
         return await sign_in(client, persona)

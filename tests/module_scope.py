@@ -40,7 +40,7 @@ from rapport.kernel.db import create_engine
 from rapport.kernel.provisioning import DatabaseUrls, asyncpg_dsn
 from rapport.kernel.runtime import Runtime
 from tests.conftest import clone_database, drop_database
-from tests.support import PASSWORD, STARTUP_TIMEOUT_S, Persona, create_verified_user, make_settings, sign_in
+from tests.support import STARTUP_TIMEOUT_S, Persona, make_settings, open_persona
 
 # Every table of every schema Rapport's owner role owns, found in the catalogue rather
 # than listed: a schema added by a later migration is emptied too, without anyone
@@ -105,17 +105,9 @@ async def start_from_here(urls: DatabaseUrls) -> None:
 
 
 async def module_personas(app: FastAPI, *names: str) -> list[Persona]:
-    """Verified accounts signed in through the module's app, as conftest's personas are
-    for one test: for a world built once per module."""
-    runtime = app.state.runtime
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("203.0.113.7", 50000))
-    personas = []
-    async with httpx.AsyncClient(transport=transport, base_url="http://rapport.test") as client:
-        for name in names:
-            persona = Persona(name=name, email=f"{name}@example.com", password=PASSWORD)
-            await create_verified_user(runtime, persona.email)
-            personas.append(await sign_in(client, persona))
-    return personas
+    """Verified accounts with an open session, made through the module's app's runtime as
+    conftest's personas are for one test: for a world built once per module."""
+    return [await open_persona(app.state.runtime, name) for name in names]
 
 
 @dataclass

@@ -4,6 +4,8 @@ rows go with the account is exported."""
 
 from __future__ import annotations
 
+import pytest
+
 from rapport.analytics import service as analytics_service
 from tests.analytics.ingest_support import CRASHES, consent, event, send_events
 from tests.compliance.erase_support import (
@@ -14,6 +16,7 @@ from tests.compliance.erase_support import (
 )
 
 
+@pytest.mark.personas_sign_in
 async def test_the_export_holds_the_persons_analytics(client, app, runtime, alice, bob):
     await consent(client, alice)
     await consent(client, bob)

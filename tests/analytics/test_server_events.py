@@ -21,6 +21,7 @@ SERVER_ROWS = (
 )
 
 
+@pytest.mark.personas_sign_in
 async def test_sign_up_sign_in_and_a_message_are_recorded(client, runtime, app_engine, alice, bob):
     conversation_id = await make_conversation(app_engine, alice, bob)
     await send(client, alice, conversation_id, "hello")

@@ -24,7 +24,7 @@ from rapport.kernel.runtime import Runtime
 from tests.compliance.admin_support import admin_persona  # noqa: F401 (the admin fixture)
 from tests.kernel.live_server import live_server
 from tests.realtime.support import Follower
-from tests.support import Persona, login, problem_type
+from tests.support import Persona, login, problem_type, sign_in
 
 pytestmark = pytest.mark.module_database
 
@@ -244,6 +244,7 @@ async def test_an_administrator_removed_from_office_can_no_longer(
 async def test_reading_the_audit_is_recorded_and_the_person_sees_the_read(
     client: httpx.AsyncClient, admin: Persona, bob: Persona, database: DatabaseUrls
 ) -> None:
+    await sign_in(client, bob)
     assert (await login(client, bob.email, "not his password")).status_code == 401
 
     read = await client.get(

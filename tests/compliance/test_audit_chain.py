@@ -67,6 +67,7 @@ async def chain(owner: asyncpg.Connection, table: str = "audit.record_changes") 
     )
 
 
+@pytest.mark.personas_sign_in
 async def test_every_chain_is_intact_after_ordinary_use(
     client: httpx.AsyncClient, alice: Persona, bob: Persona, runtime: Runtime, owner: asyncpg.Connection
 ) -> None:
@@ -86,6 +87,7 @@ async def test_every_chain_is_intact_after_ordinary_use(
     assert (head["chain_position"], head["chain_hash"]) == (rows[-1]["chain_position"], rows[-1]["chain_hash"])
 
 
+@pytest.mark.personas_sign_in
 async def test_sign_in_attempts_and_security_events_reach_the_audit(
     client: httpx.AsyncClient, alice: Persona, runtime: Runtime, owner: asyncpg.Connection
 ) -> None:

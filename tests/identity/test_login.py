@@ -270,17 +270,20 @@ async def test_refresh_token_is_not_an_access_token(client, alice):
 # Login history
 
 
+@pytest.mark.personas_sign_in
 async def test_login_history_shows_a_success(client, alice):
     [entry] = (await client.get(HISTORY, headers=alice.headers)).json()["items"]
     assert (entry["method"], entry["succeeded"], entry["ip_address"]) == ("password", True, "203.0.113.7")
 
 
+@pytest.mark.personas_sign_in
 async def test_login_history_shows_a_failure_newest_first(client, alice):
     await login(client, alice.email, password="not alice's password")
     items = (await client.get(HISTORY, headers=alice.headers)).json()["items"]
     assert [(e["succeeded"], e["failure_reason"]) for e in items] == [(False, "invalid_password"), (True, None)]
 
 
+@pytest.mark.personas_sign_in
 async def test_login_history_is_the_accounts_own(client, alice, bob):
     await login(client, bob.email, password="not bob's password")
     items = (await client.get(HISTORY, headers=alice.headers)).json()["items"]

@@ -276,6 +276,7 @@ class TestBudgetPerAddress:
         assert (response.status_code, problem_type(response)) == (429, "login-throttled")
         assert 0 < int(response.headers["retry-after"]) <= 3600 // self.BUDGET
 
+    @pytest.mark.personas_sign_in
     async def test_a_known_client_still_signs_in(self, app, client, alice):
         """alice signed in from the test client's address when her persona was made."""
         await self.spend(app, alice.email)

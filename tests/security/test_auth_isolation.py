@@ -42,6 +42,7 @@ async def test_mallory_can_neither_see_nor_revoke_alices_api_key(client, alice, 
     assert (await client.get(KEYS, headers=mallory.headers)).json()["items"] == []
 
 
+@pytest.mark.personas_sign_in
 async def test_mallory_does_not_see_alices_login_history(client, alice, mallory):
     alices = {h["id"] for h in (await client.get("/v1/auth/login-history", headers=alice.headers)).json()["items"]}
     assert alices

@@ -27,7 +27,7 @@ from tests.compliance.admin_support import make_admin
 from tests.module_scope import build_once
 from tests.security.messaging_sql import DENIED, POLICY, changed
 from tests.security.messaging_sql import attempt as attempt_sql
-from tests.support import Persona, problem_type
+from tests.support import Persona, problem_type, sign_in
 
 pytestmark = pytest.mark.module_database
 
@@ -69,6 +69,7 @@ async def module_world(module_app: FastAPI, module_database: DatabaseUrls) -> Wo
     Built once: each test's reset puts it back as it was (module_scope.build_once)."""
     async with build_once(module_app, module_database) as built:
         alice, mallory, ada, zed = await built.personas("alice", "mallory", "ada", "zed")
+        alice = await sign_in(built.client, alice)  # a sign-in of hers, for the audit of sign-ins
         admin = await make_admin(built.runtime, ada)
         return await _build(built.client, built.runtime, alice, mallory, admin, zed)
 

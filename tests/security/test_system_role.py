@@ -81,6 +81,7 @@ async def test_the_setting_does_not_unlock_the_audit_log(app_engine: AsyncEngine
     assert records == 0
 
 
+@pytest.mark.personas_sign_in
 async def test_system_work_on_the_worker_role_does_see_alice(runtime: Runtime, alice: Persona) -> None:
     async with system_transaction(runtime.system_engine) as db:
         seen = await _rows_of(db, alice)
