@@ -123,13 +123,13 @@ async def closed_loop(
             latencies.append((time.perf_counter() - began) * 1000)
 
     began = time.perf_counter()
+    cpu_began = time.process_time()
     await asyncio.gather(*(loop(i) for i in range(clients)))
-    return summary(
-        latencies,
-        elapsed=time.perf_counter() - began,
-        errors=len(failures),
-        sample=failures[0] if failures else None,
-    )
+    elapsed = time.perf_counter() - began
+    figures = summary(latencies, elapsed=elapsed, errors=len(failures), sample=failures[0] if failures else None)
+    # The load generator's own CPU (this process, one event loop): near 1.0 it is what limits the figure.
+    figures["generator_busy"] = round((time.process_time() - cpu_began) / elapsed, 2) if elapsed > 0 else None
+    return figures
 
 
 def _ok(answer: httpx.Response) -> None:
@@ -145,7 +145,7 @@ def _last_word(query: str) -> str | None:
 class Measures:
     """Each measure's two sides, as operations (client index, request number)."""
 
-    def __init__(self, world: World, sides: Sides, worker_pool: asyncpg.Pool) -> None:
+    def __init__(self, world: World, sides: Sides, worker_pool: asyncpg.Pool | None = None) -> None:
         self.world = world
         self.sides = sides
         self.worker_pool = worker_pool
@@ -240,6 +240,7 @@ class Measures:
         from argon2 import PasswordHasher
 
         account = self._client(i)
+        assert self.worker_pool is not None, "the straight side's pool is opened with it"
         async with self.worker_pool.acquire() as connection, connection.transaction():
             # System work, as the service's sign-in is: the worker role with the flag on.
             await connection.execute("SELECT set_config('rapport.system', 'on', true)")

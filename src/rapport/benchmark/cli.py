@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from sqlalchemy.engine import make_url
 
-from rapport.benchmark import _disk
+from rapport.benchmark import _disk, _embedded
 from rapport.benchmark._bench import RunOptions, run_bench
 from rapport.benchmark._chunks import BenchDataError
 from rapport.benchmark._load import Loaded, generate, hash_password
@@ -60,6 +60,8 @@ def _urls(settings: Settings, database: str | None, name: str | None) -> Databas
     database_name = name or settings.database_name
     with console.status("Starting the database…"):
         admin_url = make_url(admin) if admin else provisioning.start_embedded_server(settings.data_dir)
+        if not admin:
+            _embedded.make_room(admin_url, settings.data_dir)
         urls = provisioning.urls_for(admin_url, database=database_name, settings=settings)
         asyncio.run(provisioning.provision(urls, settings))
     with console.status("Applying migrations…"):

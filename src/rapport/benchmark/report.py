@@ -65,6 +65,10 @@ def _ms(value: float | None) -> str:
     return "–" if value is None else f"{value:,.2f}"
 
 
+def _busy(share: float | None) -> str:
+    return "–" if share is None else f"{share:.2f}"
+
+
 def _rate(value: float | None) -> str:
     return "–" if value is None else f"{value:,.0f}"
 
@@ -92,10 +96,12 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         "Each measure through the service (HTTP or WebSocket) beside the same work straight in PostgreSQL "
         "(the statement the service runs, as `rapport_app`, one connection per client); the ratio is "
-        "service p50 / straight p50. Latencies in ms.",
+        "service p50 / straight p50. Latencies in ms. `gen` is the share of one core the load "
+        "generator (this process, one event loop) kept busy on the service side: near 1.0, it is what "
+        "limits the service figure.",
         "",
-        "| measure | clients | service req/s | p50 | p95 | p99 | straight req/s | p50 | p95 | p99 | ratio |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| measure | clients | service req/s | p50 | p95 | p99 | gen | straight req/s | p50 | p95 | p99 | ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, by_clients in result["measures"].items():
         for clients, pair in by_clients.items():
@@ -103,7 +109,8 @@ def markdown(result: dict[str, Any]) -> str:
             ratio = "–" if pair.get("ratio") is None else f"{pair['ratio']:.1f}×"
             lines.append(
                 f"| {name} | {clients} | {_rate(s['requests_per_s'])} | {_ms(s['p50'])} | {_ms(s['p95'])} | "
-                f"{_ms(s['p99'])} | {_rate(d['requests_per_s'])} | {_ms(d['p50'])} | {_ms(d['p95'])} | "
+                f"{_ms(s['p99'])} | {_busy(s.get('generator_busy'))} | {_rate(d['requests_per_s'])} | "
+                f"{_ms(d['p50'])} | {_ms(d['p95'])} | "
                 f"{_ms(d['p99'])} | {ratio} |"
             )
     lines += [
