@@ -42,6 +42,10 @@ class Recipient:
     language: str
     settings: NotificationSettings
     preferences: tuple[Preference, ...]
+    # An active push subscription on some device: without one, a push has nowhere to go,
+    # and a job per notification to find that out is what a message to a large channel
+    # would cost for every member without the app.
+    has_push_device: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,9 @@ _SETTINGS = text(
       FROM notifications.settings WHERE user_id = ANY(:users)
     """
 ).bindparams(bindparam("users", type_=_USERS))
+_PUSH_DEVICES = text(
+    "SELECT DISTINCT user_id FROM notifications.push_subscriptions WHERE user_id = ANY(:users) AND is_active"
+).bindparams(bindparam("users", type_=_USERS))
 _PREFERENCES = text(
     "SELECT user_id, type, category, channel, enabled FROM notifications.preferences"
     " WHERE user_id = ANY(:users) ORDER BY id"
@@ -67,8 +74,8 @@ _PREFERENCES = text(
 
 
 async def recipients(db: AsyncConnection, user_ids: Collection[UUID]) -> dict[UUID, Recipient]:
-    """Each person's language (from their profile, through the social domain), settings
-    and choices: three statements for everyone."""
+    """Each person's language (from their profile, through the social domain), settings,
+    choices and whether they have a push device: four statements for everyone."""
     users = list(user_ids)
     saved = {
         row.user_id: NotificationSettings(
@@ -86,18 +93,29 @@ async def recipients(db: AsyncConnection, user_ids: Collection[UUID]) -> dict[UU
             Preference(type=row.type, category=row.category, channel=row.channel, enabled=row.enabled)
         )
     languages = await social_service.list_languages(db, user_ids=users)
+    with_push = {row.user_id for row in await db.execute(_PUSH_DEVICES, {"users": users})}
     return {
         user_id: Recipient(
             language=_compose.language_of(languages.get(user_id)),
             settings=saved.get(user_id, DEFAULT_SETTINGS),
             preferences=tuple(chosen.get(user_id, ())),
+            has_push_device=user_id in with_push,
         )
         for user_id in users
     }
 
 
 def channels_of(recipient: Recipient, intent: Intent) -> set[str]:
-    return set(_preferences.effective_channels(recipient.preferences, intent.type, intent.category))
+    """The channels the person chose for the intent, less push when no device of theirs
+    can receive one."""
+    channels: set[str] = set(_preferences.effective_channels(recipient.preferences, intent.type, intent.category))
+    if not recipient.has_push_device:
+        channels.discard("push")
+    return channels
+
+
+async def has_push_device(db: AsyncConnection, *, user_id: UUID) -> bool:
+    return bool((await db.execute(_PUSH_DEVICES, {"users": [user_id]})).first())
 
 
 # The newest unread notification of each (person, group) asked about: the bundle that grows.

@@ -432,6 +432,8 @@ class Consumer:
                 channels = await effective_channels(
                     db, user_id=intent.user_id, type=intent.type, category=intent.category
                 )
+                if not await _batch.has_push_device(db, user_id=intent.user_id):
+                    channels.discard("push")
                 recipient = await get_recipient(db, user_id=intent.user_id)
                 decision = _rules.decide(intent, channels=channels, settings=recipient.settings, now=now)
                 if decision.make:

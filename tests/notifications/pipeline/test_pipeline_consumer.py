@@ -16,13 +16,14 @@ from rapport.notifications._consumer import Consumer, collapse, nobody_connected
 from rapport.notifications._preferences import NotificationSettings
 from rapport.notifications._rules import Intent, decide, quiet_until
 from tests.messaging.support import make_conversation, send
-from tests.notifications.pipeline.support import Pipeline, job_rows, notifications_of
+from tests.notifications.pipeline.support import Pipeline, job_rows, notifications_of, subscribe
 
 
 async def test_a_replayed_batch_makes_no_second_notification_and_no_second_job(
-    client, app_engine, alice, bob, pipeline: Pipeline
+    client, app_engine, alice, bob, pipeline: Pipeline, push_service
 ):
     await pipeline.worker.stop(grace_seconds=2)  # the jobs stay in the queue, to be counted
+    await subscribe(pipeline.runtime, bob, push_service.subscribe(application_server_key=None))
     conversation = await make_conversation(app_engine, alice, bob, type="direct")
     async with system_transaction(pipeline.runtime.system_engine) as db:
         before = (await db.execute(text("SELECT position FROM notifications.consumer"))).scalar_one()
@@ -38,6 +39,30 @@ async def test_a_replayed_batch_makes_no_second_notification_and_no_second_job(
     assert note.bundle_count == 1
     assert len(await job_rows(pipeline.runtime, tasks.push)) == 1
     assert len(await job_rows(pipeline.runtime, tasks.email_digest)) == 1
+    await pipeline.use_worker()
+    await pipeline.settle()
+
+
+async def test_no_push_job_for_a_person_without_a_push_device(
+    client, app_engine, alice, bob, carol, pipeline: Pipeline, push_service
+):
+    """A push has nowhere to go without an active subscription: a message to a room makes
+    a push job for the member with a device only, and an in-app notification for both."""
+    await pipeline.worker.stop(grace_seconds=2)  # the jobs stay in the queue, to be counted
+    await subscribe(pipeline.runtime, bob, push_service.subscribe(application_server_key=None))
+    room = await make_conversation(app_engine, alice, bob, carol)
+
+    await send(client, alice, room, "who has the app?")
+    await pipeline.consumer.catch_up()
+
+    [for_bob] = await notifications_of(pipeline.runtime, bob)
+    [for_carol] = await notifications_of(pipeline.runtime, carol)
+    async with system_transaction(pipeline.runtime.system_engine) as db:
+        pushed = await db.execute(
+            text("SELECT payload->>'notification_id' FROM kernel.jobs WHERE task = :task"), {"task": tasks.push.name}
+        )
+        assert [row[0] for row in pushed] == [str(for_bob.id)]
+    assert "who has the app?" in for_carol.body
     await pipeline.use_worker()
     await pipeline.settle()
 
@@ -124,9 +149,11 @@ def test_the_digest_takes_what_is_shown_in_app_unless_turned_off():
 
 
 async def test_a_batch_of_one_groups_messages_is_one_bundle_update_per_person(
-    client, app_engine, alice, bob, carol, pipeline: Pipeline
+    client, app_engine, alice, bob, carol, pipeline: Pipeline, push_service
 ):
     await pipeline.worker.stop(grace_seconds=2)  # the jobs stay in the queue, to be counted
+    for persona in (bob, carol):
+        await subscribe(pipeline.runtime, persona, push_service.subscribe(application_server_key=None))
     room = await make_conversation(app_engine, alice, bob, carol)
     async with system_transaction(pipeline.runtime.system_engine) as db:
         position = (await db.execute(text("SELECT position FROM notifications.consumer"))).scalar_one()
