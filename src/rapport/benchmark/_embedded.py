@@ -32,24 +32,18 @@ def wanted() -> dict[str, str]:
     return {"max_connections": str(MAX_CONNECTIONS), "shared_buffers": str(memory // 4 // 8192)}
 
 
-async def _missing(admin: URL) -> dict[str, str]:
-    """The settings the server does not have yet."""
+async def _set_missing(admin: URL) -> bool:
+    """ALTER SYSTEM for each setting the server does not have yet; whether there was one."""
     connection = await asyncpg.connect(asyncpg_dsn(admin))
     try:
         rows = await connection.fetch("SELECT name, setting FROM pg_settings WHERE name = ANY($1)", list(wanted()))
+        now = {row["name"]: int(row["setting"]) for row in rows}
+        missing = {name: int(value) for name, value in wanted().items() if now.get(name, 0) < int(value)}
+        for name, value in missing.items():
+            await connection.execute(f"ALTER SYSTEM SET {name} = {value}")
     finally:
         await connection.close()
-    now = {row["name"]: row["setting"] for row in rows}
-    return {name: value for name, value in wanted().items() if int(now.get(name, 0)) < int(value)}
-
-
-async def _set(admin: URL, settings: dict[str, str]) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(admin))
-    try:
-        for name, value in settings.items():
-            await connection.execute(f"ALTER SYSTEM SET {name} = {int(value)}")
-    finally:
-        await connection.close()
+    return bool(missing)
 
 
 def _restart(pgdata: Path) -> None:
@@ -71,9 +65,7 @@ def _restart(pgdata: Path) -> None:
 
 def make_room(admin: URL, data_dir: Path) -> bool:
     """Give the embedded server under `data_dir` the bench's settings; whether it restarted."""
-    missing = asyncio.run(_missing(admin))
-    if not missing:
+    if not asyncio.run(_set_missing(admin)):
         return False
-    asyncio.run(_set(admin, missing))
     _restart(data_dir.expanduser().resolve() / "pgdata")
     return True

@@ -27,6 +27,7 @@ from rapport.kernel.errors import (
     NotFound,
     PayloadTooLarge,
     RapportError,
+    ServiceUnavailable,
     ValidationFailed,
     problem_type,
 )
@@ -166,28 +167,13 @@ def _database_unavailable(error: BaseException) -> str | None:
 async def _send_internal_error(send: Send, request_id: str | None, *, unavailable: str | None = None) -> None:
     headers = [(b"content-type", PROBLEM_JSON.encode())]
     if unavailable:
-        status, problem = (
-            503,
-            {
-                "type": problem_type("service-unavailable"),
-                "title": "A service Rapport depends on is unavailable",
-                "status": 503,
-                "detail": "The database cannot take the request now; try again in a moment.",
-                "request_id": request_id,
-            },
-        )
+        status, slug, title = ServiceUnavailable.status, ServiceUnavailable.slug, ServiceUnavailable.title
+        detail = "The database cannot take the request now; try again in a moment."
         headers.append((b"retry-after", b"1"))
     else:
-        status, problem = (
-            500,
-            {
-                "type": problem_type("internal-error"),
-                "title": "Internal server error",
-                "status": 500,
-                "detail": "Something went wrong on our side. The request id identifies it in the logs.",
-                "request_id": request_id,
-            },
-        )
+        status, slug, title = 500, "internal-error", "Internal server error"
+        detail = "Something went wrong on our side. The request id identifies it in the logs."
+    problem = {"type": problem_type(slug), "title": title, "status": status, "detail": detail, "request_id": request_id}
     body = orjson.dumps(problem)
     headers.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})

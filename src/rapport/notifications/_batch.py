@@ -114,10 +114,6 @@ def channels_of(recipient: Recipient, intent: Intent) -> set[str]:
     return channels
 
 
-async def has_push_device(db: AsyncConnection, *, user_id: UUID) -> bool:
-    return bool((await db.execute(_PUSH_DEVICES, {"users": [user_id]})).first())
-
-
 # The newest unread notification of each (person, group) asked about: the bundle that grows.
 _UNREAD_OF_GROUPS = text(
     """

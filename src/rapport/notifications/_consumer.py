@@ -429,11 +429,10 @@ class Consumer:
             "notifications.intent_failed", position=intent.source_position, user_id=str(intent.user_id)
         ):
             async with db.begin_nested():
-                channels = await effective_channels(
-                    db, user_id=intent.user_id, type=intent.type, category=intent.category
-                )
-                if not await _batch.has_push_device(db, user_id=intent.user_id):
-                    channels.discard("push")
+                # The person's channels as a batch weighs them (their choices, push only
+                # with a device), read for this person alone.
+                choices = (await _batch.recipients(db, [intent.user_id]))[intent.user_id]
+                channels = _batch.channels_of(choices, intent)
                 recipient = await get_recipient(db, user_id=intent.user_id)
                 decision = _rules.decide(intent, channels=channels, settings=recipient.settings, now=now)
                 if decision.make:
