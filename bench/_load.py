@@ -35,71 +35,11 @@ from typing import Any, cast
 import httptools
 
 from bench._report import percentile
+from rapport.benchmark._http import Connection, connect
+from rapport.benchmark._http import http_request as http_request  # the benchmarks build their requests with it
 
 # A request body is made per request (unique ids); the rest of the request is fixed per client.
 RequestMaker = Callable[[int, int], bytes]  # (client index, request number) -> the whole request
-
-
-def http_request(method: str, path: str, *, host: str, token: str | None = None, body: bytes | None = None) -> bytes:
-    """One HTTP/1.1 request, keep-alive, with a JSON body when given."""
-    lines = [f"{method} {path} HTTP/1.1", f"host: {host}", "user-agent: rapport-bench"]
-    if token is not None:
-        lines.append(f"authorization: Bearer {token}")
-    if body is not None:
-        lines += ["content-type: application/json", f"content-length: {len(body)}"]
-    head = ("\r\n".join(lines) + "\r\n\r\n").encode()
-    return head + body if body is not None else head
-
-
-class _Connection(asyncio.Protocol):
-    """One keep-alive connection: send a request, wait for its whole answer."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
-        self.body: list[bytes] = []
-        self.lost: Exception | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)  # uvloop's transports are not registered as such
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as error:
-            self._fail(error)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = exc or ConnectionResetError("the server closed the connection")
-        self._fail(self.lost)
-
-    def _fail(self, error: Exception) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_exception(error)
-
-    # httptools callbacks
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result((self.parser.get_status_code(), b"".join(self.body)))
-        self.body = []
-
-    async def send(self, request: bytes) -> tuple[int, bytes]:
-        if self.lost is not None or self.transport is None:
-            raise ConnectionResetError("connection lost")
-        self.waiter = asyncio.get_running_loop().create_future()
-        self.transport.write(request)
-        return await self.waiter
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
 
 
 @dataclass
@@ -207,18 +147,13 @@ async def closed_loop(
     }
 
 
-async def _connect(host: str, port: int, clients: int) -> list[_Connection]:
-    loop = asyncio.get_running_loop()
-    connections: list[_Connection] = []
-    for _ in range(clients):
-        _, protocol = await loop.create_connection(_Connection, host, port)
-        connections.append(protocol)
-    return connections
+async def _connect(host: str, port: int, clients: int) -> list[Connection]:
+    return [await connect(host, port) for _ in range(clients)]
 
 
 async def _warm_up(
     index: int,
-    connection: _Connection,
+    connection: Connection,
     make_request: RequestMaker,
     counter: list[int],
     ok_statuses: tuple[int, ...],

@@ -38,6 +38,7 @@ from tests.scale.environment import DATABASE, Environment, start_environment
 
 from bench._report import machine
 from rapport.benchmark._bench import wait_until_quiet
+from rapport.benchmark._http import Client
 from rapport.benchmark._run import FanOut, Measures, Sides, choose_world, closed_loop
 from rapport.kernel.provisioning import asyncpg_dsn
 
@@ -128,17 +129,15 @@ def generate(environment: Environment, messages: int) -> None:
 async def measure(environment: Environment, *, clients: int, duration: float) -> list[dict[str, Any]]:
     urls = environment.urls.direct
     admin = await asyncpg.connect(asyncpg_dsn(urls.admin.set(database=DATABASE)))
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     rows: list[dict[str, Any]] = []
     try:
         for in_use in (1, 2, 3):
             nodes = [node.url for node in environment.nodes[:in_use]]
             sides = Sides(nodes=nodes, app_dsn=asyncpg_dsn(urls.app), worker_dsn=asyncpg_dsn(urls.worker))
-            sides.http = [
-                httpx.AsyncClient(base_url=nodes[i % in_use], limits=limits, timeout=60) for i in range(clients)
-            ]
+            sides.http = [Client(nodes[i % in_use]) for i in range(clients)]
+            setup = httpx.AsyncClient(base_url=nodes[0], timeout=60)
             try:
-                world = await choose_world(admin, sides.http[0], clients)
+                world = await choose_world(admin, setup, clients)
                 measures = Measures(world, sides)  # only service sides run: no pool for the straight side
                 fanout = FanOut(world, sides)
                 for name in MEASURED:
@@ -160,7 +159,8 @@ async def measure(environment: Environment, *, clients: int, duration: float) ->
                     print(_line(row), flush=True)
             finally:
                 for http in sides.http:
-                    await http.aclose()
+                    http.close()
+                await setup.aclose()
     finally:
         await admin.close()
     return rows

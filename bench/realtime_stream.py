@@ -72,9 +72,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import messaging_data as data
-from bench._load import Meter, _Connection, free_port, http_request, latency_summary
+from bench._load import Meter, free_port, http_request, latency_summary
 from bench._report import machine
 from bench.messaging_send import Server, md5_uuid, processes_serving
+from rapport.benchmark._http import Connection
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "realtime_stream.json"
 PASSWORD = "bench-realtime-password-1"
@@ -521,7 +522,7 @@ class Sender:
         """Sends on a fixed schedule (n / rate), at most SENDS_IN_FLIGHT at once; none
         begins after `duration`."""
         # Last in, first out: at low rates the same few connections stay in use (and warm).
-        idle: asyncio.Queue[_Connection] = asyncio.LifoQueue()
+        idle: asyncio.Queue[Connection] = asyncio.LifoQueue()
         for _ in range(SENDS_IN_FLIGHT):
             idle.put_nowait(await self._connect())
         sends = Sends(began=time.monotonic())
@@ -546,7 +547,7 @@ class Sender:
         return sends
 
     async def _send(
-        self, connection: _Connection, n: int, due: float, sends: Sends, idle: asyncio.Queue[_Connection]
+        self, connection: Connection, n: int, due: float, sends: Sends, idle: asyncio.Queue[Connection]
     ) -> None:
         room, request = self.request(n)
         started = time.monotonic_ns()
@@ -573,8 +574,8 @@ class Sender:
             break
         idle.put_nowait(connection)
 
-    async def _connect(self) -> _Connection:
-        _, connection = await asyncio.get_running_loop().create_connection(_Connection, "127.0.0.1", self.port)
+    async def _connect(self) -> Connection:
+        _, connection = await asyncio.get_running_loop().create_connection(Connection, "127.0.0.1", self.port)
         return connection
 
 
@@ -637,7 +638,7 @@ class Bench:
         """One message into `room`; the time its acknowledgement came (CLOCK_MONOTONIC ns)."""
         sender = Sender(self.server.port, self.tokens, [room], tag=f"one-{time.monotonic_ns()}")
         loop = asyncio.get_running_loop()
-        _, connection = await loop.create_connection(_Connection, "127.0.0.1", self.server.port)
+        _, connection = await loop.create_connection(Connection, "127.0.0.1", self.server.port)
         try:
             status, body = await connection.send(sender.request(0)[1])
         finally:

@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 from rich.progress import Progress
 
+from rapport.benchmark._http import Client
 from rapport.benchmark._run import MEASURES, FanOut, Measures, Sides, choose_world, closed_loop
 from rapport.benchmark._targets import check_targets
 from rapport.benchmark.report import machine, scale_name
@@ -41,15 +42,14 @@ async def run_bench(options: RunOptions, progress: Progress) -> dict[str, Any]:
     clients = max(options.concurrency)
     admin = await asyncpg.connect(options.admin_dsn)
     sides = Sides(nodes=options.nodes, app_dsn=options.app_dsn, worker_dsn=options.worker_dsn)
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    sides.http = [httpx.AsyncClient(base_url=options.nodes[i % len(options.nodes)], limits=limits, timeout=60)
-                  for i in range(clients)]  # fmt: skip
+    sides.http = [Client(options.nodes[i % len(options.nodes)]) for i in range(clients)]
+    setup = httpx.AsyncClient(base_url=options.nodes[0], timeout=60)
     worker_pool: asyncpg.Pool | None = None
     fanout: FanOut | None = None
     try:
         dataset = await _dataset(admin)
         with progress.console.status("Signing the clients in…"):
-            world = await choose_world(admin, sides.http[0], clients)
+            world = await choose_world(admin, setup, clients)
         # The straight side's connections exist only while it runs: with 64 clients, 64 more
         # connections beside the server's pools would pass a default max_connections (100).
         measures = Measures(world, sides)
@@ -141,7 +141,8 @@ async def run_bench(options: RunOptions, progress: Progress) -> dict[str, Any]:
         if fanout is not None:
             await fanout.close()
         for client in sides.http:
-            await client.aclose()
+            client.close()
+        await setup.aclose()
         await _close_all(sides)
         if worker_pool is not None:
             await worker_pool.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import random
 import re
 import time
@@ -30,6 +31,7 @@ import asyncpg
 import httpx
 import websockets
 
+from rapport.benchmark._http import Client
 from rapport.benchmark._plan import PASSWORD
 from rapport.benchmark._server import Account, sign_in
 from rapport.benchmark.report import percentile
@@ -74,7 +76,8 @@ class Sides:
     nodes: list[str]
     app_dsn: str
     worker_dsn: str
-    http: list[httpx.AsyncClient] = field(default_factory=list)
+    # The measured requests: one lean keep-alive connection per client (rapport.benchmark._http).
+    http: list[Client] = field(default_factory=list)
     sql: list[asyncpg.Connection] = field(default_factory=list)
 
 
@@ -132,9 +135,11 @@ async def closed_loop(
     return figures
 
 
-def _ok(answer: httpx.Response) -> None:
-    if answer.status_code >= 300:
-        raise RuntimeError(f"HTTP {answer.status_code}: {answer.text[:200]}")
+def _ok(answer: tuple[int, bytes]) -> bytes:
+    status, body = answer
+    if status >= 300:
+        raise RuntimeError(f"HTTP {status}: {body[:200].decode(errors='replace')}")
+    return body
 
 
 def _last_word(query: str) -> str | None:
@@ -150,11 +155,8 @@ class Measures:
         self.sides = sides
         self.worker_pool = worker_pool
 
-    def _http(self, i: int) -> httpx.AsyncClient:
+    def _http(self, i: int) -> Client:
         return self.sides.http[i % len(self.sides.http)]
-
-    def _headers(self, account: Account) -> dict[str, str]:
-        return {"Authorization": f"Bearer {account.token}"}
 
     def _client(self, i: int) -> Account:
         return self.world.clients[i % len(self.world.clients)]
@@ -169,8 +171,8 @@ class Measures:
         conversation = self.world.send_to[i % len(self.world.send_to)][n % len(self.world.send_to[0])]
         body = {"content": self._text(n), "client_message_id": f"b-{uuid.uuid4()}"}
         _ok(
-            await self._http(i).post(
-                f"/v1/conversations/{conversation}/messages", json=body, headers=self._headers(account)
+            await self._http(i).request(
+                "POST", f"/v1/conversations/{conversation}/messages", token=account.token, payload=body
             )
         )
 
@@ -189,12 +191,8 @@ class Measures:
 
     async def history_service(self, i: int, n: int) -> None:
         conversation = self._history_target(i, n)
-        answer = await self._http(i).get(
-            f"/v1/conversations/{conversation}/messages",
-            params={"limit": HISTORY_PAGE},
-            headers=self._headers(self._client(i)),
-        )
-        _ok(answer)
+        path = f"/v1/conversations/{conversation}/messages?limit={HISTORY_PAGE}"
+        _ok(await self._http(i).request("GET", path, token=self._client(i).token))
 
     async def history_straight(self, i: int, n: int) -> None:
         account = self._client(i)
@@ -206,10 +204,8 @@ class Measures:
     # -- search
     async def search_service(self, i: int, n: int) -> None:
         query = SEARCHES[(i + n) % len(SEARCHES)]
-        answer = await self._http(i).get(
-            f"/v1/messages/search?q={quote(query)}&limit={SEARCH_LIMIT}", headers=self._headers(self._client(i))
-        )
-        _ok(answer)
+        path = f"/v1/messages/search?q={quote(query)}&limit={SEARCH_LIMIT}"
+        _ok(await self._http(i).request("GET", path, token=self._client(i).token))
 
     async def search_straight(self, i: int, n: int) -> None:
         account = self._client(i)
@@ -221,10 +217,7 @@ class Measures:
 
     # -- unread: the conversation list, each with its unread count
     async def unread_service(self, i: int, n: int) -> None:
-        answer = await self._http(i).get(
-            "/v1/conversations", params={"limit": LIST_PAGE}, headers=self._headers(self._client(i))
-        )
-        _ok(answer)
+        _ok(await self._http(i).request("GET", f"/v1/conversations?limit={LIST_PAGE}", token=self._client(i).token))
 
     async def unread_straight(self, i: int, n: int) -> None:
         account = self._client(i)
@@ -233,8 +226,8 @@ class Measures:
     # -- login
     async def login_service(self, i: int, n: int) -> None:
         account = self._client(i)
-        answer = await self._http(i).post("/v1/auth/login", json={"email": account.email, "password": PASSWORD})
-        _ok(answer)
+        credentials = {"email": account.email, "password": PASSWORD}
+        _ok(await self._http(i).request("POST", "/v1/auth/login", payload=credentials))
 
     async def login_straight(self, i: int, n: int) -> None:
         from argon2 import PasswordHasher
@@ -334,13 +327,13 @@ class FanOut:
     async def service(self, i: int, n: int) -> None:
         sender = self.world.members[i % len(self.world.members)]
         http = self.sides.http[i % len(self.sides.http)]
-        answer = await http.post(
+        answer = await http.request(
+            "POST",
             f"/v1/conversations/{self.world.group}/messages",
-            json={"content": f"fan-out {n}: on its way", "client_message_id": f"f-{uuid.uuid4()}"},
-            headers={"Authorization": f"Bearer {sender.token}"},
+            token=sender.token,
+            payload={"content": f"fan-out {n}: on its way", "client_message_id": f"f-{uuid.uuid4()}"},
         )
-        _ok(answer)
-        await self._delivered(str(answer.json()["id"]))
+        await self._delivered(str(json.loads(_ok(answer))["id"]))
 
     async def straight(self, i: int, n: int) -> None:
         sender = self.world.members[i % len(self.world.members)]
