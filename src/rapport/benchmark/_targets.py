@@ -8,7 +8,8 @@ as `rapport_app` for one of the clients (row-level security on), with its
   conversations, as the service asks for it (`messaging.search_page`, whose statements use
   the search index keyed by day; its plan shows the function's own time and buffers);
 - an insert under 10 ms: a message, its numbering trigger included (committed);
-- 1,000+ requests per second per node: the best read throughput through the service.
+- 1,000+ requests per second per node: the best read throughput through the service, at
+  any of the run's concurrencies.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ async def check_targets(
     conversation: str,
     message: str,
     best_read_per_node: float | None,
+    best_read_at: str | None = None,
 ) -> list[dict[str, Any]]:
     statements: list[tuple[str, str, float, Any]] = [
         ("simple select", SIMPLE_SELECT, 5, lambda n: (conversation, message)),
@@ -116,7 +118,8 @@ async def check_targets(
             "name": "requests per second per node",
             "unit": "req/s",
             "measured": None if best_read_per_node is None else round(best_read_per_node, 1),
-            "statistic": "best of history and unread through the service, at the highest concurrency",
+            "statistic": "the best of history and unread through the service, at any concurrency",
+            "at": best_read_at,
             "limit": 1000,
             "met": None if best_read_per_node is None else best_read_per_node >= 1000,
             "statement": None,

@@ -116,7 +116,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines += [
         "",
         "Seed 004's targets (p95 of the statement run straight as `rapport_app` under row-level "
-        "security; throughput through the service):",
+        "security; throughput: the most reads a second the service answered, history or the "
+        "conversation list, at any concurrency):",
         "",
         "| target | measured | limit | met |",
         "| --- | ---: | ---: | --- |",
@@ -125,7 +126,8 @@ def markdown(result: dict[str, Any]) -> str:
         unit = target["unit"]
         measured = "not measured" if target["measured"] is None else f"{target['measured']:,.2f} {unit}"
         met = {True: "yes", False: "**no**", None: "–"}[target["met"]]
-        lines.append(f"| {target['name']} | {measured} | {target['limit']:,} {unit} | {met} |")
+        name = target["name"] + (f" ({target['at']})" if target.get("at") else "")
+        lines.append(f"| {name} | {measured} | {target['limit']:,} {unit} | {met} |")
     lines += [
         "",
         f"Plans (`EXPLAIN (ANALYZE, BUFFERS)`) and every figure: `{result['json_path']}`.",
