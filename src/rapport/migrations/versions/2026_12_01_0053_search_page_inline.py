@@ -1,5 +1,6 @@
-"""search: a page's messages rendered in the page's own statement, and a handful of
-conversations' rows checked against the words before their dated index expression.
+"""search: a page's messages rendered in the page's own statement, a slice's rows kept
+to the caller's conversations where they are read, and a handful of conversations' rows
+checked against the words before their dated index expression.
 
 Why, measured on `rapport bench`'s 10M-message data set (docs/PERFORMANCE.md):
 - `messaging.search_page` rendered each message of a page with
@@ -17,6 +18,11 @@ Why, measured on `rapport bench`'s 10M-message data set (docs/PERFORMANCE.md):
   and the 30 ms budget ran out with an empty first page. The row's own words are now
   checked first (about a microsecond), so the dated words are computed only for the
   rows that match.
+- Everyone else's slice of days reads the words' postings of everyone's conversations and
+  kept the caller's only after checking each row's words and passing all its columns up:
+  the conversation is now tested first, inside the fence that reads the rows, and only
+  the columns the candidates need leave it. A first page of "invoice" for a person in
+  2,300 conversations from 30 ms to 24, of "project review" from 28 to 21, the same items.
 
 Revision ID: 2026_12_01_0053
 Revises: 2026_12_01_0052
@@ -67,6 +73,19 @@ SEARCH_BEFORE = _BY_DAY.SEARCH
 
 SEARCH = _STREAMS._replaced(
     SEARCH_BEFORE,
+    (
+        "        days_messages constant text := '(SELECT * FROM messaging.messages d'\n"
+        "            ' WHERE messaging.dated_search(d.search, d.created_at) @@ ANY (CAST((SELECT $11) AS tsquery[]))'\n"
+        "            ' AND d.created_at >= $12 AND d.created_at < $13 OFFSET 0)';",
+        # The caller's conversations kept inside the fence, where the rows are read: the
+        # others' rows go before their words are checked, and only the columns the
+        # candidates need leave it.
+        "        days_messages constant text := '(SELECT d.conversation_id, d.id, d.created_at, d.seq, d.sender_id,'\n"
+        "            ' d.type, d.deleted_at, d.search FROM messaging.messages d'\n"
+        "            ' WHERE messaging.dated_search(d.search, d.created_at) @@ ANY (CAST((SELECT $11) AS tsquery[]))'\n"
+        "            ' AND d.created_at >= $12 AND d.created_at < $13 AND coalesce(d.conversation_id = ANY ($1), false)'\n"
+        "            ' OFFSET 0)';",
+    ),
     (
         "' WHERE messaging.dated_search(d.search, d.created_at) @@ ANY (CAST((SELECT $11) AS tsquery[]))'\n"
         "            ' AND d.created_at >= $12 AND d.created_at < $13 AND d.conversation_id = ANY ($1) OFFSET 0)';",
