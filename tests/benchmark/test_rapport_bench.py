@@ -320,8 +320,14 @@ async def test_a_run_measures_every_measure_on_both_sides(
             assert pair[side]["errors"] == 0, (name, side, pair[side]["sample_error"])
             assert pair[side]["p50"] is not None and pair[side]["p99"] is not None
         assert pair["ratio"] is not None
+    # A send writes WAL (its row, its index entries, the conversation's counters, the outbox event).
+    for side in ("service", "straight"):
+        assert result["measures"]["send"]["1"][side]["wal_bytes_per_request"] > 500
     targets = {target["name"]: target for target in result["targets"]}
     assert len(targets) == 5
+    best = max(result["measures"][name]["1"]["service"]["requests_per_s"] for name in ("history", "unread"))
+    throughput = targets["requests per second per node"]
+    assert throughput["measured"] == round(best, 1) and throughput["at"].endswith("at 1 client")
     for name in ("simple select", "join (conversation list)", "full-text search", "insert (a message)"):
         assert "actual time=" in targets[name]["explain"] and "Buffers" in targets[name]["explain"]
     assert result["machine"]["nproc"] and result["dataset"]["counts"]["messaging.messages"] >= MESSAGES
@@ -332,3 +338,4 @@ async def test_a_run_measures_every_measure_on_both_sides(
     assert "rapport bench run --concurrency 1" in section and "docs/performance/" in section
     for name in result["measures"]:
         assert f"| {name} | 1 |" in section
+    assert "WAL per send" in section and f"| requests per second per node ({throughput['at']}) |" in section

@@ -73,8 +73,10 @@ async def run_bench(options: RunOptions, progress: Progress) -> dict[str, Any]:
                 progress.update(task, description=f"{name} at {level} (waiting for a quiet server)")
                 quiet = await wait_until_quiet(admin)
                 progress.update(task, description=f"{name} at {level} (service)")
+                written_from = await _wal_position(admin)
                 service_side = await _side(options, level, service)
                 service_side["before"] = quiet
+                service_side["wal_bytes_per_request"] = await _wal_per_request(admin, written_from, service_side)
                 if name == "fanout":
                     await fanout.close()
                     await fanout.open_listeners()
@@ -86,7 +88,9 @@ async def run_bench(options: RunOptions, progress: Progress) -> dict[str, Any]:
                     options.worker_dsn, min_size=0, max_size=level
                 )
                 try:
+                    written_from = await _wal_position(admin)
                     straight_side = await _side(options, level, straight)
+                    straight_side["wal_bytes_per_request"] = await _wal_per_request(admin, written_from, straight_side)
                 finally:
                     await _close_all(sides)
                     await worker_pool.close()
@@ -103,7 +107,10 @@ async def run_bench(options: RunOptions, progress: Progress) -> dict[str, Any]:
         # A node's capacity: the most reads a second it served at any concurrency (past
         # the cores' count, more clients only add waiting).
         reads = [
-            (results[name][level]["service"]["requests_per_s"] or 0.0, f"{name} at {level} clients")
+            (
+                results[name][level]["service"]["requests_per_s"] or 0.0,
+                f"{name} at {level} {'client' if level == '1' else 'clients'}",
+            )
             for name in ("history", "unread")
             if name in results
             for level in results[name]
@@ -176,6 +183,22 @@ async def wait_until_quiet(admin: asyncpg.Connection) -> dict[str, float]:
         if not due or time.monotonic() - began >= QUIET_WITHIN_S:
             return {"waited_s": round(time.monotonic() - began, 1), "still_due": due}
         await asyncio.sleep(0.2)
+
+
+async def _wal_position(admin: asyncpg.Connection) -> int:
+    # asyncpg reads a pg_lsn as the byte position it is
+    return int(await admin.fetchval("SELECT pg_current_wal_insert_lsn()"))
+
+
+async def _wal_per_request(admin: asyncpg.Connection, since: int, side: dict[str, Any]) -> float | None:
+    """The WAL the server wrote during a side, per request answered: for sends, what a
+    primary's WAL stream (and so a replica and the archive) carries per message. The
+    service side's figure includes what the server wrote meanwhile because of them (the
+    notifications, their jobs); the straight side's is the statement alone."""
+    if not side["requests"]:
+        return None
+    written = await admin.fetchval("SELECT pg_current_wal_insert_lsn() - $1::pg_lsn", since)
+    return round(float(written) / int(side["requests"]), 1)
 
 
 async def _close_all(sides: Sides) -> None:

@@ -113,6 +113,9 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{_ms(d['p50'])} | {_ms(d['p95'])} | "
                 f"{_ms(d['p99'])} | {ratio} |"
             )
+    wal = _wal_lines(result)
+    if wal:
+        lines += ["", *wal]
     lines += [
         "",
         "Seed 004's targets (p95 of the statement run straight as `rapport_app` under row-level "
@@ -134,6 +137,31 @@ def markdown(result: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _wal_lines(result: dict[str, Any]) -> list[str]:
+    """WAL per send at each concurrency, when the run measured sends."""
+    sends = result["measures"].get("send", {})
+    figures = [
+        (clients, pair["service"].get("wal_bytes_per_request"), pair["straight"].get("wal_bytes_per_request"))
+        for clients, pair in sends.items()
+    ]
+    if not any(service or straight for _, service, straight in figures):
+        return []
+    shown = "; ".join(
+        f"{clients} {'client' if clients == '1' else 'clients'}: {_bytes(service)} through the service, "
+        f"{_bytes(straight)} straight"
+        for clients, service, straight in figures
+    )
+    return [
+        "WAL per send (`pg_current_wal_insert_lsn()` before and after each side, over the sends it "
+        "answered; through the service it includes what the server wrote meanwhile because of "
+        f"them, such as notifications and their jobs): {shown}."
+    ]
+
+
+def _bytes(value: float | None) -> str:
+    return "–" if value is None else f"{value:,.0f} bytes"
 
 
 def redact(argument: str) -> str:
