@@ -191,10 +191,11 @@ async def _wal_position(admin: asyncpg.Connection) -> int:
 
 
 async def _wal_per_request(admin: asyncpg.Connection, since: int, side: dict[str, Any]) -> float | None:
-    """The WAL the server wrote during a side, per request answered: for sends, what a
-    primary's WAL stream (and so a replica and the archive) carries per message. The
-    service side's figure includes what the server wrote meanwhile because of them (the
-    notifications, their jobs); the straight side's is the statement alone."""
+    """The WAL written while a side ran, per request it answered: for sends, what a
+    primary's WAL stream (and so a replica and the archive) carries per message. Either
+    side's figure includes what the running server wrote meanwhile (the notifications the
+    sends caused, their jobs, its readers' cursors); the service side's sends go through
+    the API, whose send may write more than the statement alone."""
     if not side["requests"]:
         return None
     written = await admin.fetchval("SELECT pg_current_wal_insert_lsn() - $1::pg_lsn", since)

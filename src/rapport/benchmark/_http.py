@@ -86,6 +86,10 @@ async def connect(host: str, port: int) -> Connection:
     return protocol
 
 
+# As long as httpx waited in the bench before: a request that outlasts it is a stall to see.
+ANSWER_WITHIN_S = 60.0
+
+
 class Client:
     """One node's keep-alive connection for one measuring client, opened on first use and
     again after the server closed it (its keep-alive timeout), as a real client would."""
@@ -100,11 +104,22 @@ class Client:
     async def request(
         self, method: str, path: str, *, token: str | None = None, payload: Any = None
     ) -> tuple[int, bytes]:
+        """The answer's status and body.
+
+        Raises:
+            TimeoutError: no whole answer within ANSWER_WITHIN_S; the connection is closed,
+                since a late answer would be taken for the next request's.
+        """
         body = None if payload is None else json.dumps(payload).encode()
         raw = http_request(method, path, host=self.authority, token=token, body=body)
         if self.connection is None or self.connection.lost is not None:
             self.connection = await connect(self.host, self.port)
-        return await self.connection.send(raw)
+        try:
+            async with asyncio.timeout(ANSWER_WITHIN_S):
+                return await self.connection.send(raw)
+        except TimeoutError:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self.connection is not None:

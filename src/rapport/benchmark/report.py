@@ -155,8 +155,8 @@ def _wal_lines(result: dict[str, Any]) -> list[str]:
     )
     return [
         "WAL per send (`pg_current_wal_insert_lsn()` before and after each side, over the sends it "
-        "answered; through the service it includes what the server wrote meanwhile because of "
-        f"them, such as notifications and their jobs): {shown}."
+        "answered; either side includes what the running server wrote meanwhile, such as the "
+        f"notifications the sends caused and their jobs): {shown}."
     ]
 
 
