@@ -36,7 +36,6 @@ import httptools
 
 from bench._report import percentile
 from rapport.benchmark._http import Connection, connect
-from rapport.benchmark._http import http_request as http_request  # the benchmarks build their requests with it
 
 # A request body is made per request (unique ids); the rest of the request is fixed per client.
 RequestMaker = Callable[[int, int], bytes]  # (client index, request number) -> the whole request

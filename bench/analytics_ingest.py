@@ -51,9 +51,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import messaging_data as data
-from bench._load import Meter, closed_loop, free_port, http_request, latency_summary, server_env_argument
+from bench._load import Meter, closed_loop, free_port, latency_summary, server_env_argument
 from bench._report import machine
 from bench.messaging_send import Sender, Server, bench_password_hash, processes_serving, sign_in
+from rapport.benchmark._http import http_request
 from rapport.kernel.ids import uuid7
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "analytics_ingest.json"

@@ -48,9 +48,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import messaging_data as data
-from bench._load import Meter, closed_loop, free_port, http_request, server_env_argument
+from bench._load import Meter, closed_loop, free_port, server_env_argument
 from bench._report import machine
 from bench.messaging_send import Sender, Server, processes_serving, sign_in
+from rapport.benchmark._http import http_request
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "messaging_read.json"
 EXPLAIN_PATH = Path(__file__).resolve().parent / "results" / "messaging_explain.txt"

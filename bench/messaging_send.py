@@ -74,8 +74,9 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import messaging_data as data
-from bench._load import Meter, closed_loop, free_port, http_request, latency_summary, null_server, server_env_argument
+from bench._load import Meter, closed_loop, free_port, latency_summary, null_server, server_env_argument
 from bench._report import machine
+from rapport.benchmark._http import http_request
 from rapport.kernel.outbox import ORDINAL_BITS
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "messaging_send.json"

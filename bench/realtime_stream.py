@@ -72,10 +72,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import messaging_data as data
-from bench._load import Meter, free_port, http_request, latency_summary
+from bench._load import Meter, free_port, latency_summary
 from bench._report import machine
 from bench.messaging_send import Server, md5_uuid, processes_serving
-from rapport.benchmark._http import Connection
+from rapport.benchmark._http import Connection, http_request
 
 RESULTS_PATH = Path(__file__).resolve().parent / "results" / "realtime_stream.json"
 PASSWORD = "bench-realtime-password-1"

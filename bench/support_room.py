@@ -105,12 +105,12 @@ from bench._load import (
     Tally,
     closed_loop,
     free_port,
-    http_request,
     latency_summary,
     server_env_argument,
 )
 from bench._report import machine
 from bench.messaging_send import Sender, Server, bench_password_hash, processes_serving, sign_in
+from rapport.benchmark._http import http_request
 from rapport.benchmark.rows import word_weights
 from rapport.kernel.outbox import ORDINAL_BITS
 

@@ -94,6 +94,16 @@ SEARCH = _STREAMS._replaced(
         "' WHERE d.search @@ $4 AND messaging.dated_search(d.search, d.created_at) @@ ANY (CAST((SELECT $11) AS tsquery[]))'\n"
         "            ' AND d.created_at >= $12 AND d.created_at < $13 AND d.conversation_id = ANY ($1) OFFSET 0)';",
     ),
+    # Both fences of the days now keep the caller's conversations: the test outside them goes.
+    (
+        "        -- The ids as values, tested by hashing (not as an index condition: coalesce() is none).\n"
+        "        among_conversations constant text := 'coalesce(m.conversation_id = ANY ($1), false)';\n",
+        "",
+    ),
+    (
+        "EXECUTE format(candidates_sql, by_words, among_conversations, window_sql,",
+        "EXECUTE format(candidates_sql, by_words, 'true', window_sql,",
+    ),
 )
 
 
