@@ -379,6 +379,25 @@ async def test_later_pages_keep_the_first_pages_candidates(client, app_engine, a
     assert second["next"] is None
 
 
+# What every search pays at 10M messages (migration 2026_12_01_0054)
+
+
+async def test_a_page_keeps_its_plan_and_reads_the_windows_from_the_index(app_engine):
+    """A page's statement is planned once per connection (its custom plans cost about 8 ms
+    of planning a call at 10M messages), and the caller's participations come with their
+    windows from ix_participants_user_id alone."""
+    async with app_engine.connect() as db:
+        config = await db.scalar(text("SELECT proconfig FROM pg_proc WHERE oid = 'messaging.search_page'::regproc"))
+        index = await db.scalar(
+            text(
+                "SELECT indexdef FROM pg_indexes"
+                " WHERE schemaname = 'messaging' AND indexname = 'ix_participants_user_id'"
+            )
+        )
+    assert "plan_cache_mode=force_generic_plan" in config
+    assert index.endswith("(user_id, conversation_id) INCLUDE (status, is_pinned, history_from_seq, left_seq)")
+
+
 # Refusals
 
 
