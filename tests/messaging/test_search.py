@@ -265,6 +265,35 @@ def _uuid7_at(moment: datetime) -> UUID:
 # Only what the caller may see
 
 
+async def test_a_few_conversations_holding_many_messages_are_searched_by_the_words(
+    client, app_engine, database: DatabaseUrls, alice, bob, carol
+):
+    """Someone in a few conversations that hold many messages (a large channel, say) is
+    searched through the words' postings, their conversations kept by id (migration
+    2026_12_01_0054): they find their own matches and none of another conversation's."""
+    theirs = await make_conversation(app_engine, alice, bob)
+    others = await make_conversation(app_engine, alice, carol)
+    await as_superuser(
+        database,
+        "INSERT INTO messaging.messages (id, conversation_id, sender_id, content, created_at)"
+        " SELECT g.id, $1, $2, 'filler ' || g.n, messaging.id_time(g.id)"
+        "   FROM (SELECT kernel.uuid7_like() AS id, n FROM generate_series(1, 10001) AS n) AS g",
+        theirs,
+        UUID(alice.user_id),
+    )
+    await send(client, alice, theirs, "a kumquat for bob")
+    await send(client, alice, others, "a kumquat for carol")
+    await send(client, bob, theirs, "thanks for the kumquat")
+    async with user_transaction(app_engine, UUID(bob.user_id)) as db:
+        last_seq = (
+            await db.execute(text("SELECT last_seq FROM messaging.conversations WHERE id = :c"), {"c": theirs})
+        ).scalar_one()
+    assert last_seq > 10_000  # more than messaging.search_messages' few_messages
+
+    assert sorted(await found(client, bob, "kumquat")) == ["a kumquat for bob", "thanks for the kumquat"]
+    assert await found(client, carol, "kumquat") == ["a kumquat for carol"]
+
+
 async def test_a_stranger_finds_nothing_even_naming_the_conversation(client, app_engine, alice, bob, mallory):
     conversation = await make_conversation(app_engine, alice, bob)
     await send(client, alice, conversation, "the secret plan")

@@ -1,5 +1,6 @@
-"""search: a page's statement planned once per connection, and the caller's conversations
-and windows read from the index alone.
+"""search: a page's statement planned once per connection, the caller's conversations and
+windows read from the index alone, and a few conversations that hold many messages
+searched through the words' postings.
 
 Why, measured with pgbench on `rapport bench`'s 10M-message data set (the 16 people in
 the most conversations, 689 to 2,300 each, over the benchmark's eight queries, one client,
@@ -18,7 +19,16 @@ as `rapport_app`; docs/PERFORMANCE.md):
   them: 5 to 9 ms as the definer. `ix_participants_user_id` now carries them too, an
   index-only scan: 1 ms. Neither column changes when a read or delivery marker moves, so
   those updates stay HOT.
-Together, a search over the mix went from 28.7-29.0 ms a call to 22.6-22.8.
+  Together, a search over the mix from 28.7-29.0 ms a call to 22.6-22.8.
+- Someone in up to 50 conversations had each slice of days read through the primary key
+  of those conversations, ANDed with the words' postings (migration 2026_11_30_0026). The
+  key holds no time, so its bitmap of a conversation covers every month the slice
+  touches: for someone in a large channel (in 4 to 10 conversations that hold 276,000 or
+  414,000 messages between them), 17 ms for two days of a rare word. That way is now kept
+  for conversations holding at most 10,000 messages together; the others' slices read the
+  words' postings and keep the caller's conversations by id, as for someone in many. For
+  16 people in 4 to 10 conversations each, a rare word from 17.6-18.9 ms a search to
+  8.3-8.4; common words are unchanged (they spend the 30 ms budget either way).
 
 Revision ID: 2026_12_01_0054
 Revises: 2026_12_01_0053
@@ -59,6 +69,31 @@ PAGE = _STREAMS._replaced(
     ),
 )
 
+SEARCH_BEFORE = _INLINE.SEARCH
+
+SEARCH = _STREAMS._replaced(
+    SEARCH_BEFORE,
+    (
+        "        few constant integer := 50;\n",
+        "        few constant integer := 50;\n"
+        "        -- ... and while they hold at most this many messages: the primary key holds no\n"
+        "        -- time, so its bitmap of a conversation covers each month the slice touches.\n"
+        "        few_messages constant bigint := 10000;\n"
+        "        visible bigint;\n",
+    ),
+    (
+        "        IF lows IS NOT NULL THEN\n            window_sql",
+        "        IF cardinality(conversations) <= few THEN\n"
+        "            SELECT sum(c.last_seq) INTO visible FROM messaging.conversations c WHERE c.id = ANY (conversations);\n"
+        "        END IF;\n"
+        "        IF lows IS NOT NULL THEN\n            window_sql",
+    ),
+    (
+        "CASE WHEN cardinality(conversations) <= few THEN days_messages_of_few",
+        "CASE WHEN cardinality(conversations) <= few AND visible <= few_messages THEN days_messages_of_few",
+    ),
+)
+
 # The windows of search (history_from_seq, left_seq) beside what the conversation list
 # reads (status, is_pinned): a person's participations from the index alone.
 INDEX = """
@@ -77,8 +112,10 @@ CREATE INDEX ix_participants_user_id ON messaging.participants (user_id, convers
 def upgrade() -> None:
     run_sql(INDEX)
     run_sql(PAGE)
+    run_sql(SEARCH)
 
 
 def downgrade() -> None:
+    run_sql(SEARCH_BEFORE)
     run_sql(PAGE_BEFORE)
     run_sql(INDEX_BEFORE)
