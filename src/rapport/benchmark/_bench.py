@@ -19,7 +19,7 @@ from rich.progress import Progress
 from rapport.benchmark._http import Client
 from rapport.benchmark._run import MEASURES, FanOut, Measures, Sides, choose_world, closed_loop
 from rapport.benchmark._targets import check_targets
-from rapport.benchmark.report import machine, scale_name
+from rapport.benchmark.report import clients_label, machine, scale_name
 
 Op = Callable[[int, int], Awaitable[None]]
 
@@ -109,7 +109,7 @@ async def run_bench(options: RunOptions, progress: Progress) -> dict[str, Any]:
         reads = [
             (
                 results[name][level]["service"]["requests_per_s"] or 0.0,
-                f"{name} at {level} {'client' if level == '1' else 'clients'}",
+                f"{name} at {clients_label(level)}",
             )
             for name in ("history", "unread")
             if name in results

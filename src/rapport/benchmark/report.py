@@ -149,8 +149,7 @@ def _wal_lines(result: dict[str, Any]) -> list[str]:
     if not any(service or straight for _, service, straight in figures):
         return []
     shown = "; ".join(
-        f"{clients} {'client' if clients == '1' else 'clients'}: {_bytes(service)} through the service, "
-        f"{_bytes(straight)} straight"
+        f"{clients_label(clients)}: {_bytes(service)} through the service, {_bytes(straight)} straight"
         for clients, service, straight in figures
     )
     return [
@@ -158,6 +157,11 @@ def _wal_lines(result: dict[str, Any]) -> list[str]:
         "answered; either side includes what the running server wrote meanwhile, such as the "
         f"notifications the sends caused and their jobs): {shown}."
     ]
+
+
+def clients_label(level: str) -> str:
+    """'1 client', '16 clients': a concurrency as the report names it."""
+    return f"{level} {'client' if level == '1' else 'clients'}"
 
 
 def _bytes(value: float | None) -> str:
